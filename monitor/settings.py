@@ -1,0 +1,274 @@
+"""The schema of feeds.yaml: every key, its type, default and help text.
+
+The help text (``description=``) is what the README's configuration reference is generated
+from, so a key without help is a documentation bug. `monitor.config` loads a file into these
+models and turns validation errors into ``file:line: key.path: message`` lines.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: object) -> timedelta:
+    """'10m', '1h30m', '45s', '2d' (or a number of seconds) → timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 10m or 1h30m")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return timedelta(seconds=value)
+    if not isinstance(value, str):
+        raise ValueError("expected a duration such as 10m or 1h30m")
+    text = value.strip().replace(" ", "")
+    pos, seconds = 0, 0.0
+    for match in _DURATION_PART.finditer(text):
+        if match.start() != pos:
+            break
+        seconds += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        pos = match.end()
+    if not text or pos != len(text):
+        raise ValueError(f"invalid duration {value!r}: use a number and a unit (ms, s, m, h, d, w), e.g. 10m or 1h30m")
+    return timedelta(seconds=seconds)
+
+
+def format_duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts) or "0s"
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
+
+
+def parse_size(value: object) -> int:
+    """'10MB', '512KiB' or a number of bytes → bytes."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as 10MB")
+    if isinstance(value, int):
+        return value
+    match = _SIZE.match(str(value))
+    if not match:
+        raise ValueError(f"invalid size {value!r}: use e.g. 10MB or 512KiB")
+    return int(float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()])
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration)]
+Size = Annotated[int, BeforeValidator(parse_size)]
+
+
+def _check_http_url(value: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"only http and https URLs are allowed, got {parts.scheme or 'no'} scheme in {value!r}")
+    if not parts.hostname:
+        raise ValueError(f"URL {value!r} has no host")
+    return value
+
+
+HttpUrl = Annotated[str, BeforeValidator(lambda v: v if not isinstance(v, str) else v.strip())]
+
+_ID = r"^[a-z0-9][a-z0-9_.-]*$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class Selectors(Strict):
+    """CSS selectors that turn a listing page into items (beautifulsoup4 `select`)."""
+
+    item: str = Field(description="Selector of one item on the page, e.g. `article.press-release`.")
+    title: str = Field("a", description="Selector of the title inside an item.")
+    link: str = Field("a", description="Selector of the element whose `href` is the item link.")
+    date: str | None = Field(None, description="Selector of the publication date inside an item (text or `datetime` attribute).")
+    summary: str | None = Field(None, description="Selector of the summary inside an item.")
+
+
+class Defaults(Strict):
+    """Values every source inherits unless it sets its own."""
+
+    interval: Duration = Field(timedelta(minutes=15), description="How often a source is polled.")
+    jitter: Duration = Field(timedelta(seconds=30), description="Random delay added to each poll so sources do not all fire at once.")
+    tier: Literal["primary", "wire", "outlet", "aggregator", "blog"] = Field("outlet", description="Default source tier.")
+    enabled: bool = Field(True, description="Whether sources are polled unless they say otherwise.")
+
+
+class Source(Strict):
+    id: str = Field(pattern=_ID, description="Stable identifier, used in logs, the store and `monitor sources test ID`.")
+    name: str = Field(description="Human name of the feed or page.")
+    url: str = Field(description="http(s) URL of the feed or listing page.")
+    kind: Literal["feed", "page"] = Field("feed", description="`feed` (RSS, Atom, RDF, JSON Feed) or `page` (HTML listing read with `selectors`).")
+    outlet: str | None = Field(None, description="Outlet that publishes it (defaults to `name`). Aggregator items keep the outlet they name.")
+    owner: str | None = Field(None, description="Owner group: outlets sharing an owner count as one independent source.")
+    tier: Literal["primary", "wire", "outlet", "aggregator", "blog"] | None = Field(None, description="primary (government, the company itself), wire, outlet, aggregator or blog.")
+    interval: Duration | None = Field(None, description="Poll interval; defaults to `defaults.interval`.")
+    selectors: Selectors | None = Field(None, description="CSS selectors; required for `kind: page`.")
+    topics: tuple[str, ...] | None = Field(None, description="Restrict this source to these topic ids (default: all topics).")
+    enabled: bool | None = Field(None, description="Set to false to stop polling without deleting the entry.")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _check_http_url(value)
+
+    @model_validator(mode="after")
+    def _page_needs_selectors(self) -> Source:
+        if self.kind == "page" and self.selectors is None:
+            raise ValueError("a source of kind 'page' needs 'selectors' (at least 'item')")
+        return self
+
+
+class TopicRules(Strict):
+    """Term lists; a term may be a phrase ("export controls") or use * as a wildcard (chip*)."""
+
+    any: tuple[str, ...] = Field((), description="At least one of these terms must appear.")
+    all: tuple[str, ...] = Field((), description="Every one of these terms must appear.")
+    none: tuple[str, ...] = Field((), description="None of these terms may appear.")
+    fields: tuple[Literal["title", "summary", "text"], ...] = Field(("title", "summary", "text"), description="Fields the terms are looked for in.")
+    title_weight: float = Field(2.0, description="Score of a term found in the title (summary and text count 1).")
+    min_score: float = Field(1.0, description="Minimum score for an article to match the topic.")
+
+
+class ImpactSignal(Strict):
+    name: str = Field(description="Reason shown in alerts, e.g. 'regulatory action'.")
+    terms: tuple[str, ...] = Field(description="Terms (phrases, * wildcards) that trigger the signal.")
+    weight: float = Field(description="Points added to the impact score when the signal is present.")
+
+
+class Impact(Strict):
+    signals: tuple[ImpactSignal, ...] | None = Field(None, description="Impact signals; the defaults cover AI export controls (regulation, agencies, enforcement, money, operational effects).")
+    primary_source_weight: float = Field(1.5, description="Points when a primary source (government, the company itself) reports it.")
+    coverage_weight: float = Field(0.5, description="Points per extra independent source beyond the second (small on purpose).")
+    coverage_cap: float = Field(1.0, description="Maximum points from coverage volume.")
+    act_threshold: int = Field(8, ge=1, le=10, description="Impact at or above which an operator should act.")
+
+
+class Topic(Strict):
+    id: str = Field(pattern=_ID, description="Stable identifier used by routes and sources.")
+    name: str = Field(description="Human name shown in alerts.")
+    rules: TopicRules = Field(default_factory=TopicRules, description="Relevance rules.")
+    min_sources: int = Field(2, ge=1, description="Independent sources needed before a development is alerted.")
+    impact: Impact = Field(default_factory=Impact, description="Impact scoring signals and weights.")
+
+
+class QuietHours(Strict):
+    start: str = Field(pattern=r"^\d{2}:\d{2}$", description="Start, HH:MM local time.")
+    end: str = Field(pattern=r"^\d{2}:\d{2}$", description="End, HH:MM local time.")
+    timezone: str = Field("UTC", description="IANA timezone, e.g. Europe/Berlin.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(value)
+        except Exception as exc:  # ZoneInfoNotFoundError or a malformed key
+            raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+
+class Route(Strict):
+    topic: str = Field(description="Topic id whose developments go to `channel`.")
+    channel: str = Field(description="Slack channel name or id.")
+    oncall_channel: str | None = Field(None, description="Also post developments with impact ≥ `oncall_threshold` here.")
+    oncall_threshold: int = Field(8, ge=1, le=10, description="Impact that also goes to the on-call channel.")
+    mention: str | None = Field(None, description="Mention added to on-call posts, e.g. `<!subteam^S0123>`; configured here, never taken from feeds.")
+    quiet_hours: QuietHours | None = Field(None, description="Non-urgent alerts wait until the end of quiet hours.")
+
+
+class Slack(Strict):
+    token: str | None = Field(None, description="Bot token, from the environment: `${SLACK_BOT_TOKEN}`. Without token or webhook, alerts go to the console.")
+    webhook_url: str | None = Field(None, description="Incoming-webhook URL (no updates or threads in this mode), from the environment.")
+    base_url: str = Field("https://slack.com/api/", description="Web API base URL; point it at a local server for tests and staging.")
+    ops_channel: str | None = Field(None, description="Channel for source-health alerts.")
+    timeout: Duration = Field(timedelta(seconds=15), description="Timeout of one Slack API call.")
+
+
+class Http(Strict):
+    user_agent: str = Field(
+        "exportwatch-monitor/0.1 (+https://github.com/exportwatch/monitor)",
+        description="User-Agent sent with every request; include a contact URL.",
+    )
+    connect_timeout: Duration = Field(timedelta(seconds=10), description="Time to establish a connection.")
+    read_timeout: Duration = Field(timedelta(seconds=20), description="Longest wait for the next bytes.")
+    deadline: Duration = Field(timedelta(seconds=60), description="Total time one request may take, whatever the server does.")
+    max_body: Size = Field(10_000_000, description="Largest body accepted, after decompression (e.g. 10MB).")
+    max_redirects: int = Field(5, ge=0, le=20, description="Redirects followed before giving up.")
+    concurrency: int = Field(50, ge=1, description="Requests in flight at once, over all hosts.")
+    per_host: int = Field(4, ge=1, description="Requests in flight at once to one host.")
+    allow_private_addresses: bool = Field(False, description="Allow article pages on loopback/private addresses (tests only).")
+    backoff_max: Duration = Field(timedelta(hours=6), description="Longest backoff for a failing source.")
+
+
+class Store(Strict):
+    url: str = Field("sqlite:///monitor.db", description="SQLAlchemy URL: `sqlite:///path.db` (relative to the config file) or `postgresql+psycopg://...`.")
+    retention: Duration = Field(timedelta(days=90), description="Articles older than this are pruned; developments and alerts keep their summaries.")
+
+
+class Digest(Strict):
+    id: str = Field(pattern=_ID, description="Identifier, used to avoid posting one period twice.")
+    cron: str = Field(description="Cron expression (five fields), e.g. `0 8 * * 1-5`.")
+    timezone: str = Field("UTC", description="IANA timezone of the cron expression.")
+    channel: str = Field(description="Channel the digest is posted to.")
+    include: tuple[Literal["corroborated", "single_source", "failing_sources"], ...] = Field(
+        ("corroborated", "single_source", "failing_sources"), description="Sections of the digest."
+    )
+    topics: tuple[str, ...] | None = Field(None, description="Only these topics (default: all).")
+
+
+class Health(Strict):
+    failures_before_alert: int = Field(3, ge=1, description="Consecutive failed cycles before a source-health alert.")
+    silent_factor: float = Field(10.0, gt=1, description="A source silent for this many times its usual cadence is reported.")
+
+
+class Server(Strict):
+    enabled: bool = Field(False, description="Serve /metrics, /healthz and /readyz.")
+    host: str = Field("127.0.0.1", description="Address to bind.")
+    port: int = Field(9108, ge=1, le=65535, description="Port to bind.")
+
+
+class Cluster(Strict):
+    window: Duration = Field(timedelta(days=3), description="How long a development stays open to new articles.")
+    storyline_window: Duration = Field(timedelta(days=60), description="How far back related developments are linked into a storyline.")
+
+
+class Settings(Strict):
+    """The whole of feeds.yaml."""
+
+    defaults: Defaults = Field(default_factory=Defaults, description="Values sources inherit.")
+    http: Http = Field(default_factory=Http, description="Fetching limits and identity.")
+    store: Store = Field(default_factory=Store, description="Where articles and alerts are kept.")
+    slack: Slack = Field(default_factory=Slack, description="Slack delivery.")
+    sources: tuple[Source, ...] = Field((), description="Feeds and pages to poll.")
+    topics: tuple[Topic, ...] = Field((), description="Subjects to watch.")
+    routes: tuple[Route, ...] = Field((), description="Topic → channel.")
+    digests: tuple[Digest, ...] = Field((), description="Scheduled digests for on-call staff.")
+    health: Health = Field(default_factory=Health, description="Source-health alerting.")
+    server: Server = Field(default_factory=Server, description="Metrics and health HTTP server.")
+    cluster: Cluster = Field(default_factory=Cluster, description="Grouping articles into developments.")

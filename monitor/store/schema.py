@@ -1,0 +1,154 @@
+"""Tables, in SQLAlchemy Core. The one description of the schema; migrations are made from it.
+
+Timestamps are stored as timezone-aware UTC (`DateTime(timezone=True)`); JSON columns hold
+small lists and dicts (topic matches, impact reasons, alert payloads).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+UTC_DATETIME = DateTime(timezone=True)
+
+source_state = Table(
+    "source_state",
+    metadata,
+    Column("source_id", String(200), primary_key=True),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("body_hash", String(64)),
+    Column("last_status", Integer),
+    Column("last_ok", UTC_DATETIME),
+    Column("last_attempt", UTC_DATETIME),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("last_error_kind", String(40)),
+    Column("last_error", Text),
+    Column("next_due", UTC_DATETIME),
+    Column("items_seen", Integer, nullable=False, default=0),
+    # Set while a "source failing" alert is outstanding, so we alert once, not every cycle.
+    Column("health_alerted", Boolean, nullable=False, default=False),
+)
+
+development = Table(
+    "development",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("topic", String(200), nullable=False),
+    Column("headline", Text, nullable=False),
+    Column("lead", Text, nullable=False, default=""),
+    Column("first_seen", UTC_DATETIME, nullable=False),
+    Column("last_seen", UTC_DATETIME, nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("independent", Integer, nullable=False, default=1),
+    Column("decision_reason", Text, nullable=False, default=""),
+    Column("key_terms", JSON, nullable=False, default=list),
+    Column("impact", Integer),
+    Column("impact_reasons", JSON, nullable=False, default=list),
+    Column("sentiment", String(20)),
+    Column("storyline_id", Integer),
+    Column("merged_into", Integer, ForeignKey("development.id")),
+    Column("features", JSON),  # whatever cluster needs to rebuild its index after a restart
+    Column("updated", UTC_DATETIME),
+    Index("ix_development_last_seen", "last_seen"),
+    Index("ix_development_storyline", "storyline_id"),
+)
+
+article = Table(
+    "article",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source_id", String(200), nullable=False),
+    Column("outlet", Text, nullable=False),
+    Column("owner", Text, nullable=False, default=""),
+    Column("tier", String(20), nullable=False, default="outlet"),
+    Column("guid", Text, nullable=False, default=""),
+    Column("url", Text, nullable=False),
+    Column("canonical_url", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("summary", Text, nullable=False, default=""),
+    Column("text", Text, nullable=False, default=""),
+    Column("published", UTC_DATETIME, nullable=False),
+    Column("fetched", UTC_DATETIME, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("signature", LargeBinary),
+    Column("credit", Text, nullable=False, default=""),
+    Column("canonical_link", Text, nullable=False, default=""),
+    Column("origin", Text, nullable=False, default=""),
+    Column("reprint_of", Integer, ForeignKey("article.id")),
+    Column("topics", JSON, nullable=False, default=list),  # [{topic_id, score, explanation}]
+    Column("development_id", Integer, ForeignKey("development.id")),
+    Column("pruned", Boolean, nullable=False, default=False),
+    Index("ix_article_canonical_url", "canonical_url"),
+    Index("ix_article_source_guid", "source_id", "guid"),
+    Index("ix_article_content_hash", "content_hash"),
+    Index("ix_article_development", "development_id"),
+    Index("ix_article_published", "published"),
+)
+
+alert = Table(
+    "alert",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(20), nullable=False),
+    Column("channel", Text, nullable=False),
+    # One parent per development per channel, one post per digest period: enforced here.
+    Column("dedup_key", Text, nullable=False, unique=True),
+    Column("development_id", Integer, ForeignKey("development.id")),
+    Column("payload", JSON, nullable=False, default=dict),
+    Column("state", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=False, default=""),
+    Column("not_before", UTC_DATETIME),
+    Column("slack_channel_id", Text, nullable=False, default=""),
+    Column("slack_ts", Text, nullable=False, default=""),
+    Column("thread_ts", Text, nullable=False, default=""),
+    Column("created", UTC_DATETIME, nullable=False),
+    Column("sent", UTC_DATETIME),
+    Column("updated", UTC_DATETIME),
+    Index("ix_alert_state_not_before", "state", "not_before"),
+    Index("ix_alert_development", "development_id"),
+)
+
+silence = Table(
+    "silence",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("matcher", String(20), nullable=False),  # topic | development | source | match
+    Column("value", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created", UTC_DATETIME, nullable=False),
+    Column("expires", UTC_DATETIME, nullable=False),
+    Column("removed", UTC_DATETIME),
+)
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("value", JSON),
+    UniqueConstraint("key", name="uq_meta_key"),
+)
