@@ -1,0 +1,183 @@
+"""Composition root: builds the store, fetcher, runtime and alert relay from a feeds.yaml,
+and the commands that run them (`run`, `demo`, `sources`, `developments`, `status`,
+`eval`, `replay`)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from monitor.config import ConfigHolder, load_settings, resolve_store_url
+from monitor.fetch import Fetcher
+from monitor.pipeline import Runtime, build_runtime, utcnow
+from monitor.settings import Settings
+from monitor.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class App:
+    holder: ConfigHolder
+    store: Store
+    runtime: Runtime
+    relay: object  # alerts.deliver.Relay
+
+    @property
+    def settings(self) -> Settings:
+        return self.holder.settings
+
+
+def open_store(settings: Settings, config_path: str | Path) -> Store:
+    store = Store.open(resolve_store_url(settings, config_path))
+    store.upgrade()
+    return store
+
+
+@contextlib.asynccontextmanager
+async def open_app(config_path: str | Path, *, clock=utcnow) -> AsyncIterator[App]:
+    """Everything `monitor run` needs, closed in the right order on the way out."""
+    from alerts.deliver import make_relay
+
+    holder = ConfigHolder.load(config_path)
+    store = open_store(holder.settings, config_path)
+    try:
+        async with Fetcher(holder.settings.http) as fetcher:
+            runtime = build_runtime(holder.settings, store, fetcher, clock=clock)
+            relay = make_relay(store, holder.settings, clock=clock)
+            try:
+                yield App(holder, store, runtime, relay)
+            finally:
+                await relay.aclose()
+    finally:
+        store.close()
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    run = sub.add_parser("run", help="poll the sources on schedule and alert Slack (or the console)")
+    run.add_argument("--once", action="store_true", help="poll every source once, deliver alerts, and exit (for cron)")
+    run.set_defaults(handler=cmd_run)
+
+    demo = sub.add_parser("demo", help="run the whole flow against local sample feeds, no internet or Slack needed")
+    demo.add_argument("--keep", metavar="DIR", help="keep the demo's feeds.yaml and store in DIR (for `monitor digest` afterwards)")
+    demo.set_defaults(handler=cmd_demo)
+
+    sources = sub.add_parser("sources", help="list sources, or test one now")
+    sources_sub = sources.add_subparsers(dest="sources_command", metavar="ACTION", required=True)
+    listing = sources_sub.add_parser("list", help="sources with their health")
+    listing.set_defaults(handler=cmd_sources_list)
+    test = sources_sub.add_parser("test", help="fetch one source now and show every item with the topics it matched and why (writes nothing)")
+    test.add_argument("source_id", metavar="ID")
+    test.set_defaults(handler=cmd_sources_test)
+
+    devs = sub.add_parser("developments", help="recent developments with their sources and decision")
+    devs.add_argument("--since", default="24h", help="how far back (default: %(default)s)")
+    devs.add_argument("--json", action="store_true", help="print JSON")
+    devs.set_defaults(handler=cmd_developments)
+
+    status = sub.add_parser("status", help="one screen for operators: sources, alerts, silences, config")
+    status.add_argument("--json", action="store_true", help="print JSON for scripts")
+    status.set_defaults(handler=cmd_status)
+
+    evaluate = sub.add_parser("eval", help="measure clustering or extraction on a labelled corpus")
+    eval_sub = evaluate.add_subparsers(dest="eval_command", metavar="WHAT", required=True)
+    from monitor import eval_pages, evaluate as cluster_eval
+
+    cluster_eval.add_eval_clusters_parser(eval_sub)
+    eval_pages.add_eval_pages_parser(eval_sub)
+    cluster_eval.add_replay_parser(sub)
+
+
+async def cmd_run(args: argparse.Namespace) -> int:
+    from monitor.scheduler import Service, run_once
+
+    async with open_app(args.config) as app:
+        if args.once:
+            reports = await run_once(app.runtime, relay=app.relay.deliver_due)
+            failed = [r for r in reports if r.outcome == "failed"]
+            for report in reports:
+                print(format_report(report))
+            print(f"{len(reports)} sources polled, {len(failed)} failed, "
+                  f"{sum(r.new_articles for r in reports)} new articles, {sum(r.alerts for r in reports)} alerts queued")
+            return 0
+        from alerts.digest import make_digest_job
+        from monitor.retention import make_retention_job
+
+        service = Service(
+            app.holder,
+            app.runtime,
+            relay=app.relay.deliver_due,
+            digests=make_digest_job(app.store, app.holder, clock=app.runtime.clock),
+            retention=make_retention_job(app.store, app.holder, clock=app.runtime.clock),
+        )
+        from monitor.server import serve_if_enabled
+
+        async with serve_if_enabled(app, service):
+            await service.run()
+    return 0
+
+
+def format_report(report) -> str:
+    detail = report.error or (f"{report.items} items, {report.relevant} relevant, {report.new_articles} new, {report.alerts} alerts")
+    return f"  {report.source_id:<28} {report.outcome:<10} {detail}"
+
+
+async def cmd_demo(args: argparse.Namespace) -> int:
+    from monitor.demo import run_demo
+
+    return await run_demo(keep=args.keep)
+
+
+def cmd_sources_list(args: argparse.Namespace) -> int:
+    from monitor.status import print_sources
+
+    settings = load_settings(args.config)
+    store = open_store(settings, args.config)
+    try:
+        print_sources(settings, store, datetime.now(UTC))
+    finally:
+        store.close()
+    return 0
+
+
+async def cmd_sources_test(args: argparse.Namespace) -> int:
+    from monitor.sourcetest import test_source
+
+    settings = load_settings(args.config)
+    return await test_source(settings, args.source_id, out=sys.stdout)
+
+
+def cmd_developments(args: argparse.Namespace) -> int:
+    from monitor.status import print_developments
+    from monitor.settings import parse_duration
+
+    settings = load_settings(args.config)
+    store = open_store(settings, args.config)
+    try:
+        print_developments(store, datetime.now(UTC) - parse_duration(args.since), as_json=args.json)
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from monitor.status import collect_status, render_status
+
+    holder = ConfigHolder.load(args.config)
+    store = open_store(holder.settings, args.config)
+    try:
+        status = collect_status(holder, store, datetime.now(UTC))
+    finally:
+        store.close()
+    print(json.dumps(status, indent=2, default=str) if args.json else render_status(status))
+    return 0

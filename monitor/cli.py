@@ -1,0 +1,73 @@
+"""The `monitor` command. Each subcommand is a thin handler; the work lives in the modules.
+
+Handlers return an exit code. Expected failures (a broken feeds.yaml, an unreachable store)
+print one clear message and exit non-zero; they never show a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from monitor.config import ConfigError
+
+DEFAULT_CONFIG = os.environ.get("MONITOR_CONFIG", "feeds.yaml")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="monitor",
+        description="Watch news feeds and tell Slack when a development is corroborated by independent sources.",
+    )
+    parser.add_argument("--config", "-c", default=DEFAULT_CONFIG, help="path to feeds.yaml (default: %(default)s, or $MONITOR_CONFIG)")
+    parser.add_argument("--log-level", default=os.environ.get("MONITOR_LOG_LEVEL", "INFO"), help="DEBUG, INFO, WARNING (default: %(default)s)")
+    parser.add_argument("--log-format", choices=("text", "json"), default=os.environ.get("MONITOR_LOG_FORMAT", "text"), help="log format (default: %(default)s)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for register in command_modules():
+        register(sub)
+    return parser
+
+
+def command_modules() -> list[Callable[[argparse._SubParsersAction], None]]:
+    """Every module that contributes subcommands; the order is the order of `monitor --help`."""
+    from alerts import commands as alert_commands
+    from monitor import app, config
+    from monitor.store import db
+
+    return [app.add_commands, config.add_commands, db.add_commands, alert_commands.add_commands]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from monitor.logs import configure_logging
+
+    configure_logging(args.log_level, args.log_format)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        result = handler(args)
+        if asyncio.iscoroutine(result):
+            result = asyncio.run(result)
+        return int(result or 0)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["build_parser", "main"]
+_log = logging.getLogger(__name__)
