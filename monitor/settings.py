@@ -90,6 +90,25 @@ def _check_http_url(value: str) -> str:
     return value
 
 
+def _check_timezone(value: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    try:
+        ZoneInfo(value)
+    except Exception as exc:  # ZoneInfoNotFoundError or a malformed key
+        raise ValueError(f"unknown timezone {value!r}: use an IANA name such as UTC or Europe/Berlin") from exc
+    return value
+
+
+def _check_cron(value: str) -> str:
+    from croniter import croniter
+
+    # Five fields only: croniter also accepts a sixth (seconds) field, which would surprise.
+    if len(value.split()) != 5 or not croniter.is_valid(value):
+        raise ValueError(f"invalid cron expression {value!r}: use five fields (minute hour day month weekday), e.g. '0 8 * * 1-5'")
+    return value
+
+
 HttpUrl = Annotated[str, BeforeValidator(lambda v: v if not isinstance(v, str) else v.strip())]
 
 _ID = r"^[a-z0-9][a-z0-9_.-]*$"
@@ -171,9 +190,9 @@ class Impact(Strict):
 class Topic(Strict):
     id: str = Field(pattern=_ID, description="Stable identifier used by routes and sources.")
     name: str = Field(description="Human name shown in alerts.")
-    rules: TopicRules = Field(default_factory=TopicRules, description="Relevance rules.")
+    rules: TopicRules = Field(default_factory=TopicRules.model_construct, description="Relevance rules.")
     min_sources: int = Field(2, ge=1, description="Independent sources needed before a development is alerted.")
-    impact: Impact = Field(default_factory=Impact, description="Impact scoring signals and weights.")
+    impact: Impact = Field(default_factory=Impact.model_construct, description="Impact scoring signals and weights.")
 
 
 class QuietHours(Strict):
@@ -184,13 +203,7 @@ class QuietHours(Strict):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo
-
-        try:
-            ZoneInfo(value)
-        except Exception as exc:  # ZoneInfoNotFoundError or a malformed key
-            raise ValueError(f"unknown timezone {value!r}") from exc
-        return value
+        return _check_timezone(value)
 
 
 class Route(Strict):
@@ -209,6 +222,11 @@ class Slack(Strict):
     ops_channel: str | None = Field(None, description="Channel for source-health alerts.")
     timeout: Duration = Field(timedelta(seconds=15), description="Timeout of one Slack API call.")
 
+    @field_validator("webhook_url", "base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return value if value is None else _check_http_url(value)
+
 
 class Http(Strict):
     user_agent: str = Field(
@@ -224,6 +242,7 @@ class Http(Strict):
     per_host: int = Field(4, ge=1, description="Requests in flight at once to one host.")
     allow_private_addresses: bool = Field(False, description="Allow article pages on loopback/private addresses (tests only).")
     backoff_max: Duration = Field(timedelta(hours=6), description="Longest backoff for a failing source.")
+    article_min_interval: Duration = Field(timedelta(seconds=2), description="Shortest time between two article-page requests to one host (politeness).")
 
 
 class Store(Strict):
@@ -240,6 +259,16 @@ class Digest(Strict):
         ("corroborated", "single_source", "failing_sources"), description="Sections of the digest."
     )
     topics: tuple[str, ...] | None = Field(None, description="Only these topics (default: all).")
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return _check_cron(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        return _check_timezone(value)
 
 
 class Health(Strict):
@@ -261,14 +290,14 @@ class Cluster(Strict):
 class Settings(Strict):
     """The whole of feeds.yaml."""
 
-    defaults: Defaults = Field(default_factory=Defaults, description="Values sources inherit.")
-    http: Http = Field(default_factory=Http, description="Fetching limits and identity.")
-    store: Store = Field(default_factory=Store, description="Where articles and alerts are kept.")
-    slack: Slack = Field(default_factory=Slack, description="Slack delivery.")
+    defaults: Defaults = Field(default_factory=Defaults.model_construct, description="Values sources inherit.")
+    http: Http = Field(default_factory=Http.model_construct, description="Fetching limits and identity.")
+    store: Store = Field(default_factory=Store.model_construct, description="Where articles and alerts are kept.")
+    slack: Slack = Field(default_factory=Slack.model_construct, description="Slack delivery.")
     sources: tuple[Source, ...] = Field((), description="Feeds and pages to poll.")
     topics: tuple[Topic, ...] = Field((), description="Subjects to watch.")
     routes: tuple[Route, ...] = Field((), description="Topic → channel.")
     digests: tuple[Digest, ...] = Field((), description="Scheduled digests for on-call staff.")
-    health: Health = Field(default_factory=Health, description="Source-health alerting.")
-    server: Server = Field(default_factory=Server, description="Metrics and health HTTP server.")
-    cluster: Cluster = Field(default_factory=Cluster, description="Grouping articles into developments.")
+    health: Health = Field(default_factory=Health.model_construct, description="Source-health alerting.")
+    server: Server = Field(default_factory=Server.model_construct, description="Metrics and health HTTP server.")
+    cluster: Cluster = Field(default_factory=Cluster.model_construct, description="Grouping articles into developments.")
