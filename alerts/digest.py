@@ -1,0 +1,524 @@
+"""Digests for on-call staff: choose what happened in a period, render it, queue it once.
+
+Three steps, each testable alone:
+
+- choose: `load_digest_data` reads the store (developments, parent alerts, source state);
+  `build_digest` picks the corroborated developments of the period (highest impact first,
+  each with its Slack thread link), the single-source watch list and the failing sources.
+- render (pure): `render_blocks` → one Block Kit message of at most 50 blocks plus thread
+  replies for what does not fit; `render_text`, `render_markdown`, `render_json` for the CLI.
+- schedule: `due_digests` says which configured digests are due (croniter, in the digest's
+  timezone); `enqueue_digest` writes the outbox row with dedup key
+  `digest:<id>:<period end, UTC ISO>`, so a restart can never post one period twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+from sqlalchemy import Connection, and_, or_, select
+
+from alerts.escape import escape, escape_clipped, link
+from alerts.render import MAX_BLOCKS, Block, Message, context, divider, header, mrkdwn, pack_lines
+from monitor.models import Alert, AlertKind, DevelopmentState
+from monitor.settings import Digest as DigestSettings
+from monitor.store import schema
+
+log = logging.getLogger(__name__)
+
+UNVERIFIED = "unverified — 1 source"
+_HEADLINE_MAX = 300
+_REASONS_SHOWN = 3
+
+
+# --- what a digest holds ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DigestEntry:
+    """One development as the digest shows it."""
+
+    development_id: int
+    topic: str
+    headline: str
+    independent: int
+    first_seen: datetime
+    last_seen: datetime
+    impact: int | None = None
+    impact_reasons: tuple[str, ...] = ()
+    sentiment: str | None = None
+    thread_url: str | None = None  # the Slack thread of its parent message, once posted
+
+
+@dataclass(frozen=True, slots=True)
+class FailingSource:
+    source_id: str
+    consecutive_failures: int
+    last_ok: datetime | None = None
+    last_error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DigestData:
+    """What the store holds for a period, before choosing (the input of `build_digest`)."""
+
+    developments: tuple[DigestEntry, ...] = ()
+    states: Mapping[int, str] = field(default_factory=dict)  # development id → state
+    failing: tuple[FailingSource, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """A chosen digest: the three sections, in the order they are shown."""
+
+    digest_id: str
+    channel: str
+    since: datetime
+    until: datetime
+    corroborated: tuple[DigestEntry, ...] = ()
+    watch: tuple[DigestEntry, ...] = ()
+    failing: tuple[FailingSource, ...] = ()
+    include: tuple[str, ...] = ("corroborated", "single_source", "failing_sources")
+
+    @property
+    def empty(self) -> bool:
+        return not (self.corroborated or self.watch or self.failing)
+
+
+class DigestMessages(NamedTuple):
+    """The main message and the thread replies carrying what did not fit in it."""
+
+    main: Message
+    thread: list[Message]
+
+
+# --- reading the store ----------------------------------------------------------------
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def permalink(channel_id: str, ts: str) -> str | None:
+    """Slack's archive link for a message: https://slack.com/archives/<C>/p<ts without dot>."""
+    if not channel_id or not ts:
+        return None
+    return f"https://slack.com/archives/{channel_id}/p{ts.replace('.', '')}"
+
+
+def thread_links(conn: Connection, development_ids: Iterable[int]) -> dict[int, str]:
+    """Development id → link to its first delivered parent message.
+
+    A permalink the relay stored from chat.getPermalink (payload["permalink"]) wins; else
+    one is built from the channel id and ts.
+    """
+    ids = list(development_ids)
+    if not ids:
+        return {}
+    query = (
+        select(schema.alert.c.development_id, schema.alert.c.slack_channel_id, schema.alert.c.slack_ts, schema.alert.c.payload)
+        .where(and_(schema.alert.c.kind == AlertKind.NEW.value, schema.alert.c.development_id.in_(ids), schema.alert.c.slack_ts != ""))
+        .order_by(schema.alert.c.id)
+    )
+    links: dict[int, str] = {}
+    for row in conn.execute(query):
+        if row.development_id in links:
+            continue
+        stored = (row.payload or {}).get("permalink") if isinstance(row.payload, dict) else None
+        url = stored if isinstance(stored, str) and stored else permalink(row.slack_channel_id, row.slack_ts)
+        if url:
+            links[row.development_id] = url
+    return links
+
+
+def load_digest_data(
+    conn: Connection,
+    *,
+    since: datetime,
+    until: datetime,
+    topics: Sequence[str] | None = None,
+    failures_before_alert: int = 3,
+) -> DigestData:
+    """Developments active in [since, until), their thread links, and the failing sources."""
+    dev = schema.development
+    query = select(dev).where(and_(dev.c.last_seen >= since, dev.c.first_seen < until, dev.c.merged_into.is_(None)))
+    if topics:
+        query = query.where(dev.c.topic.in_(list(topics)))
+    rows = list(conn.execute(query))
+    links = thread_links(conn, [row.id for row in rows])
+    entries = tuple(_entry(row, links.get(row.id)) for row in rows)
+    states = {row.id: row.state for row in rows}
+    return DigestData(entries, states, _failing_sources(conn, failures_before_alert))
+
+
+def _entry(row: Any, thread_url: str | None) -> DigestEntry:
+    first_seen = _utc(row.first_seen)
+    last_seen = _utc(row.last_seen)
+    assert first_seen is not None and last_seen is not None  # NOT NULL columns
+    return DigestEntry(
+        development_id=row.id,
+        topic=row.topic,
+        headline=row.headline,
+        independent=row.independent or 1,
+        first_seen=first_seen,
+        last_seen=last_seen,
+        impact=row.impact,
+        impact_reasons=tuple(row.impact_reasons or ()),
+        sentiment=row.sentiment,
+        thread_url=thread_url,
+    )
+
+
+def _failing_sources(conn: Connection, failures_before_alert: int) -> tuple[FailingSource, ...]:
+    state = schema.source_state
+    query = (
+        select(state)
+        .where(or_(state.c.health_alerted.is_(True), state.c.consecutive_failures >= failures_before_alert))
+        .order_by(state.c.consecutive_failures.desc(), state.c.source_id)
+    )
+    return tuple(
+        FailingSource(row.source_id, row.consecutive_failures or 0, _utc(row.last_ok), row.last_error or "")
+        for row in conn.execute(query)
+    )
+
+
+# --- choosing -------------------------------------------------------------------------
+
+
+def build_digest(
+    source: Connection | DigestData,
+    *,
+    since: datetime,
+    until: datetime,
+    settings_digest: DigestSettings,
+    now: datetime,
+    failures_before_alert: int = 3,
+) -> Digest:
+    """Choose the digest for [since, until) from the store (a Connection) or from data."""
+    if isinstance(source, DigestData):
+        data = source
+    else:
+        data = load_digest_data(
+            source, since=since, until=until, topics=settings_digest.topics, failures_before_alert=failures_before_alert
+        )
+    include = settings_digest.include
+    topics = set(settings_digest.topics) if settings_digest.topics else None
+    entries = [e for e in data.developments if topics is None or e.topic in topics]
+    corroborated = [e for e in entries if _corroborated(data.states.get(e.development_id), e)]
+    watch = [e for e in entries if data.states.get(e.development_id) == DevelopmentState.SINGLE_SOURCE.value]
+    corroborated.sort(key=lambda e: (-(e.impact or 0), -e.independent, -e.last_seen.timestamp(), e.development_id))
+    watch.sort(key=lambda e: (-(e.impact or 0), -e.last_seen.timestamp(), e.development_id))
+    log.debug("digest %s at %s: %d corroborated, %d watch", settings_digest.id, now.isoformat(), len(corroborated), len(watch))
+    return Digest(
+        digest_id=settings_digest.id,
+        channel=settings_digest.channel,
+        since=since,
+        until=until,
+        corroborated=tuple(corroborated) if "corroborated" in include else (),
+        watch=tuple(watch) if "single_source" in include else (),
+        failing=tuple(data.failing) if "failing_sources" in include else (),
+        include=tuple(include),
+    )
+
+
+def _corroborated(state: str | None, entry: DigestEntry) -> bool:
+    # A closed development was corroborated if it had two or more independent sources.
+    if state == DevelopmentState.CORROBORATED.value:
+        return True
+    return state == DevelopmentState.CLOSED.value and entry.independent >= 2
+
+
+# --- rendering for Slack (pure) -------------------------------------------------------
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _period(digest: Digest) -> str:
+    return f"{_when(digest.since)} and {_when(digest.until)}"
+
+
+def _impact_text(entry: DigestEntry) -> str:
+    if entry.impact is None:
+        return "impact not scored"
+    reasons = ", ".join(entry.impact_reasons[:_REASONS_SHOWN])
+    return f"impact {entry.impact}/10" + (f" ({reasons})" if reasons else "")
+
+
+def _corroborated_block(entry: DigestEntry) -> Block:
+    title = escape_clipped(entry.headline, _HEADLINE_MAX)
+    thread = link(entry.thread_url, "Slack thread") if entry.thread_url else "not posted yet"
+    facts = [f"Verified by {entry.independent} sources", _impact_text(entry)]
+    if entry.sentiment:
+        facts.append(entry.sentiment)
+    facts.append(entry.topic)
+    line = " · ".join(escape(f) for f in facts)
+    return mrkdwn(f"*{title}*\n{line} · {thread}")
+
+
+def _watch_line(entry: DigestEntry) -> str:
+    title = escape_clipped(entry.headline, _HEADLINE_MAX)
+    return f"• {title} — _{UNVERIFIED}_ · {escape(entry.topic)} · first seen {_when(entry.first_seen)}"
+
+
+def _failing_line(source: FailingSource) -> str:
+    last_ok = _when(source.last_ok) if source.last_ok else "never"
+    error = f": {escape_clipped(source.last_error, 300)}" if source.last_error else ""
+    return f"• `{escape(source.source_id)}` — {source.consecutive_failures} failures in a row, last ok {last_ok}{error}"
+
+
+def digest_blocks(digest: Digest) -> list[Block]:
+    """Every block of the digest in order, before splitting into messages."""
+    blocks: list[Block] = [
+        header(f"Digest {digest.digest_id}"),
+        context([f"Between {_period(digest)}", _counts(digest)]),
+    ]
+    if digest.corroborated:
+        blocks.append(divider())
+        blocks.append(mrkdwn(f"*Corroborated developments ({len(digest.corroborated)})*, highest impact first"))
+        blocks += [_corroborated_block(e) for e in digest.corroborated]
+    elif "corroborated" in digest.include or digest.empty:
+        # An empty period says so, rather than posting a header with nothing under it.
+        blocks.append(divider())
+        blocks.append(mrkdwn(f"No corroborated developments between {_period(digest)}."))
+    if digest.watch:
+        blocks.append(divider())
+        title = f"*Watch list ({len(digest.watch)}) — {UNVERIFIED} each*"
+        blocks += pack_lines([_watch_line(e) for e in digest.watch], title=title, max_sections=len(digest.watch) + 1)
+    if digest.failing:
+        blocks.append(divider())
+        title = f"*Failing sources ({len(digest.failing)})*"
+        blocks += pack_lines([_failing_line(s) for s in digest.failing], title=title, max_sections=len(digest.failing) + 1)
+    return blocks
+
+
+def _counts(digest: Digest) -> str:
+    return (
+        f"{len(digest.corroborated)} corroborated · {len(digest.watch)} unverified (1 source) · "
+        f"{len(digest.failing)} failing sources"
+    )
+
+
+def fallback_text(digest: Digest) -> str:
+    """Notification text (what phones and screen readers show)."""
+    if digest.empty:
+        return f"Digest {digest.digest_id}: no corroborated developments between {_period(digest)}."
+    return f"Digest {digest.digest_id}: {_counts(digest)}"
+
+
+def render_blocks(digest: Digest) -> DigestMessages:
+    """One main message (≤ 50 blocks) and thread replies (≤ 50 blocks each) for the rest."""
+    blocks = digest_blocks(digest)
+    text = escape(fallback_text(digest))
+    if len(blocks) <= MAX_BLOCKS:
+        return DigestMessages(Message(text, blocks), [])
+    main, rest = blocks[: MAX_BLOCKS - 1], blocks[MAX_BLOCKS - 1 :]
+    chunks = [rest[i : i + MAX_BLOCKS] for i in range(0, len(rest), MAX_BLOCKS)]
+    main.append(context([f"Continued in the thread: {len(rest)} more blocks in {len(chunks)} replies."]))
+    thread = [
+        Message(f"Digest {escape(digest.digest_id)} (continued {n}/{len(chunks)})", chunk)
+        for n, chunk in enumerate(chunks, start=1)
+    ]
+    return DigestMessages(Message(text, main), thread)
+
+
+# --- rendering for the terminal (pure) ------------------------------------------------
+
+
+def render_text(digest: Digest) -> str:
+    lines = [f"Digest {digest.digest_id}: between {_period(digest)}", _counts(digest), ""]
+    if not digest.corroborated:
+        lines.append(f"No corroborated developments between {_period(digest)}.")
+    else:
+        lines.append("Corroborated developments (highest impact first):")
+        for e in digest.corroborated:
+            lines.append(f"  [{e.development_id}] {e.headline}")
+            lines.append(f"      Verified by {e.independent} sources · {_impact_text(e)} · {e.topic}")
+            lines.append(f"      thread: {e.thread_url or 'not posted yet'}")
+    if digest.watch:
+        lines += ["", f"Watch list ({UNVERIFIED} each):"]
+        lines += [f"  [{e.development_id}] {e.headline} — {UNVERIFIED} · {e.topic}" for e in digest.watch]
+    if digest.failing:
+        lines += ["", "Failing sources:"]
+        for s in digest.failing:
+            last_ok = _when(s.last_ok) if s.last_ok else "never"
+            lines.append(f"  {s.source_id}: {s.consecutive_failures} failures, last ok {last_ok} {s.last_error}".rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    """Keep feed text from becoming Markdown links or emphasis."""
+    return "".join("\\" + c if c in "\\`*_[]<>#|" else c for c in text)
+
+
+def render_markdown(digest: Digest) -> str:
+    lines = [f"# Digest {_md(digest.digest_id)}", "", f"Between {_period(digest)} — {_counts(digest)}", ""]
+    lines.append("## Corroborated developments")
+    if not digest.corroborated:
+        lines.append(f"No corroborated developments between {_period(digest)}.")
+    for e in digest.corroborated:
+        thread = f" ([thread]({e.thread_url}))" if e.thread_url else ""
+        lines.append(f"- **{_md(e.headline)}**{thread} — Verified by {e.independent} sources · {_md(_impact_text(e))} · {_md(e.topic)}")
+    if digest.watch:
+        lines += ["", f"## Watch list ({UNVERIFIED} each)"]
+        lines += [f"- {_md(e.headline)} — *{UNVERIFIED}* · {_md(e.topic)}" for e in digest.watch]
+    if digest.failing:
+        lines += ["", "## Failing sources"]
+        lines += [f"- `{s.source_id}`: {s.consecutive_failures} failures, {_md(s.last_error)}" for s in digest.failing]
+    return "\n".join(lines) + "\n"
+
+
+def digest_dict(digest: Digest) -> dict[str, Any]:
+    """The digest as JSON-ready data (ISO 8601 times), with each entry's label."""
+    data = asdict(digest)
+    data["empty"] = digest.empty
+    for entry in data["watch"]:
+        entry["label"] = UNVERIFIED
+    return json.loads(json.dumps(data, default=_json_default))
+
+
+def render_json(digest: Digest) -> str:
+    return json.dumps(digest_dict(digest), indent=2, ensure_ascii=False) + "\n"
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+# --- scheduling -----------------------------------------------------------------------
+
+
+def _fires_before(cron: str, zone: ZoneInfo, moment: datetime) -> croniter:
+    # croniter's get_prev is strictly before its start; one microsecond past the whole
+    # second makes a fire time equal to `moment` count as reached.
+    start = moment.astimezone(zone).replace(microsecond=0) + timedelta(microseconds=1)
+    return croniter(cron, start)
+
+
+def due_digests(
+    digests: Sequence[DigestSettings],
+    last_runs: Mapping[str, datetime],
+    now: datetime,
+) -> list[tuple[DigestSettings, datetime, datetime]]:
+    """(digest, period start, period end) for each digest whose latest fire time ≤ now has
+    not run yet. The period ends at that fire time and starts at the fire before it — or at
+    the last run, if that is earlier, so a period missed while the monitor was down is
+    covered rather than lost. Times are UTC."""
+    due = []
+    for digest in digests:
+        try:
+            fires = _fires_before(digest.cron, ZoneInfo(digest.timezone), now)
+            end = fires.get_prev(datetime).astimezone(UTC)
+            start = fires.get_prev(datetime).astimezone(UTC)
+        except (ValueError, KeyError) as exc:  # a bad cron expression must not stop the others
+            log.error("digest %s: cannot evaluate cron %r: %s", digest.id, digest.cron, exc)
+            continue
+        last = last_runs.get(digest.id)
+        if last is not None and last >= end:
+            continue
+        if last is not None and last < start:
+            start = last
+        due.append((digest, start, end))
+    return due
+
+
+def digest_key(digest_id: str, period_end: datetime) -> str:
+    """The outbox dedup key of one scheduled digest period."""
+    return f"digest:{digest_id}:{period_end.astimezone(UTC).isoformat()}"
+
+
+def last_digest_runs(conn: Connection) -> dict[str, datetime]:
+    """Digest id → end of the latest period queued, read from the outbox's dedup keys."""
+    rows = conn.execute(select(schema.alert.c.dedup_key).where(schema.alert.c.dedup_key.like("digest:%")))
+    runs: dict[str, datetime] = {}
+    for (key,) in rows:
+        _, digest_id, iso = key.split(":", 2)
+        try:
+            end = datetime.fromisoformat(iso)
+        except ValueError:
+            continue
+        if digest_id not in runs or end > runs[digest_id]:
+            runs[digest_id] = end
+    return runs
+
+
+def digest_alert(digest: Digest, *, key: str, now: datetime) -> Alert:
+    """The outbox row of a digest: the rendered main message and its thread replies."""
+    messages = render_blocks(digest)
+    return Alert(
+        kind=AlertKind.DIGEST,
+        channel=digest.channel,
+        dedup_key=key,
+        payload={
+            "reason": f"digest {digest.digest_id} for {_period(digest)}: {_counts(digest)}",
+            "digest_id": digest.digest_id,
+            "period_start": digest.since.astimezone(UTC).isoformat(),
+            "period_end": digest.until.astimezone(UTC).isoformat(),
+            "text": messages.main.text,
+            "blocks": messages.main.blocks,
+            "thread": [{"text": m.text, "blocks": m.blocks} for m in messages.thread],
+        },
+        created=now,
+    )
+
+
+def enqueue_digest(conn: Connection, digest: Digest, *, key: str, now: datetime) -> int | None:
+    """Queue a digest in the outbox; None when this key was already queued (a restart)."""
+    from monitor.store.outbox import enqueue
+
+    return enqueue(conn, digest_alert(digest, key=key, now=now))
+
+
+def run_due_digests(
+    conn: Connection,
+    digests: Sequence[DigestSettings],
+    *,
+    now: datetime,
+    failures_before_alert: int = 3,
+) -> list[int]:
+    """Build and queue every due digest; returns the new outbox ids. Call inside one
+    transaction: the dedup key makes a second call for the same period a no-op."""
+    queued = []
+    for settings_digest, start, end in due_digests(digests, last_digest_runs(conn), now):
+        digest = build_digest(
+            conn, since=start, until=end, settings_digest=settings_digest, now=now, failures_before_alert=failures_before_alert
+        )
+        alert_id = enqueue_digest(conn, digest, key=digest_key(settings_digest.id, end), now=now)
+        if alert_id is not None:
+            log.info("queued digest %s for %s", settings_digest.id, _period(digest))
+            queued.append(alert_id)
+    return queued
+
+
+def make_digest_job(store: Any, holder: Any, *, clock: Callable[[], datetime]) -> Callable[[], Awaitable[list[int]]]:
+    """The scheduler's every-minute job: queue each due digest once (the relay posts it).
+
+    `holder` is the ConfigHolder, read on each run so a reloaded feeds.yaml takes effect.
+    """
+
+    async def run_digests() -> list[int]:
+        settings = holder.settings
+        if not settings.digests:
+            return []
+        try:
+            with store.transaction() as conn:
+                return run_due_digests(
+                    conn, settings.digests, now=clock(), failures_before_alert=settings.health.failures_before_alert
+                )
+        except Exception:  # a failing digest must not stop polling; the next minute retries
+            log.exception("digest job failed")
+            return []
+
+    return run_digests

@@ -1,0 +1,107 @@
+"""Silences: operator-made rules that keep matching alerts out of Slack for a while.
+
+A silence is never deleted: `remove_silence` stamps `removed`, so `silence list --all` can
+show who muted what and why. Expired and removed silences are simply no longer active.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, and_, select, update
+
+from alerts.routing import MATCHERS, ActiveSilence
+from monitor.store.schema import silence
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite hands timestamps back without a zone; they were written as UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def add_silence(
+    conn: Connection,
+    matcher: str,
+    value: str,
+    reason: str,
+    created: datetime,
+    expires: datetime,
+) -> int:
+    """Store a silence and return its id. `matcher` is topic, development, source or match."""
+    if matcher not in MATCHERS:
+        raise ValueError(f"unknown silence matcher {matcher!r}; use one of {', '.join(MATCHERS)}")
+    if not value.strip():
+        raise ValueError("a silence needs a non-empty value")
+    if expires <= created:
+        raise ValueError("a silence must expire after it is created")
+    result = conn.execute(
+        silence.insert().values(
+            matcher=matcher,
+            value=value.strip(),
+            reason=reason,
+            created=_utc(created),
+            expires=_utc(expires),
+        )
+    )
+    return int(result.inserted_primary_key[0])
+
+
+def _row(row: object) -> ActiveSilence:
+    return ActiveSilence(
+        id=row.id,  # type: ignore[attr-defined]
+        matcher=row.matcher,  # type: ignore[attr-defined]
+        value=row.value,  # type: ignore[attr-defined]
+        reason=row.reason,  # type: ignore[attr-defined]
+        expires=_utc(row.expires),  # type: ignore[attr-defined]
+        created=_utc(row.created),  # type: ignore[attr-defined]
+    )
+
+
+def active_silences(conn: Connection, now: datetime) -> list[ActiveSilence]:
+    """Silences in force at `now`: not removed and not yet expired."""
+    query = (
+        select(silence)
+        .where(and_(silence.c.removed.is_(None), silence.c.expires > _utc(now)))
+        .order_by(silence.c.id)
+    )
+    return [_row(row) for row in conn.execute(query)]
+
+
+def list_silences(conn: Connection, now: datetime, include_expired: bool = False) -> list[dict[str, object]]:
+    """Silences for `monitor silence list`, newest first, with their status."""
+    query = select(silence).order_by(silence.c.id.desc())
+    if not include_expired:
+        query = query.where(and_(silence.c.removed.is_(None), silence.c.expires > _utc(now)))
+    rows = []
+    for row in conn.execute(query):
+        expires = _utc(row.expires)
+        status = "removed" if row.removed is not None else ("expired" if expires <= _utc(now) else "active")
+        rows.append(
+            {
+                "id": row.id,
+                "matcher": row.matcher,
+                "value": row.value,
+                "reason": row.reason,
+                "created": _utc(row.created),
+                "expires": expires,
+                "removed": _utc(row.removed) if row.removed is not None else None,
+                "status": status,
+            }
+        )
+    return rows
+
+
+def remove_silence(conn: Connection, silence_id: int, now: datetime) -> bool:
+    """End a silence now. False when no active silence has this id."""
+    result = conn.execute(
+        update(silence)
+        .where(
+            and_(
+                silence.c.id == silence_id,
+                silence.c.removed.is_(None),
+                silence.c.expires > _utc(now),
+            )
+        )
+        .values(removed=_utc(now))
+    )
+    return bool(result.rowcount)
