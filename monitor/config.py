@@ -540,6 +540,8 @@ def _when(moment: datetime, now: datetime) -> str:
     stamp = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     if delta <= timedelta(0):
         return f"{stamp} (due now)"
+    if delta >= timedelta(minutes=1):
+        delta -= timedelta(seconds=delta.seconds % 60)  # minutes are precise enough here
     return f"{stamp} (in {format_duration(delta)})"
 
 
