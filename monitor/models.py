@@ -135,6 +135,7 @@ class Origin:
     article_ids: tuple[int, ...] = ()
     outlets: tuple[str, ...] = ()  # the outlets that carried it (origin first)
     reprints: int = 0  # copies beyond the first
+    primary: bool = False  # a primary source (government, the company itself) is among them
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +236,8 @@ class Alert:
     created: datetime | None = None
     sent: datetime | None = None
     id: int | None = None
+    thread_ts: str = ""  # the parent's ts when this row was delivered as a thread reply
+    updated: datetime | None = None
 
 
 @dataclass(slots=True)

@@ -99,9 +99,8 @@ def test_blocks_error_names_the_problem() -> None:
 
 async def test_form_encoded_posts_with_json_string_blocks(slack: FakeSlack) -> None:
     form = {"token": slack.token, "channel": "alerts", "text": "t", "blocks": json.dumps(GOOD_BLOCKS)}
-    async with aiohttp.ClientSession() as session:
-        async with session.post(slack.base_url + "chat.postMessage", data=form) as response:
-            body = await response.json()
+    async with aiohttp.ClientSession() as session, session.post(slack.base_url + "chat.postMessage", data=form) as response:
+        body = await response.json()
     assert body["ok"] is True
     assert slack.messages("alerts")[0]["blocks"] == GOOD_BLOCKS
 
@@ -130,11 +129,11 @@ async def test_thread_replies_and_permalink(slack: FakeSlack) -> None:
 
 async def test_scripted_429_carries_retry_after(slack: FakeSlack) -> None:
     slack.fail_next(1, status=429, retry_after=7)
-    async with aiohttp.ClientSession() as session:
-        async with session.post(slack.base_url + "chat.postMessage", data={"token": slack.token}) as response:
-            assert response.status == 429
-            assert response.headers["Retry-After"] == "7"
-            assert (await response.json())["error"] == "ratelimited"
+    form = {"token": slack.token}
+    async with aiohttp.ClientSession() as session, session.post(slack.base_url + "chat.postMessage", data=form) as response:
+        assert response.status == 429
+        assert response.headers["Retry-After"] == "7"
+        assert (await response.json())["error"] == "ratelimited"
 
 
 @pytest.mark.parametrize("error", ["invalid_auth", "token_revoked", "channel_not_found", "msg_too_long"])

@@ -1,0 +1,207 @@
+"""The outbox: the `alert` table as a queue of Slack deliveries and a notification log.
+
+Rows are written by `enqueue` in the same transaction as the state change that caused them
+(decide, digests, source health), so a crash either keeps both or neither. The relay
+(`alerts.deliver`) reads `due` rows and records the outcome with `mark_sent`,
+`mark_retry` or `mark_failed`; a row stays `pending` until Slack's `ts` is recorded, so
+nothing is lost between the two.
+
+`dedup_key` is unique: enqueueing the same key twice inserts one row (the second call
+returns None), which is what makes decide, digests and health alerts idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from monitor.models import Alert, AlertKind, AlertState
+from monitor.store.schema import alert as table
+
+MAX_ERROR = 2000  # a stored error is for a person to read, not a dump
+
+
+def enqueue(conn: Connection, alert: Alert) -> int | None:
+    """Insert the row; None (and nothing written) when its dedup_key is already there."""
+    values = _row_from_alert(alert)
+    dialect = conn.dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        builder = sqlite.insert if dialect == "sqlite" else postgresql.insert
+        statement = (
+            builder(table).values(values).on_conflict_do_nothing(index_elements=["dedup_key"]).returning(table.c.id)
+        )
+        new_id = conn.execute(statement).scalar()
+    else:  # other engines: check, then insert, inside the caller's transaction
+        exists = conn.execute(select(table.c.id).where(table.c.dedup_key == alert.dedup_key)).first()
+        new_id = None if exists else conn.execute(insert(table).values(values)).inserted_primary_key[0]
+    if new_id is not None:
+        alert.id = int(new_id)
+    return None if new_id is None else int(new_id)
+
+
+def get_alert(conn: Connection, alert_id: int) -> Alert | None:
+    row = conn.execute(select(table).where(table.c.id == alert_id)).mappings().first()
+    return _alert_from_row(row) if row else None
+
+
+def due(conn: Connection, now: datetime, limit: int = 100) -> list[Alert]:
+    """Pending rows whose `not_before` has passed (or is unset), oldest first."""
+    query = (
+        select(table)
+        .where(and_(table.c.state == AlertState.PENDING.value, or_(table.c.not_before.is_(None), table.c.not_before <= now)))
+        .order_by(table.c.id)
+        .limit(limit)
+    )
+    return [_alert_from_row(row) for row in conn.execute(query).mappings()]
+
+
+def parent_for(conn: Connection, development_id: int, channel: str) -> Alert | None:
+    """The NEW row (the parent message) of a development in a channel, whatever its state."""
+    query = select(table).where(
+        and_(
+            table.c.kind == AlertKind.NEW.value,
+            table.c.development_id == development_id,
+            table.c.channel == channel,
+        )
+    ).order_by(table.c.id).limit(1)
+    row = conn.execute(query).mappings().first()
+    return _alert_from_row(row) if row else None
+
+
+def channel_id_for(conn: Connection, channel: str) -> str | None:
+    """The Slack channel id a channel name resolved to on an earlier delivery, if any."""
+    query = (
+        select(table.c.slack_channel_id)
+        .where(and_(table.c.channel == channel, table.c.slack_channel_id != ""))
+        .order_by(table.c.id.desc())
+        .limit(1)
+    )
+    return conn.execute(query).scalar()
+
+
+def begin_attempt(conn: Connection, alert_id: int, now: datetime) -> int:
+    """Count an attempt *before* calling Slack; returns the attempts made before this one.
+
+    A row that starts with attempts > 0 may already be in Slack (a crash or timeout after
+    the request went out), so the relay looks for it before posting again.
+    """
+    before = conn.execute(select(table.c.attempts).where(table.c.id == alert_id)).scalar() or 0
+    conn.execute(update(table).where(table.c.id == alert_id).values(attempts=before + 1, updated=now))
+    return int(before)
+
+
+def save_progress(conn: Connection, alert_id: int, payload: Mapping[str, Any], now: datetime) -> None:
+    """Record partial delivery (e.g. thread replies already posted) inside the payload."""
+    conn.execute(update(table).where(table.c.id == alert_id).values(payload=dict(payload), updated=now))
+
+
+def mark_sent(
+    conn: Connection,
+    alert_id: int,
+    channel_id: str,
+    ts: str,
+    thread_ts: str,
+    now: datetime,
+    payload: Mapping[str, Any] | None = None,
+) -> None:
+    values: dict[str, Any] = {
+        "state": AlertState.SENT.value,
+        "slack_channel_id": channel_id,
+        "slack_ts": ts,
+        "thread_ts": thread_ts,
+        "sent": now,
+        "updated": now,
+        "last_error": "",
+        "not_before": None,
+    }
+    if payload is not None:
+        values["payload"] = dict(payload)
+    conn.execute(update(table).where(table.c.id == alert_id).values(**values))
+
+
+def mark_retry(conn: Connection, alert_id: int, error: str, not_before: datetime, now: datetime | None = None) -> None:
+    """Keep the row pending, to be tried again at `not_before`."""
+    conn.execute(
+        update(table)
+        .where(table.c.id == alert_id)
+        .values(last_error=error[:MAX_ERROR], not_before=not_before, updated=now or not_before)
+    )
+
+
+def mark_failed(conn: Connection, alert_id: int, error: str, now: datetime | None = None) -> None:
+    """A permanent error: the row is kept, with the reason, and never retried."""
+    values: dict[str, Any] = {"state": AlertState.FAILED.value, "last_error": error[:MAX_ERROR]}
+    if now is not None:
+        values["updated"] = now
+    conn.execute(update(table).where(table.c.id == alert_id).values(**values))
+
+
+def counts_by_state(conn: Connection) -> dict[str, int]:
+    """{'pending': 3, 'sent': 120, 'failed': 1, ...} (states without rows are absent)."""
+    query = select(table.c.state, func.count()).group_by(table.c.state)
+    return {state: int(count) for state, count in conn.execute(query)}
+
+
+def failed_alerts(conn: Connection, limit: int = 20) -> list[Alert]:
+    """The most recent permanently failed rows, newest first (for `monitor status`)."""
+    query = select(table).where(table.c.state == AlertState.FAILED.value).order_by(table.c.id.desc()).limit(limit)
+    return [_alert_from_row(row) for row in conn.execute(query).mappings()]
+
+
+def alerts_between(
+    conn: Connection, since: datetime, until: datetime, kinds: Iterable[AlertKind] | None = None
+) -> list[Alert]:
+    """Rows created in [since, until), optionally of some kinds, oldest first."""
+    conditions = [table.c.created >= since, table.c.created < until]
+    chosen: Sequence[AlertKind] = list(kinds) if kinds is not None else []
+    if chosen:
+        conditions.append(table.c.kind.in_([k.value for k in chosen]))
+    query = select(table).where(and_(*conditions)).order_by(table.c.id)
+    return [_alert_from_row(row) for row in conn.execute(query).mappings()]
+
+
+def _row_from_alert(alert: Alert) -> dict[str, Any]:
+    if alert.created is None:
+        raise ValueError(f"alert {alert.dedup_key!r} has no created time")
+    return {
+        "kind": alert.kind.value,
+        "channel": alert.channel,
+        "dedup_key": alert.dedup_key,
+        "development_id": alert.development_id,
+        "payload": dict(alert.payload),
+        "state": alert.state.value,
+        "attempts": alert.attempts,
+        "last_error": alert.last_error,
+        "not_before": alert.not_before,
+        "slack_channel_id": alert.slack_channel_id,
+        "slack_ts": alert.slack_ts,
+        "thread_ts": alert.thread_ts,
+        "created": alert.created,
+        "sent": alert.sent,
+        "updated": alert.updated or alert.created,
+    }
+
+
+def _alert_from_row(row: Mapping[str, Any]) -> Alert:
+    return Alert(
+        kind=AlertKind(row["kind"]),
+        channel=row["channel"],
+        dedup_key=row["dedup_key"],
+        development_id=row["development_id"],
+        payload=dict(row["payload"] or {}),
+        state=AlertState(row["state"]),
+        attempts=row["attempts"],
+        last_error=row["last_error"] or "",
+        not_before=row["not_before"],
+        slack_channel_id=row["slack_channel_id"] or "",
+        slack_ts=row["slack_ts"] or "",
+        thread_ts=row["thread_ts"] or "",
+        created=row["created"],
+        sent=row["sent"],
+        updated=row["updated"],
+        id=row["id"],
+    )
