@@ -1,0 +1,193 @@
+"""The decide stage: which alert rows a development's new state produces, and why."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from alerts.routing import ActiveSilence
+from monitor.decide import PreviousState, decide
+from monitor.models import (
+    AlertKind,
+    AlertState,
+    Decision,
+    Development,
+    DevelopmentState,
+    Impact,
+)
+from monitor.settings import QuietHours, Route
+
+NOON = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
+TOPIC_ROUTE = Route(topic="export-controls", channel="#export-controls", oncall_channel="#oncall", oncall_threshold=8, mention="<!subteam^S0123>")
+
+
+def development(*, impact: int = 5, independent: int = 2, dev_id: int = 7, headline: str = "US widens chip export rules") -> Development:
+    state = DevelopmentState.CORROBORATED if independent >= 2 else DevelopmentState.SINGLE_SOURCE
+    return Development(
+        topic="export-controls",
+        headline=headline,
+        first_seen=NOON - timedelta(hours=1),
+        last_seen=NOON,
+        state=state,
+        independent=independent,
+        impact=Impact(impact, ("regulatory action",)),
+        id=dev_id,
+    )
+
+
+def decision_for(dev: Development) -> Decision:
+    return Decision(state=dev.state, independent=dev.independent, reason=f"{dev.independent} independent: Reuters, BIS")
+
+
+def run(dev: Development, previous: PreviousState | None = None, *, routes=(TOPIC_ROUTE,), silences=(), now=NOON, **kw):
+    return decide(dev, decision_for(dev), previous, list(routes), list(silences), now=now, **kw)
+
+
+def keys(alerts) -> list[str]:
+    return [a.dedup_key for a in alerts]
+
+
+def test_single_source_development_alerts_nobody() -> None:
+    assert run(development(independent=1)) == []
+
+
+def test_corroboration_creates_one_parent_in_the_topic_channel_with_its_reason() -> None:
+    alerts = run(development(), PreviousState(DevelopmentState.SINGLE_SOURCE, 1, 4), new_article_ids=[11])
+
+    assert [(a.kind, a.channel, a.state) for a in alerts] == [(AlertKind.NEW, "#export-controls", AlertState.PENDING)]
+    assert alerts[0].dedup_key == "dev:7:#export-controls"
+    assert "corroborated: 2 independent: Reuters, BIS" in str(alerts[0].payload["reason"])
+    assert alerts[0].not_before is None
+
+
+def test_an_already_alerted_development_gets_no_second_parent() -> None:
+    dev = development()
+    again = run(dev, PreviousState(DevelopmentState.CORROBORATED, 2, 5))
+
+    assert again == []
+
+
+def test_later_independent_source_updates_the_parent_with_the_new_articles() -> None:
+    alerts = run(development(independent=3), PreviousState(DevelopmentState.CORROBORATED, 2, 5), new_article_ids=[21, 22])
+
+    assert [(a.kind, a.channel) for a in alerts] == [(AlertKind.UPDATE, "#export-controls")]
+    update = alerts[0]
+    assert update.dedup_key == "dev:7:#export-controls:upd:3"
+    assert update.payload["new_article_ids"] == [21, 22]
+    assert update.payload["material"] is False
+    assert "2 → 3" in str(update.payload["reason"])
+
+
+def test_a_reprint_that_adds_no_independent_source_changes_nothing() -> None:
+    assert run(development(independent=2), PreviousState(DevelopmentState.CORROBORATED, 2, 5), new_article_ids=[30]) == []
+
+
+def test_impact_crossing_the_oncall_threshold_is_material_and_opens_the_oncall_channel() -> None:
+    alerts = run(development(independent=3, impact=9), PreviousState(DevelopmentState.CORROBORATED, 2, 6), new_article_ids=[40])
+
+    by_channel = {a.channel: a for a in alerts}
+    assert set(by_channel) == {"#export-controls", "#oncall"}
+    update = by_channel["#export-controls"]
+    assert update.kind is AlertKind.UPDATE and update.payload["material"] is True
+    assert "crossed the on-call threshold 8" in str(update.payload["reason"])
+    oncall = by_channel["#oncall"]
+    assert oncall.kind is AlertKind.NEW and oncall.dedup_key == "dev:7:#oncall"
+    assert oncall.payload["mention"] == "<!subteam^S0123>"
+    assert "reached the on-call threshold" in str(oncall.payload["reason"])
+
+
+def test_impact_crossing_without_a_new_source_still_updates_under_its_own_key() -> None:
+    alerts = run(development(independent=2, impact=8), PreviousState(DevelopmentState.CORROBORATED, 2, 7))
+
+    update = next(a for a in alerts if a.kind is AlertKind.UPDATE)
+    assert update.dedup_key == "dev:7:#export-controls:upd:2:material"
+    assert update.payload["material"] is True
+
+
+def test_high_impact_at_first_corroboration_goes_to_both_channels_and_mentions_only_oncall() -> None:
+    alerts = run(development(impact=9), PreviousState(DevelopmentState.SINGLE_SOURCE, 1, 9))
+
+    assert sorted(keys(alerts)) == ["dev:7:#export-controls", "dev:7:#oncall"]
+    assert all(a.kind is AlertKind.NEW for a in alerts)
+    topic = next(a for a in alerts if a.channel == "#export-controls")
+    assert "mention" not in topic.payload
+    assert next(a for a in alerts if a.channel == "#oncall").payload["mention"] == "<!subteam^S0123>"
+
+
+def test_mention_comes_only_from_config_even_when_the_headline_contains_one() -> None:
+    alerts = run(development(impact=9, headline="<!channel> <@U123> urgent"), None, routes=[Route(topic="export-controls", channel="#ec", oncall_channel="#oncall")])
+
+    assert all("mention" not in a.payload for a in alerts)
+
+
+def test_two_routes_for_one_topic_give_one_parent_per_channel() -> None:
+    routes = [TOPIC_ROUTE, Route(topic="export-controls", channel="#policy"), Route(topic="other", channel="#other")]
+    alerts = run(development(), None, routes=routes)
+
+    assert sorted(keys(alerts)) == ["dev:7:#export-controls", "dev:7:#policy"]
+
+
+def test_merge_produces_one_reconciliation_row_per_channel() -> None:
+    alerts = run(development(independent=3), PreviousState(DevelopmentState.CORROBORATED, 3, 5), merged_from=[4])
+
+    assert [(a.kind, a.dedup_key) for a in alerts] == [(AlertKind.MERGE, "merge:4:7:#export-controls")]
+    assert alerts[0].payload["from"] == 4 and alerts[0].payload["into"] == 7
+    assert "development 4 merged into 7" in str(alerts[0].payload["reason"])
+
+
+def silence(matcher: str, value: str, reason: str = "noisy") -> ActiveSilence:
+    return ActiveSilence(id=3, matcher=matcher, value=value, reason=reason, expires=NOON + timedelta(hours=5))
+
+
+def test_silenced_alert_is_recorded_as_silenced_with_the_silence_reason() -> None:
+    alerts = run(development(), None, silences=[silence("topic", "export-controls", "known story, handled")])
+
+    assert len(alerts) == 1
+    assert alerts[0].state is AlertState.SILENCED
+    assert alerts[0].payload["silence"]["reason"] == "known story, handled"  # type: ignore[index]
+    assert "silenced by silence #3 (topic=export-controls): known story, handled" in str(alerts[0].payload["reason"])
+
+
+def test_silence_by_headline_text_and_by_development() -> None:
+    by_text = run(development(headline="Chip EXPORT rules widened"), None, silences=[silence("match", "export rules")])
+    by_dev = run(development(), None, silences=[silence("development", "7")])
+    other_dev = run(development(), None, silences=[silence("development", "8")])
+
+    assert by_text[0].state is AlertState.SILENCED
+    assert by_dev[0].state is AlertState.SILENCED
+    assert other_dev[0].state is AlertState.PENDING
+
+
+def test_source_silence_applies_only_when_every_triggering_source_is_silenced() -> None:
+    silences = [silence("source", "noisy-blog")]
+    only_noisy = run(development(), None, silences=silences, source_ids=["noisy-blog"])
+    mixed = run(development(), None, silences=silences, source_ids=["noisy-blog", "reuters"])
+
+    assert only_noisy[0].state is AlertState.SILENCED
+    assert mixed[0].state is AlertState.PENDING
+
+
+QUIET_ROUTE = TOPIC_ROUTE.model_copy(update={"quiet_hours": QuietHours(start="22:00", end="07:00", timezone="Europe/Berlin")})
+BERLIN_MIDNIGHT = datetime(2026, 6, 10, 22, 30, tzinfo=UTC)  # 00:30 in Berlin (CEST)
+
+
+def test_non_urgent_alert_in_quiet_hours_waits_for_their_end() -> None:
+    alerts = run(development(impact=5), None, routes=[QUIET_ROUTE], now=BERLIN_MIDNIGHT)
+
+    assert len(alerts) == 1
+    assert alerts[0].not_before == datetime(2026, 6, 11, 5, 0, tzinfo=UTC)  # 07:00 CEST
+    assert alerts[0].state is AlertState.PENDING
+    assert "quiet hours until" in str(alerts[0].payload["reason"])
+
+
+def test_urgent_alert_in_quiet_hours_goes_now_in_both_channels() -> None:
+    alerts = run(development(impact=9), None, routes=[QUIET_ROUTE], now=BERLIN_MIDNIGHT)
+
+    assert {a.channel for a in alerts} == {"#export-controls", "#oncall"}
+    assert all(a.not_before is None for a in alerts)
+    assert all(a.payload["urgent"] is True for a in alerts)
+
+
+def test_outside_quiet_hours_nothing_waits() -> None:
+    alerts = run(development(impact=5), None, routes=[QUIET_ROUTE], now=NOON)
+
+    assert alerts[0].not_before is None
