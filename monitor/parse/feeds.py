@@ -1,0 +1,244 @@
+"""Feed bytes → items: RSS 0.9x/1.0/2.0, Atom and RDF through feedparser; JSON Feed by hand.
+
+feedparser only ever sees the bytes we fetched, wrapped in a BytesIO: given a str it would
+treat it as a URL or a path and fetch or open it, and given bytes it still tries `open()`
+on them first. Its SAX parser has external entities switched off, so a feed cannot make it
+read a file or reach the network. Whatever goes wrong, `parse_feed` returns what it could
+read plus warnings; it never raises.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import time
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin
+
+import feedparser
+from dateutil import parser as dateparser
+
+from monitor.models import Item, ParseResult
+
+log = logging.getLogger(__name__)
+
+HTML_WARNING = "not a feed: looks like an HTML page"
+MAX_WARNING_CHARS = 300  # a warning is a sentence for an operator, not a dump of the feed
+MAX_DATE_WARNINGS = 3  # one bad date per item would flood the source's health record
+
+# feedparser flags these as "bozo" although the feed is fine: a server saying text/xml
+# without a charset (RFC 3023 then means us-ascii), or no Content-Type at all.
+_HARMLESS_BOZO = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
+_CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
+_HTML_START = re.compile(
+    rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.IGNORECASE | re.DOTALL
+)
+_JSON_TYPES = ("application/feed+json", "application/json", "text/json")
+
+
+def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> ParseResult:
+    """Parse an RSS, Atom, RDF or JSON Feed document; never raises."""
+    try:
+        if _is_json(body, content_type):
+            return parse_json_feed(body, url=url)
+        return _parse_xml_feed(body, url=url, content_type=content_type)
+    except Exception as exc:  # a parser bug must not stop the other sources
+        log.warning("feed parse failed for %s: %r", url, exc, exc_info=True)
+        return ParseResult(
+            items=(), format="unknown", warnings=(_bounded(f"parse failed: {exc!r}"),)
+        )
+
+
+def _is_json(body: bytes, content_type: str | None) -> bool:
+    mime = (content_type or "").split(";")[0].strip().lower()
+    if mime in _JSON_TYPES:
+        return True
+    return body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{")
+
+
+def _parse_xml_feed(body: bytes, *, url: str, content_type: str | None) -> ParseResult:
+    # We sniff the format ourselves, so feedparser only gets the charset the server named
+    # (which, per RFC 3023, beats the XML prolog); without one it reads the prolog.
+    charset = _charset(content_type)
+    headers = {
+        "content-type": "application/xml" + (f"; charset={charset}" if charset else ""),
+        "content-location": url,  # base for relative links; feedparser does not fetch it
+    }
+    body = _strip_leading_space(body)
+    parsed = feedparser.parse(
+        io.BytesIO(body), response_headers=headers, sanitize_html=True, resolve_relative_uris=True
+    )
+    warnings: list[str] = []
+    version = parsed.get("version") or ""
+    if not version and not parsed.entries:
+        reason = (
+            HTML_WARNING
+            if _HTML_START.match(body[:4096])
+            else "not a feed: no RSS, Atom or RDF document found"
+        )
+        log.warning("%s: %s", url, reason)
+        return ParseResult(items=(), format="unknown", warnings=(reason,))
+    bozo = parsed.get("bozo_exception")
+    if parsed.get("bozo") and not isinstance(bozo, _HARMLESS_BOZO):
+        warnings.append(_bounded(f"malformed feed, kept what could be read: {bozo}"))
+        log.info("malformed feed %s: %s", url, bozo)
+    items = tuple(_item_from_entry(entry, warnings) for entry in parsed.entries)
+    title = str(parsed.feed.get("title", ""))
+    return ParseResult(
+        items=items,
+        format=version or "unknown",
+        title=title,
+        warnings=_limit_date_warnings(warnings),
+    )
+
+
+def _strip_leading_space(body: bytes) -> bytes:
+    """Drop whitespace before `<?xml`: common in real feeds (a stray newline from a PHP
+    template) and fatal to a strict XML parser. A UTF-8 BOM stays, it names the encoding."""
+    bom = b"\xef\xbb\xbf" if body.startswith(b"\xef\xbb\xbf") else b""
+    return bom + body[len(bom) :].lstrip(b" \t\r\n")
+
+
+def _charset(content_type: str | None) -> str | None:
+    match = _CHARSET.search(content_type or "")
+    return match.group(1) if match else None
+
+
+def _item_from_entry(entry: Mapping[str, Any], warnings: list[str]) -> Item:
+    source = entry.get("source") or {}
+    return Item(
+        title=str(entry.get("title", "")),
+        link=_entry_link(entry),
+        guid=str(entry.get("id", "")),
+        summary=str(entry.get("summary", "")),
+        content=_entry_content(entry),
+        published=_entry_date(entry, warnings),
+        author=str(entry.get("author", "")),
+        # Aggregators name the real outlet: RSS <source url="…">Outlet</source> (news-search
+        # feeds), Atom <source><title>, or dc:publisher.
+        outlet=str(source.get("title") or entry.get("publisher") or ""),
+        outlet_url=str(source.get("href") or source.get("link") or ""),
+        credit=str(entry.get("dc_source", "")),
+    )
+
+
+def _entry_link(entry: Mapping[str, Any]) -> str:
+    if entry.get("link"):
+        return str(entry["link"])
+    for link in entry.get("links", ()):  # some Atom feeds only give rel="related" or "via"
+        if link.get("href") and link.get("rel") != "enclosure":
+            return str(link["href"])
+    return ""
+
+
+def _entry_content(entry: Mapping[str, Any]) -> str:
+    contents = entry.get("content") or ()
+    # Prefer an HTML body over a plain-text alternative when a feed gives both.
+    for wanted in ("text/html", "application/xhtml+xml", None):
+        for part in contents:
+            if wanted is None or part.get("type") == wanted:
+                return str(part.get("value", ""))
+    return ""
+
+
+def _entry_date(entry: Mapping[str, Any], warnings: list[str]) -> datetime | None:
+    for key in ("published", "updated", "created"):
+        struct = entry.get(f"{key}_parsed")
+        if isinstance(struct, time.struct_time):
+            # feedparser has already converted the date to UTC.
+            return datetime(*struct[:6], tzinfo=UTC)
+    raw = next((entry[k] for k in ("published", "updated", "created") if entry.get(k)), None)
+    if raw:
+        warnings.append(_bounded(f"unparseable date {raw!r}"))
+    return None
+
+
+def parse_json_feed(body: bytes, *, url: str) -> ParseResult:
+    """JSON Feed 1.0 and 1.1 (https://jsonfeed.org/version/1.1)."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        log.warning("malformed JSON feed %s: %s", url, exc)
+        return ParseResult(
+            items=(), format="json", warnings=(_bounded(f"malformed JSON feed: {exc}"),)
+        )
+    if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
+        return ParseResult(
+            items=(), format="json", warnings=("not a feed: JSON without an 'items' list",)
+        )
+    version = str(doc.get("version", ""))
+    fmt = "json1.1" if version.endswith("/1.1") else "json1" if version.endswith("/1") else "json"
+    warnings: list[str] = []
+    items = tuple(_json_item(raw, url, warnings) for raw in doc["items"] if isinstance(raw, dict))
+    if len(items) != len(doc["items"]):
+        warnings.append(
+            f"skipped {len(doc['items']) - len(items)} JSON Feed items that are not objects"
+        )
+    return ParseResult(
+        items=items,
+        format=fmt,
+        title=_str(doc.get("title")),
+        warnings=_limit_date_warnings(warnings),
+    )
+
+
+def _json_item(raw: Mapping[str, Any], base: str, warnings: list[str]) -> Item:
+    link = _str(raw.get("url")) or _str(raw.get("external_url"))
+    date_text = _str(raw.get("date_published")) or _str(raw.get("date_modified"))
+    return Item(
+        title=_str(raw.get("title")),
+        link=urljoin(base, link) if link else "",
+        guid=_str(raw.get("id")),  # the spec says string, but numbers are common in the wild
+        summary=_str(raw.get("summary")),
+        content=_str(raw.get("content_html")) or _str(raw.get("content_text")),
+        published=_parse_date_text(date_text, warnings) if date_text else None,
+        author=", ".join(_author_names(raw)),
+    )
+
+
+def _author_names(raw: Mapping[str, Any]) -> Iterable[str]:
+    authors = raw.get("authors")  # 1.1
+    if not isinstance(authors, list):
+        authors = [raw.get("author")]  # 1.0
+    return [_str(a.get("name")) for a in authors if isinstance(a, dict) and a.get("name")]
+
+
+def _parse_date_text(text: str, warnings: list[str]) -> datetime | None:
+    """RFC 3339 (what JSON Feed requires), with dateutil for the sloppy rest; naive = UTC."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        try:
+            value = dateparser.parse(text)
+        except (ValueError, OverflowError):
+            warnings.append(_bounded(f"unparseable date {text!r}"))
+            return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _str(value: object) -> str:
+    if value is None or isinstance(value, dict | list):
+        return ""
+    return str(value).strip()
+
+
+def _bounded(text: str) -> str:
+    return text if len(text) <= MAX_WARNING_CHARS else text[: MAX_WARNING_CHARS - 1] + "…"
+
+
+def _limit_date_warnings(warnings: list[str]) -> tuple[str, ...]:
+    dates = [w for w in warnings if w.startswith("unparseable date")]
+    if len(dates) <= MAX_DATE_WARNINGS:
+        return tuple(warnings)
+    others = [w for w in warnings if not w.startswith("unparseable date")]
+    return (
+        *others,
+        *dates[:MAX_DATE_WARNINGS],
+        f"… and {len(dates) - MAX_DATE_WARNINGS} more unparseable dates",
+    )
