@@ -110,7 +110,9 @@ def load_settings(path: str | Path, env: Mapping[str, str] | None = None) -> Set
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([ConfigProblem(file, None, "", f"cannot read the file: {_os_reason(exc)}")]) from None
+        raise ConfigError(
+            [ConfigProblem(file, None, "", f"cannot read the file: {_os_reason(exc)}")]
+        ) from None
     data, lines = _parse_yaml(text, file)
     located = _Located(file, lines)
     data = _interpolate(data, (), env, located)
@@ -151,15 +153,51 @@ class _Located:
         return None
 
     def add(self, loc: Loc, message: str, hint: str = "") -> None:
-        self.problems.append(ConfigProblem(self.file, self.line_of(loc), format_key_path(loc), message, hint))
+        self.problems.append(
+            ConfigProblem(self.file, self.line_of(loc), format_key_path(loc), message, hint)
+        )
 
     def sorted(self) -> list[ConfigProblem]:
         return sorted(self.problems, key=lambda p: (p.line or 0, p.key_path))
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 scalars: only true/false are booleans, no base-60 numbers.
+
+    YAML 1.1 reads `name: Off` as False, `country: NO` as False and `start: 07:30` as 450;
+    an operator means the text. Strings such as "no" still become False where the schema wants
+    a boolean, because pydantic accepts them there.
+    """
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [
+        (tag, regexp)
+        for tag, regexp in resolvers
+        if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+    ]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:int",
+    re.compile(r"^(?:[-+]?(?:0|[1-9][0-9_]*)|0x[0-9a-fA-F_]+)$"),
+    list("-+0123456789"),
+)
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"^(?:[-+]?(?:[0-9][0-9_]*)?\.[0-9_]+(?:[eE][-+]?[0-9]+)?|[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
+
+
 def _parse_yaml(text: str, file: str) -> tuple[dict[str, Any], dict[Loc, int]]:
     """Parse once: the node tree gives lines, the same tree gives the data (safe types only)."""
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         root = loader.get_single_node()
         data = loader.construct_document(root) if root is not None else None
@@ -168,9 +206,20 @@ def _parse_yaml(text: str, file: str) -> tuple[dict[str, Any], dict[Loc, int]]:
     finally:
         loader.dispose()
     if root is None or data is None:
-        raise ConfigError([ConfigProblem(file, 1, "", "the file is empty", "start from the bundled feeds.yaml")])
+        raise ConfigError(
+            [ConfigProblem(file, 1, "", "the file is empty", "start from the bundled feeds.yaml")]
+        )
     if not isinstance(data, dict):
-        raise ConfigError([ConfigProblem(file, root.start_mark.line + 1, "", f"expected a mapping of keys at the top level, got {_kind(data)}")])
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    file,
+                    root.start_mark.line + 1,
+                    "",
+                    f"expected a mapping of keys at the top level, got {_kind(data)}",
+                )
+            ]
+        )
     problems: list[ConfigProblem] = []
     lines = _line_map(root, file, problems)
     if problems:
@@ -200,7 +249,14 @@ def _line_map(root: Node, file: str, problems: list[ConfigProblem]) -> dict[Loc,
             if child_loc in lines and isinstance(node, MappingNode):
                 # PyYAML silently keeps the last of two equal keys; an operator would not expect that.
                 key = format_key_path(child_loc)
-                problems.append(ConfigProblem(file, line, key, f"duplicate key '{child_loc[-1]}' (first at line {lines[child_loc]})"))
+                problems.append(
+                    ConfigProblem(
+                        file,
+                        line,
+                        key,
+                        f"duplicate key '{child_loc[-1]}' (first at line {lines[child_loc]})",
+                    )
+                )
                 continue
             lines[child_loc] = line
             stack.append((child, child_loc))
@@ -240,7 +296,11 @@ def _interpolate(value: Any, loc: Loc, env: Mapping[str, str], located: _Located
     except _Unset as unset:
         if loc in _SECRET_PATHS:
             return None  # no token in the environment: alerts go to the console
-        located.add(loc, f"environment variable '{unset.name}' is not set", f"set it, or give a default: ${{{unset.name}:-value}}")
+        located.add(
+            loc,
+            f"environment variable '{unset.name}' is not set",
+            f"set it, or give a default: ${{{unset.name}:-value}}",
+        )
         return value
     if loc in _SECRET_PATHS and not result:
         return None
@@ -290,12 +350,18 @@ def _describe_error(error: Mapping[str, Any]) -> tuple[Loc, str, str]:
         return loc, str(error["ctx"]["error"]), _value_hint(loc, value)
     if kind == "literal_error":
         options = re.findall(r"'([^']*)'", error["ctx"]["expected"])
-        return loc, f"invalid value {_show(value)}: expected one of {', '.join(options)}", _closest(value, options)
+        return (
+            loc,
+            f"invalid value {_show(value)}: expected one of {', '.join(options)}",
+            _closest(value, options),
+        )
     if kind == "string_pattern_mismatch":
         return loc, _pattern_message(str(error["ctx"]["pattern"]), value), ""
     if kind in _TYPE_NOUNS:
         return loc, f"expected {_TYPE_NOUNS[kind]}{shown}", ""
-    message = str(error["msg"]).replace("Input should be", "must be").replace("String should", "must")
+    message = (
+        str(error["msg"]).replace("Input should be", "must be").replace("String should", "must")
+    )
     return loc, f"{message[:1].lower()}{message[1:]}{shown}", ""
 
 
@@ -308,7 +374,11 @@ def _pattern_message(pattern: str, value: object) -> str:
 
 
 def _value_hint(loc: Loc, value: object) -> str:
-    if loc[-1:] == ("url",) and isinstance(value, str) and value.lower().startswith(("file:", "ftp:")):
+    if (
+        loc[-1:] == ("url",)
+        and isinstance(value, str)
+        and value.lower().startswith(("file:", "ftp:"))
+    ):
         return "sources are fetched over HTTP; local files and FTP are never read"
     return ""
 
@@ -324,7 +394,8 @@ def _show(value: object) -> str:
 
 
 def _kind(value: object) -> str:
-    return {list: "a list", str: "a string"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {list: "a list", str: "a string"}
+    return names.get(type(value), type(value).__name__)
 
 
 def _closest(word: object, options: Sequence[str]) -> str:
@@ -346,7 +417,10 @@ def _model_at(loc: Loc) -> type[BaseModel] | None:
     for part in loc:
         if isinstance(part, int):
             continue  # list items: the item type was unwrapped with the field
-        if not (isinstance(current, type) and issubclass(current, BaseModel)) or part not in current.model_fields:
+        if (
+            not (isinstance(current, type) and issubclass(current, BaseModel))
+            or part not in current.model_fields
+        ):
             return None
         current = _unwrap(current.model_fields[part].annotation)
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
@@ -391,7 +465,11 @@ def _values(data: Mapping[str, Any], section: str, key: str) -> list[tuple[Loc, 
     items = data.get(section)
     if not isinstance(items, list):
         return []
-    return [((section, index, key), item[key]) for index, item in enumerate(items) if isinstance(item, dict) and key in item]
+    return [
+        ((section, index, key), item[key])
+        for index, item in enumerate(items)
+        if isinstance(item, dict) and key in item
+    ]
 
 
 def _unique(located: _Located, what: str, values: Sequence[tuple[Loc, Any]]) -> None:
@@ -400,7 +478,10 @@ def _unique(located: _Located, what: str, values: Sequence[tuple[Loc, Any]]) -> 
         if not isinstance(ident, str):
             continue  # pydantic reports the wrong type
         if ident in first:
-            located.add(loc, f"duplicate {what} id '{ident}' (first defined at line {located.line_of(first[ident])})")
+            located.add(
+                loc,
+                f"duplicate {what} id '{ident}' (first defined at line {located.line_of(first[ident])})",
+            )
         else:
             first[ident] = loc
 
@@ -408,7 +489,9 @@ def _unique(located: _Located, what: str, values: Sequence[tuple[Loc, Any]]) -> 
 def _known_topic(located: _Located, loc: Loc, topic: object, topics: Sequence[str]) -> None:
     if not isinstance(topic, str) or topic in topics:
         return
-    hint = _closest(topic, topics) or (f"known topics: {', '.join(topics)}" if topics else "no topics are defined")
+    hint = _closest(topic, topics) or (
+        f"known topics: {', '.join(topics)}" if topics else "no topics are defined"
+    )
     located.add(loc, f"unknown topic '{topic}'", hint)
 
 
@@ -502,12 +585,20 @@ def summary_lines(
     rows = [_source_row(source, now, next_runs) for source in sources]
     lines += _table(["id", "kind", "tier", "interval", "next run"], rows)
     lines += ["", "topics:"]
-    lines += [f"  {t.id}: {t.name} — any {len(t.rules.any)}, all {len(t.rules.all)}, none {len(t.rules.none)} terms; alert at {t.min_sources} independent sources" for t in settings.topics]
+    lines += [
+        f"  {t.id}: {t.name} — any {len(t.rules.any)}, all {len(t.rules.all)}, none {len(t.rules.none)} terms; alert at {t.min_sources} independent sources"
+        for t in settings.topics
+    ]
     lines += ["", "routes:"]
-    lines += [f"  {_route_line(route)}" for route in settings.routes] or ["  (none: alerts go nowhere but the log)"]
+    lines += [f"  {_route_line(route)}" for route in settings.routes] or [
+        "  (none: alerts go nowhere but the log)"
+    ]
     if settings.digests:
         lines += ["", "digests:"]
-        lines += [f"  {d.id}: '{d.cron}' {d.timezone} → {d.channel}, next {_next_cron(d.cron, d.timezone, now)}" for d in settings.digests]
+        lines += [
+            f"  {d.id}: '{d.cron}' {d.timezone} → {d.channel}, next {_next_cron(d.cron, d.timezone, now)}"
+            for d in settings.digests
+        ]
     return lines
 
 
@@ -524,7 +615,9 @@ def _slack_mode(settings: Settings) -> str:
     return "not configured: alerts are printed to the console"
 
 
-def _source_row(source: EffectiveSource, now: datetime, next_runs: Mapping[str, datetime] | None) -> list[str]:
+def _source_row(
+    source: EffectiveSource, now: datetime, next_runs: Mapping[str, datetime] | None
+) -> list[str]:
     interval = f"every {format_duration(source.interval)}"
     if not source.enabled:
         when = "disabled"
@@ -549,7 +642,11 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     if not rows:
         return ["  (none)"]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    return ["  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
+    return [
+        "  "
+        + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
 
 
 def _route_line(route: Any) -> str:
@@ -578,7 +675,9 @@ def _next_cron(expression: str, timezone: str, now: datetime) -> str:
 def add_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Register `check [FILE]` on the `monitor` command's subparsers."""
     parser = subparsers.add_parser("check", help="validate a config file and print what it will do")
-    parser.add_argument("file", nargs="?", default="feeds.yaml", help="config file (default: feeds.yaml)")
+    parser.add_argument(
+        "file", nargs="?", default="feeds.yaml", help="config file (default: feeds.yaml)"
+    )
     parser.set_defaults(func=cmd_check)
 
 
