@@ -1,0 +1,571 @@
+"""Conditional, bounded HTTP GETs of feeds, listing pages and article pages.
+
+`Fetcher.fetch` never raises: every failure comes back as a `FetchResult` with an
+`ErrorKind` and a sentence a human can act on. What bounds each request:
+
+- global and per-host concurrency (semaphores), and for article pages a minimum interval
+  between two requests to one host;
+- connect and read timeouts from aiohttp, plus a total deadline (`asyncio.timeout`) so a
+  server that dribbles one byte a second cannot hold a worker;
+- a body cap applied to the *decompressed* bytes as they stream in (we decode gzip, deflate
+  and brotli ourselves, in bounded steps, so a compression bomb stops at the cap);
+- redirects followed by hand, each hop checked: http/https only, robots.txt for pages, and
+  for article pages the address guard.
+
+The address guard (`GuardedResolver`) sits inside the connector's resolver, so the
+addresses it approves are exactly the addresses the socket connects to: there is no second
+lookup an attacker could rebind between check and connect. Literal IP hosts skip resolvers
+in aiohttp, so they are checked separately before each hop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ipaddress
+import logging
+import socket
+import ssl
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any, Literal
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+import brotli
+from aiohttp.abc import AbstractResolver, ResolveResult
+from protego import Protego
+
+from monitor.models import ErrorKind, FetchResult
+from monitor.settings import Http
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["feed", "page", "article"]
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+ROBOTS_TTL = 3600.0  # seconds a robots.txt answer is trusted
+ROBOTS_MAX_BODY = 512_000
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+
+
+def is_public_address(ip: IPAddress) -> bool:
+    """True for globally routable unicast addresses; article pages may only go there."""
+    if isinstance(ip, ipaddress.IPv6Address) and (ip.ipv4_mapped or ip.sixtofour or ip.teredo):
+        return False  # an IPv4 address in IPv6 clothing: refuse rather than reason about it
+    if ip.is_multicast or ip.is_unspecified or ip.is_loopback or ip.is_link_local:
+        return False
+    if isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT:
+        return False
+    return ip.is_global and not ip.is_private and not ip.is_reserved
+
+
+class BlockedAddressError(OSError):
+    """Raised inside the resolver when no resolved address may be connected to."""
+
+
+class GuardedResolver(AbstractResolver):
+    """Wraps a resolver and drops every address `allowed` refuses, at connect time."""
+
+    def __init__(self, inner: AbstractResolver, allowed: Callable[[IPAddress], bool]) -> None:
+        self._inner = inner
+        self._allowed = allowed
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        answers = await self._inner.resolve(host, port, family)
+        kept = [a for a in answers if self._allowed(ipaddress.ip_address(a["host"].split("%")[0]))]
+        if not kept:
+            shown = ", ".join(sorted({a["host"] for a in answers}))
+            raise BlockedAddressError(f"{host} resolves only to non-public addresses ({shown})")
+        return kept
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+class _Failure(Exception):
+    """A classified failure inside one fetch; turned into a FetchResult at the top."""
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind, self.message, self.status, self.retry_after = kind, message, status, retry_after
+
+
+@dataclass(slots=True)
+class _Response:
+    url: str
+    status: int
+    body: bytes
+    content_type: str | None
+    etag: str | None = None
+    last_modified: str | None = None
+    retry_after: str | None = None  # raw header, on 429/503
+
+
+class _Decoder:
+    """Incremental decoding of a Content-Encoding that never yields more than asked for."""
+
+    def __init__(self, encoding: str) -> None:
+        self.encoding = encoding
+        self._zlib: Any = None
+        self._brotli: Any = None
+        if encoding in ("gzip", "x-gzip"):
+            self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            self._zlib = None  # zlib-wrapped or raw: decided on the first bytes
+        elif encoding == "br":
+            self._brotli = brotli.Decompressor()
+        elif encoding not in ("", "identity"):
+            raise _Failure(ErrorKind.OTHER, f"unsupported content encoding {encoding!r}")
+
+    def feed(self, data: bytes, limit: int) -> bytes:
+        """Decode `data`; returns at most `limit` bytes (more input left means over the cap)."""
+        if self.encoding == "deflate" and self._zlib is None:
+            # RFC says zlib-wrapped, many servers send raw deflate: look at the header byte.
+            raw = not data or (data[0] & 0x0F) != 8
+            self._zlib = zlib.decompressobj(-zlib.MAX_WBITS if raw else zlib.MAX_WBITS)
+        try:
+            if self._zlib is not None:
+                return self._zlib.decompress(data, limit)
+            if self._brotli is not None:
+                return self._brotli.process(data, output_buffer_limit=limit)
+        except (zlib.error, brotli.error) as exc:
+            raise _Failure(ErrorKind.OTHER, f"the {self.encoding} body is corrupt: {exc}") from exc
+        return data
+
+
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """Retry-After as seconds from now: either a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1_000_000:g} MB"
+
+
+class Fetcher:
+    """One per process (or per cycle). Use as `async with Fetcher(settings.http) as f:`."""
+
+    def __init__(
+        self,
+        http: Http,
+        *,
+        resolver: AbstractResolver | None = None,
+        public_address: Callable[[IPAddress], bool] = is_public_address,
+    ) -> None:
+        # `public_address` is a test seam: which resolved addresses count as public.
+        self.http = http
+        self._resolver = resolver
+        self._public_address = public_address
+        self._global = asyncio.Semaphore(http.concurrency)
+        self._per_host: dict[str, asyncio.Semaphore] = {}
+        self._next_article_slot: dict[str, float] = {}
+        self._robots: dict[str, tuple[float, Protego | None]] = {}
+        self._robots_locks: dict[str, asyncio.Lock] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._article_session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Fetcher:
+        base = self._resolver or aiohttp.ThreadedResolver()
+        self._session = self._make_session(base, dns_cache=True)
+        guarded: AbstractResolver = base
+        if not self.http.allow_private_addresses:
+            guarded = GuardedResolver(base, self._public_address)
+        # No DNS cache for article pages: every connection is checked on a fresh answer.
+        self._article_session = self._make_session(guarded, dns_cache=False)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for session in (self._session, self._article_session):
+            if session is not None:
+                await session.close()
+        self._session = self._article_session = None
+
+    def _make_session(
+        self, resolver: AbstractResolver, *, dns_cache: bool
+    ) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            resolver=resolver,
+            limit=self.http.concurrency,
+            limit_per_host=0,
+            use_dns_cache=dns_cache,
+        )
+        timeout = aiohttp.ClientTimeout(
+            total=None,  # the deadline is ours (asyncio.timeout), so it also covers our own waits
+            sock_connect=self.http.connect_timeout.total_seconds(),
+            sock_read=self.http.read_timeout.total_seconds(),
+        )
+        return aiohttp.ClientSession(
+            connector=connector,
+            timeout=timeout,
+            auto_decompress=False,  # we decode ourselves, bounded by max_body
+            trust_env=False,  # no proxies from the environment: the guard must see real hosts
+            cookie_jar=aiohttp.DummyCookieJar(),
+            headers={"User-Agent": self.http.user_agent, "Accept-Encoding": "gzip, deflate, br"},
+        )
+
+    # ------------------------------------------------------------------ public
+
+    async def fetch(
+        self,
+        source_id: str,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        body_hash: str | None = None,
+        kind: Kind = "feed",
+        now: datetime | None = None,
+    ) -> FetchResult:
+        """Conditional GET of `url`; a FetchResult for every outcome, never an exception."""
+        now = now or datetime.now(UTC)
+        started = time.monotonic()
+        result = FetchResult(source_id=source_id, url=url, final_url=url, fetched_at=now)
+        try:
+            response = await self._follow(url, kind, etag, last_modified, now)
+            result = self._success(result, response, etag, last_modified, body_hash)
+        except _Failure as failure:
+            result = replace(
+                result,
+                error_kind=failure.kind,
+                error=failure.message,
+                status=failure.status,
+                retry_after=failure.retry_after,
+            )
+        except Exception as exc:  # a bug or an exotic library error: keep the cycle alive
+            log.exception("unexpected error fetching %s", url)
+            result = replace(result, error_kind=ErrorKind.OTHER, error=f"unexpected error: {exc!r}")
+        if result.error_kind is not None:
+            log.info(
+                "fetch %s %s failed: %s: %s", source_id, url, result.error_kind.value, result.error
+            )
+        return replace(result, elapsed=time.monotonic() - started)
+
+    # --------------------------------------------------------------- internals
+
+    def _success(
+        self,
+        result: FetchResult,
+        response: _Response,
+        etag: str | None,
+        last_modified: str | None,
+        body_hash: str | None,
+    ) -> FetchResult:
+        common = dict(
+            final_url=response.url,
+            status=response.status,
+            content_type=response.content_type,
+            etag=response.etag or etag,
+            last_modified=response.last_modified or last_modified,
+        )
+        if response.status == 304:
+            return replace(result, not_modified=True, body_hash=body_hash, **common)  # type: ignore[arg-type]
+        digest = hashlib.sha256(response.body).hexdigest()
+        if body_hash is not None and digest == body_hash:
+            return replace(result, not_modified=True, body_hash=digest, **common)  # type: ignore[arg-type]
+        return replace(result, body=response.body, body_hash=digest, **common)  # type: ignore[arg-type]
+
+    async def _follow(
+        self, url: str, kind: Kind, etag: str | None, last_modified: str | None, now: datetime
+    ) -> _Response:
+        """Request `url`, following redirects by hand so every hop is checked."""
+        budget = [self.http.deadline.total_seconds()]  # active time left, shared by all hops
+        for _hop in range(self.http.max_redirects + 1):
+            host = self._check_url(url, kind)
+            if kind == "page" and not await self._robots_allow(url):
+                raise _Failure(ErrorKind.ROBOTS, f"robots.txt of {host} disallows {url}")
+            if kind == "article":
+                await self._article_pause(host)
+            response = await self._request(
+                url, kind, etag, last_modified, budget, self.http.max_body
+            )
+            if response.status not in REDIRECT_STATUSES:
+                return self._check_status(
+                    response, sent_validators=bool(etag or last_modified), now=now
+                )
+            url = response.url  # _request put the resolved Location here
+        raise _Failure(
+            ErrorKind.TOO_MANY_REDIRECTS,
+            f"more than {self.http.max_redirects} redirects, last to {url}",
+        )
+
+    def _check_url(self, url: str, kind: Kind) -> str:
+        try:
+            parts = urlsplit(url)
+            host = (parts.hostname or "").lower()
+            _ = parts.port  # raises on a malformed port
+        except ValueError as exc:
+            raise _Failure(ErrorKind.BAD_URL, f"malformed URL {url!r}: {exc}") from exc
+        if parts.scheme not in ("http", "https"):
+            raise _Failure(
+                ErrorKind.BAD_URL,
+                f"only http and https URLs are fetched, not {parts.scheme or 'a scheme-less'} URL {url!r}",
+            )
+        if not host:
+            raise _Failure(ErrorKind.BAD_URL, f"URL {url!r} has no host")
+        if kind == "article" and not self.http.allow_private_addresses:
+            self._check_literal_address(host)
+        return host
+
+    def _check_literal_address(self, host: str) -> None:
+        """aiohttp connects to IP literals without asking the resolver, so check them here."""
+        try:
+            ip = ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            return  # a name: the guarded resolver checks what it resolves to
+        if not self._public_address(ip):
+            raise _Failure(
+                ErrorKind.BLOCKED_ADDRESS,
+                f"refusing to fetch an article from non-public address {ip}",
+            )
+
+    async def _article_pause(self, host: str) -> None:
+        """Space article requests to one host by `article_min_interval` (reserve, then sleep)."""
+        interval = self.http.article_min_interval.total_seconds()
+        now = time.monotonic()
+        slot = max(now, self._next_article_slot.get(host, now))
+        self._next_article_slot[host] = slot + interval
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+    async def _request(
+        self,
+        url: str,
+        kind: Kind,
+        etag: str | None,
+        last_modified: str | None,
+        budget: list[float],
+        cap: int,
+    ) -> _Response:
+        host = (urlsplit(url).hostname or "").lower()
+        per_host = self._per_host.setdefault(host, asyncio.Semaphore(self.http.per_host))
+        async with per_host, self._global:
+            # The deadline counts only time spent holding a slot: waiting in line is not the
+            # server's fault, and a slow server then cannot hold the slot beyond the deadline.
+            started = time.monotonic()
+            try:
+                async with asyncio.timeout(max(budget[0], 0.001)):
+                    return await self._exchange(url, kind, etag, last_modified, cap)
+            except TimeoutError as exc:
+                if isinstance(exc, aiohttp.ServerTimeoutError):
+                    raise _Failure(ErrorKind.TIMEOUT, f"{host} {_timeout_phase(exc)}") from exc
+                raise _Failure(
+                    ErrorKind.TIMEOUT,
+                    f"{host} did not finish within the {self.http.deadline.total_seconds():g} s deadline",
+                ) from exc
+            except aiohttp.ClientError as exc:
+                raise _classify(exc, host) from exc
+            except (ssl.SSLError, OSError) as exc:
+                raise _classify(exc, host) from exc
+            finally:
+                budget[0] -= time.monotonic() - started
+
+    async def _exchange(
+        self, url: str, kind: Kind, etag: str | None, last_modified: str | None, cap: int
+    ) -> _Response:
+        session = self._article_session if kind == "article" else self._session
+        if session is None:
+            raise RuntimeError("Fetcher used outside 'async with'")
+        headers = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        async with session.get(url, headers=headers, allow_redirects=False) as resp:
+            if resp.status in REDIRECT_STATUSES:
+                return _Response(_redirect_target(resp, url), resp.status, b"", None)
+            if not 200 <= resp.status < 300:  # error bodies are not read
+                return _Response(
+                    url, resp.status, b"", None, retry_after=resp.headers.get("Retry-After")
+                )
+            body = await self._read_body(resp, cap)
+            return _Response(
+                url,
+                resp.status,
+                body,
+                resp.headers.get("Content-Type"),
+                resp.headers.get("ETag"),
+                resp.headers.get("Last-Modified"),
+            )
+
+    async def _read_body(self, resp: aiohttp.ClientResponse, cap: int) -> bytes:
+        if resp.content_length is not None and resp.content_length > cap:
+            raise _Failure(
+                ErrorKind.TOO_LARGE,
+                f"body of {_mb(resp.content_length)} announced, over the {_mb(cap)} limit",
+                status=resp.status,
+            )
+        decoder = _Decoder(resp.headers.get("Content-Encoding", "").strip().lower())
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(65536):
+            out = decoder.feed(chunk, cap - size + 1)  # one byte more than allowed proves overflow
+            size += len(out)
+            if size > cap:
+                raise _Failure(
+                    ErrorKind.TOO_LARGE,
+                    f"body exceeds {_mb(cap)} after decompression",
+                    status=resp.status,
+                )
+            parts.append(out)
+            # A decoder holding back output (limit reached exactly) must be drained too.
+            while decoder.encoding not in ("", "identity") and _has_pending(decoder):
+                out = decoder.feed(b"", cap - size + 1)
+                if not out:
+                    break
+                size += len(out)
+                if size > cap:
+                    raise _Failure(
+                        ErrorKind.TOO_LARGE,
+                        f"body exceeds {_mb(cap)} after decompression",
+                        status=resp.status,
+                    )
+                parts.append(out)
+        return b"".join(parts)
+
+    def _check_status(
+        self, response: _Response, *, sent_validators: bool, now: datetime
+    ) -> _Response:
+        status = response.status
+        if status == 304 and not sent_validators:
+            raise _Failure(
+                ErrorKind.HTTP_STATUS,
+                "server answered 304 Not Modified although we sent no validators",
+                status=304,
+            )
+        if status == 304 or 200 <= status < 300:
+            return response
+        retry_after = (
+            retry_after_seconds(response.retry_after, now) if status in (429, 503) else None
+        )
+        reason = f"HTTP {status}"
+        if retry_after is not None:
+            reason += f" (retry after {retry_after:g} s)"
+        raise _Failure(
+            ErrorKind.HTTP_STATUS,
+            f"{reason} from {response.url}",
+            status=status,
+            retry_after=retry_after,
+        )
+
+    async def _robots_allow(self, url: str) -> bool:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        async with self._robots_locks.setdefault(origin, asyncio.Lock()):
+            cached = self._robots.get(origin)
+            if cached is None or cached[0] < time.monotonic():
+                cached = (time.monotonic() + ROBOTS_TTL, await self._load_robots(origin))
+                self._robots[origin] = cached
+        rules = cached[1]
+        return rules is None or rules.can_fetch(url, self.http.user_agent)
+
+    async def _load_robots(self, origin: str) -> Protego | None:
+        """Parsed robots.txt, or None (allow everything) when it is missing or unreadable."""
+        try:
+            response = await self._robots_response(origin + "/robots.txt")
+        except _Failure as failure:
+            log.info("robots.txt of %s unavailable (%s): allowing", origin, failure.message)
+            return None
+        if response.status != 200:
+            return None
+        try:
+            return Protego.parse(response.body.decode("utf-8", errors="replace"))
+        except Exception as exc:  # protego is lenient, but a parser bug must not block a source
+            log.warning("robots.txt of %s unreadable (%s): allowing", origin, exc)
+            return None
+
+    async def _robots_response(self, url: str) -> _Response:
+        budget = [self.http.deadline.total_seconds()]
+        for _hop in range(self.http.max_redirects + 1):
+            self._check_url(url, "feed")
+            response = await self._request(
+                url, "feed", None, None, budget, min(self.http.max_body, ROBOTS_MAX_BODY)
+            )
+            if response.status not in REDIRECT_STATUSES:
+                return response
+            url = response.url
+        raise _Failure(ErrorKind.TOO_MANY_REDIRECTS, "robots.txt redirects too often")
+
+
+def _has_pending(decoder: _Decoder) -> bool:
+    if decoder._zlib is not None:
+        return bool(decoder._zlib.unconsumed_tail)
+    if decoder._brotli is not None:
+        return not decoder._brotli.can_accept_more_data()
+    return False
+
+
+def _redirect_target(resp: aiohttp.ClientResponse, url: str) -> str:
+    location = resp.headers.get("Location")
+    if not location:
+        raise _Failure(
+            ErrorKind.HTTP_STATUS,
+            f"HTTP {resp.status} redirect without a Location from {url}",
+            status=resp.status,
+        )
+    return urljoin(url, location)
+
+
+def _timeout_phase(exc: aiohttp.ServerTimeoutError) -> str:
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return "did not accept a connection in time"
+    return "stopped sending data (read timeout)"
+
+
+def _classify(exc: BaseException, host: str) -> _Failure:
+    """Map an aiohttp/socket error to the ErrorKind an operator can act on."""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        if isinstance(exc.os_error, BlockedAddressError):
+            return _Failure(
+                ErrorKind.BLOCKED_ADDRESS, f"refusing to fetch an article: {exc.os_error}"
+            )
+        return _Failure(ErrorKind.DNS, f"the name {host} could not be resolved")
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return _Failure(
+            ErrorKind.TLS,
+            f"the TLS certificate of {host} was not accepted: {exc.certificate_error}",
+        )
+    if isinstance(exc, aiohttp.ClientConnectorSSLError | aiohttp.ClientSSLError | ssl.SSLError):
+        return _Failure(ErrorKind.TLS, f"TLS handshake with {host} failed: {exc}")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return _Failure(
+            ErrorKind.CONNECT,
+            f"could not connect to {host}: {exc.os_error.strerror or exc.os_error}",
+        )
+    if isinstance(exc, aiohttp.InvalidURL):
+        return _Failure(ErrorKind.BAD_URL, f"invalid URL for {host}: {exc}")
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
+        return _Failure(
+            ErrorKind.OTHER, f"{host} closed the connection before the body was complete"
+        )
+    return _Failure(ErrorKind.OTHER, f"request to {host} failed: {exc!r}")

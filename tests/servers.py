@@ -1,0 +1,143 @@
+"""A real HTTP server on 127.0.0.1 for tests: routes of bytes or aiohttp handlers.
+
+The server runs its own event loop in a background thread, so it serves sync and async
+tests alike and a handler that sleeps never blocks the code under test::
+
+    with LocalServer() as server:
+        server.add("/feed.xml", b"<rss/>", content_type="application/rss+xml")
+        server.add("/slow", slow_handler)           # async def slow_handler(request) -> Response
+        url = server.url("/feed.xml")
+        ...
+        assert server.hits["/feed.xml"] == 1
+
+Or as a pytest fixture: `from tests.servers import local_server` in a test module, then
+take `local_server` as an argument. Handlers run in the server thread; keep shared state
+simple (counters, lists) and read it after the requests are done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from types import TracebackType
+
+import pytest
+from aiohttp import web
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class LocalServer:
+    """aiohttp.web on 127.0.0.1, port chosen by the OS, in a background thread."""
+
+    def __init__(self, routes: Mapping[str, bytes | str | Handler] | None = None) -> None:
+        self._routes: dict[str, Handler] = {}
+        self.hits: Counter[str] = Counter()  # path → number of requests
+        self.requests: list[web.Request] = []  # every request, in arrival order
+        self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        for path, target in (routes or {}).items():
+            self.add(path, target)
+
+    # -------------------------------------------------------------- routes
+
+    def add(
+        self,
+        path: str,
+        target: bytes | str | Handler,
+        *,
+        status: int = 200,
+        content_type: str = "text/plain",
+        headers: Mapping[str, str] | None = None,
+    ) -> str:
+        """Serve `target` at `path` (replacing any earlier route); returns the full URL."""
+        if isinstance(target, bytes | str):
+            self._routes[path] = _static(target, status, content_type, headers or {})
+        else:
+            self._routes[path] = target
+        return self.url(path)
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        self.hits[request.path] += 1
+        self.requests.append(request)
+        handler = self._routes.get(request.path)
+        if handler is None:
+            return web.Response(status=404, text="not found")
+        return await handler(request)
+
+    # ----------------------------------------------------------- lifecycle
+
+    def start(self) -> LocalServer:
+        ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("test server did not start")
+        return self
+
+    def _run(self, ready: threading.Event) -> None:
+        assert self._loop is not None
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(self._serve())
+        ready.set()
+        self._loop.run_forever()
+
+    async def _serve(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        # A short shutdown timeout: slow-drip handlers must not hold the test run.
+        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    def stop(self) -> None:
+        if self._loop is None or self._thread is None:
+            return
+        if self._runner is not None:
+            future = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
+            future.result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+        self._loop = self._thread = self._runner = None
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _static(
+    body: bytes | str, status: int, content_type: str, headers: Mapping[str, str]
+) -> Handler:
+    data = body.encode("utf-8") if isinstance(body, str) else body
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return web.Response(
+            body=data, status=status, headers={"Content-Type": content_type, **headers}
+        )
+
+    return handler
+
+
+@pytest.fixture
+def local_server() -> Iterator[LocalServer]:
+    """A started LocalServer with no routes; add them in the test."""
+    with LocalServer() as server:
+        yield server
