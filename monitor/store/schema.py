@@ -1,17 +1,19 @@
 """Tables, in SQLAlchemy Core. The one description of the schema; migrations are made from it.
 
-Timestamps are stored as timezone-aware UTC (`DateTime(timezone=True)`); JSON columns hold
+Timestamps are `UtcDateTime` (UTC in, aware UTC out, on every engine); JSON columns hold
 small lists and dicts (topic matches, impact reasons, alert payloads).
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
     Column,
     DateTime,
-    Float,
     ForeignKey,
     Index,
     Integer,
@@ -20,8 +22,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
+    TypeDecorator,
 )
+from sqlalchemy.engine import Dialect
 
 metadata = MetaData(
     naming_convention={
@@ -32,7 +35,36 @@ metadata = MetaData(
     }
 )
 
-UTC_DATETIME = DateTime(timezone=True)
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """`DateTime(timezone=True)` that always stores UTC and always returns aware UTC.
+
+    SQLite has no time zone type: SQLAlchemy writes the wall-clock digits and drops the
+    offset, and reads back naive values. Converting to UTC on the way in keeps SQLite's
+    string comparisons (`published < :since`) correct; attaching UTC on the way out gives
+    every engine the same aware values. Naive input is taken to be UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UTC_DATETIME = UtcDateTime()
+
+# References are checked at commit, not per statement: one transaction inserts articles
+# that point at a development it upserts a moment later (and merges repoint both ways).
+DEFERRED: dict[str, Any] = {"deferrable": True, "initially": "DEFERRED"}
 
 source_state = Table(
     "source_state",
@@ -70,7 +102,7 @@ development = Table(
     Column("impact_reasons", JSON, nullable=False, default=list),
     Column("sentiment", String(20)),
     Column("storyline_id", Integer),
-    Column("merged_into", Integer, ForeignKey("development.id")),
+    Column("merged_into", Integer, ForeignKey("development.id", **DEFERRED)),
     Column("features", JSON),  # whatever cluster needs to rebuild its index after a restart
     Column("updated", UTC_DATETIME),
     Index("ix_development_last_seen", "last_seen"),
@@ -98,15 +130,17 @@ article = Table(
     Column("credit", Text, nullable=False, default=""),
     Column("canonical_link", Text, nullable=False, default=""),
     Column("origin", Text, nullable=False, default=""),
-    Column("reprint_of", Integer, ForeignKey("article.id")),
+    Column("reprint_of", Integer, ForeignKey("article.id", **DEFERRED)),
     Column("topics", JSON, nullable=False, default=list),  # [{topic_id, score, explanation}]
-    Column("development_id", Integer, ForeignKey("development.id")),
+    Column("development_id", Integer, ForeignKey("development.id", **DEFERRED)),
     Column("pruned", Boolean, nullable=False, default=False),
     Index("ix_article_canonical_url", "canonical_url"),
     Index("ix_article_source_guid", "source_id", "guid"),
     Index("ix_article_content_hash", "content_hash"),
     Index("ix_article_development", "development_id"),
     Index("ix_article_published", "published"),
+    # Deleting an article makes the database look for rows that name it in reprint_of.
+    Index("ix_article_reprint_of", "reprint_of"),
 )
 
 alert = Table(
@@ -117,7 +151,7 @@ alert = Table(
     Column("channel", Text, nullable=False),
     # One parent per development per channel, one post per digest period: enforced here.
     Column("dedup_key", Text, nullable=False, unique=True),
-    Column("development_id", Integer, ForeignKey("development.id")),
+    Column("development_id", Integer, ForeignKey("development.id", **DEFERRED)),
     Column("payload", JSON, nullable=False, default=dict),
     Column("state", String(20), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
@@ -150,5 +184,4 @@ meta = Table(
     metadata,
     Column("key", String(200), primary_key=True),
     Column("value", JSON),
-    UniqueConstraint("key", name="uq_meta_key"),
 )

@@ -1,0 +1,295 @@
+"""The database handle: engines, transactions, migrations, and the `monitor db` commands.
+
+`Store` is the only object that owns an SQLAlchemy engine. Query modules (sources, articles,
+developments, meta, outbox, silences) are plain functions that take a `Connection` first,
+so callers group several of them into one transaction:
+
+    store = Store.open("sqlite:///var/monitor.db")
+    store.upgrade()
+    with store.transaction() as conn:   # commit on success, rollback on any exception
+        insert_articles(conn, articles)
+        upsert_development(conn, dev)
+    with store.connect() as conn:       # reads
+        dev = get_development(conn, 7)
+
+SQLite gets WAL, foreign keys, a busy timeout and `synchronous=NORMAL` on every connection,
+and write transactions start with `BEGIN IMMEDIATE` so two writers queue on the busy
+timeout instead of failing half-way when one upgrades its read lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, create_engine, event, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+
+from monitor.store import schema
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+# Tables that belong to the migration tool, not to our schema.
+_FOREIGN_TABLES = frozenset({"alembic_version"})
+
+
+class Store:
+    """One database (SQLite file or PostgreSQL URL) behind SQLAlchemy Core."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Open (not migrate) the database at `url`; SQLite's parent directory is created."""
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            return cls(_sqlite_engine(url))
+        if parsed.drivername in ("postgres", "postgresql"):
+            # The bare scheme operators paste from elsewhere means psycopg 3 here (the only
+            # PostgreSQL driver we install), not SQLAlchemy's default psycopg2.
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return cls(create_engine(parsed, pool_pre_ping=True))
+
+    @property
+    def dialect(self) -> str:
+        """`sqlite` or `postgresql`."""
+        return self.engine.dialect.name
+
+    @property
+    def url(self) -> str:
+        """The URL with any password masked, for logs and status screens."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A connection inside one transaction: commit on success, rollback on exception."""
+        with self.engine.connect() as conn:
+            conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                yield conn
+
+    def connect(self) -> Connection:
+        """A connection for reads (`with store.connect() as conn:`); nothing is committed."""
+        return self.engine.connect()
+
+    def ping(self) -> bool:
+        """True when the database answers a trivial query (for /readyz)."""
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1").scalar()
+        except Exception as exc:  # any driver error means "not ready"; say why in the log
+            log.warning("store ping failed: %s", exc)
+            return False
+        return True
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Apply Alembic migrations up to `revision`, in one transaction."""
+        from alembic import command
+
+        with self.transaction() as conn:
+            command.upgrade(_alembic_config(conn), revision)
+
+    def current_revision(self) -> str | None:
+        """The applied migration revision, or None for an empty database."""
+        from alembic.migration import MigrationContext
+
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def head_revision(self) -> str | None:
+        """The newest migration revision shipped with this package."""
+        from alembic.script import ScriptDirectory
+
+        return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+    def schema_diff(self) -> list[Any]:
+        """Differences between the database and `schema.metadata` (empty when in sync)."""
+        from alembic.autogenerate import compare_metadata
+        from alembic.migration import MigrationContext
+
+        def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+            return not (type_ == "table" and name in _FOREIGN_TABLES)
+
+        with self.engine.connect() as conn:
+            context = MigrationContext.configure(
+                conn, opts={"include_name": include_name, "compare_type": True}
+            )
+            return list(compare_metadata(context, schema.metadata))
+
+    def max_ids(self, conn: Connection) -> tuple[int, int]:
+        """(largest article id, largest development id); see the module function."""
+        return max_ids(conn)
+
+    def compact(self) -> None:
+        """Give space freed by retention back to the file system (SQLite `VACUUM`).
+
+        Not needed for a bounded size (SQLite reuses freed pages), only to shrink the file.
+        PostgreSQL's autovacuum does this job there, so it is a no-op.
+        """
+        if self.dialect == "sqlite":
+            with self.engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+                conn.exec_driver_sql("VACUUM")
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self.engine.dispose()
+
+
+def max_ids(conn: Connection) -> tuple[int, int]:
+    """(largest article id, largest development id), 0 for an empty table.
+
+    The analysis engine allocates ids itself from these, and the store inserts them as given.
+    """
+    article_max = conn.execute(select(func.max(schema.article.c.id))).scalar()
+    development_max = conn.execute(select(func.max(schema.development.c.id))).scalar()
+    return int(article_max or 0), int(development_max or 0)
+
+
+def sync_id_sequence(conn: Connection, table: str) -> None:
+    """After inserting explicit ids on PostgreSQL, move the table's id sequence past them.
+
+    Otherwise a later insert without an id (an operator's script, an alert row) would get a
+    sequence value that is already taken. SQLite needs nothing: it uses max(rowid) + 1.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    conn.exec_driver_sql(
+        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+        f"GREATEST((SELECT max(id) FROM {table}), 1), "
+        f"(SELECT max(id) FROM {table}) IS NOT NULL)"
+    )
+
+
+def upsert(conn: Connection, table: Table, values: Mapping[str, Any], key: Sequence[str]) -> None:
+    """INSERT ... ON CONFLICT (key) DO UPDATE, on SQLite and PostgreSQL alike."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).values(dict(values))
+    changes = {name: statement.excluded[name] for name in values if name not in key}
+    if changes:
+        statement = statement.on_conflict_do_update(index_elements=list(key), set_=changes)
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=list(key))
+    conn.execute(statement)
+
+
+def _sqlite_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    database = parsed.database or ""
+    in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
+    if in_memory:
+        # One shared connection, or every checkout would see its own empty database.
+        engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+    else:
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url)
+    event.listen(engine, "connect", _on_sqlite_connect)
+    event.listen(engine, "begin", _on_sqlite_begin)
+    return engine
+
+
+def _on_sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
+    # Take transaction control away from pysqlite (it delays BEGIN until the first write and
+    # commits before DDL); `_on_sqlite_begin` issues BEGIN itself.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+def _on_sqlite_begin(conn: Connection) -> None:
+    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _alembic_config(connection: Connection | None = None) -> Any:
+    """Alembic configured in code: no alembic.ini, works from an installed package."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+# --- `monitor db ...` -------------------------------------------------------------------
+
+
+def add_commands(subparsers: Any) -> None:
+    """Register `db upgrade` and `db current` on the `monitor` command's subparsers."""
+    db = subparsers.add_parser("db", help="database migrations")
+    db_commands = db.add_subparsers(dest="db_command", metavar="COMMAND", required=True)
+    for name, handler, help_text in (
+        ("upgrade", cmd_db_upgrade, "apply database migrations up to the newest"),
+        ("current", cmd_db_current, "show the applied and the newest migration"),
+    ):
+        sub = db_commands.add_parser(name, help=help_text)
+        # SUPPRESS: a --config given before `db` (on the main parser) is not overwritten.
+        sub.add_argument("--config", default=argparse.SUPPRESS, help="feeds.yaml to read")
+        sub.add_argument("--url", help="database URL; overrides the config file's store")
+        sub.set_defaults(handler=handler)
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    store = _store_from_args(args)
+    try:
+        before = store.current_revision()
+        store.upgrade()
+        after = store.current_revision()
+    except SQLAlchemyError as exc:
+        print(f"{store.url}: cannot upgrade: {_first_line(exc)}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    if before == after:
+        print(f"{store.url}: already at {after}")
+    else:
+        print(f"{store.url}: upgraded {before or '(empty)'} -> {after}")
+    return 0
+
+
+def cmd_db_current(args: argparse.Namespace) -> int:
+    store = _store_from_args(args)
+    try:
+        current, head = store.current_revision(), store.head_revision()
+    except SQLAlchemyError as exc:
+        print(f"{store.url}: cannot read the revision: {_first_line(exc)}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    status = "up to date" if current == head else "needs `monitor db upgrade`"
+    print(f"{store.url}: at {current or '(empty)'}, newest {head} ({status})")
+    return 0 if current == head else 1
+
+
+def _first_line(exc: BaseException) -> str:
+    # Driver errors carry the SQL and a link on later lines; the first says what happened.
+    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+
+
+def _store_from_args(args: argparse.Namespace) -> Store:
+    url = getattr(args, "url", None)
+    if not url:
+        # Imported here: the config module is heavier and only needed without --url.
+        from monitor.config import load_settings, resolve_store_url
+
+        config_path = Path(getattr(args, "config", None) or "feeds.yaml")
+        url = resolve_store_url(load_settings(config_path), config_path)
+    return Store.open(str(url))
