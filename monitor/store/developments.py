@@ -1,0 +1,178 @@
+"""Developments: upsert with the cluster's features, reads for digests, storylines, merges.
+
+A merged development stays as a row (alerts and old links point at it) with state MERGED
+and `merged_into` set; reads that list developments leave it out unless asked for.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Select, select, update
+from sqlalchemy.engine import RowMapping
+
+from monitor.models import Development, DevelopmentState, Impact, Sentiment
+from monitor.store.db import max_ids, sync_id_sequence, upsert
+from monitor.store.schema import development
+
+log = logging.getLogger(__name__)
+
+OPEN_STATES = (DevelopmentState.SINGLE_SOURCE, DevelopmentState.CORROBORATED)
+
+
+def upsert_development(
+    conn: Connection, dev: Development, features: Mapping[str, Any] | None = None
+) -> None:
+    """Insert or update a development; one without an id is given the next one.
+
+    `features=None` keeps whatever features are stored (new rows get none).
+    """
+    if dev.id is None:
+        dev.id = max_ids(conn)[1] + 1
+    values = _row_from_development(dev)
+    if features is not None:
+        values["features"] = dict(features)
+    upsert(conn, development, values, ["id"])
+    sync_id_sequence(conn, "development")
+
+
+def get_development(conn: Connection, development_id: int) -> Development | None:
+    row = conn.execute(select(development).where(development.c.id == development_id)).first()
+    return _development_from_row(row._mapping) if row is not None else None
+
+
+def get_features(conn: Connection, development_id: int) -> dict[str, Any] | None:
+    """The cluster features stored with a development, if any."""
+    query = select(development.c.features).where(development.c.id == development_id)
+    value = conn.execute(query).scalar()
+    return dict(value) if value else None
+
+
+def developments_seen_since(
+    conn: Connection,
+    since: datetime,
+    *,
+    topics: Iterable[str] | None = None,
+    states: Iterable[DevelopmentState] | None = None,
+) -> list[Development]:
+    """Developments reported at or after `since`, most recently seen first.
+
+    `states=None` means every state except MERGED (a merged row is an alias of another).
+    """
+    query = _filtered(select(development), topics, states).where(development.c.last_seen >= since)
+    query = query.order_by(development.c.last_seen.desc(), development.c.id.desc())
+    return [_development_from_row(row._mapping) for row in conn.execute(query)]
+
+
+def open_developments(
+    conn: Connection, since: datetime
+) -> list[tuple[Development, dict[str, Any] | None]]:
+    """Single-source and corroborated developments seen since `since`, with their features,
+    in id order: what the cluster index is rebuilt from on start."""
+    query = (
+        _filtered(select(development), None, OPEN_STATES)
+        .where(development.c.last_seen >= since)
+        .order_by(development.c.id)
+    )
+    return [
+        (_development_from_row(row._mapping), dict(row.features) if row.features else None)
+        for row in conn.execute(query)
+    ]
+
+
+def storyline(
+    conn: Connection, storyline_id: int, before: datetime | None = None
+) -> list[Development]:
+    """The developments of a storyline, oldest first; only those first seen before `before`."""
+    query = _filtered(select(development), None, None).where(
+        development.c.storyline_id == storyline_id
+    )
+    if before is not None:
+        query = query.where(development.c.first_seen < before)
+    query = query.order_by(development.c.first_seen, development.c.id)
+    return [_development_from_row(row._mapping) for row in conn.execute(query)]
+
+
+def mark_merged(conn: Connection, development_id: int, into_id: int) -> None:
+    """Record that `development_id` was merged into `into_id` (its articles move separately,
+    with `articles.reassign_development`)."""
+    conn.execute(
+        update(development)
+        .where(development.c.id == development_id)
+        .values(state=DevelopmentState.MERGED.value, merged_into=into_id, updated=datetime.now(UTC))
+    )
+
+
+def _filtered(
+    query: Select[Any],
+    topics: Iterable[str] | None,
+    states: Iterable[DevelopmentState] | None,
+) -> Select[Any]:
+    if topics is not None:
+        query = query.where(development.c.topic.in_(list(topics)))
+    if states is None:
+        return query.where(development.c.state != DevelopmentState.MERGED.value)
+    return query.where(development.c.state.in_([DevelopmentState(s).value for s in states]))
+
+
+def _row_from_development(dev: Development) -> dict[str, Any]:
+    return {
+        "id": dev.id,
+        "topic": dev.topic,
+        "headline": dev.headline,
+        "lead": dev.lead,
+        "first_seen": dev.first_seen,
+        "last_seen": dev.last_seen,
+        "state": DevelopmentState(dev.state).value,
+        "independent": dev.independent,
+        "decision_reason": dev.decision_reason,
+        "key_terms": list(dev.key_terms),
+        "impact": dev.impact.score if dev.impact else None,
+        "impact_reasons": list(dev.impact.reasons) if dev.impact else [],
+        "sentiment": Sentiment(dev.sentiment).value if dev.sentiment else None,
+        "storyline_id": dev.storyline_id,
+        "merged_into": dev.merged_into,
+        # Bookkeeping only (when the row last changed); no decision reads it.
+        "updated": datetime.now(UTC),
+    }
+
+
+def _development_from_row(row: RowMapping) -> Development:
+    impact = None
+    if row["impact"] is not None:
+        impact = Impact(int(row["impact"]), tuple(str(r) for r in row["impact_reasons"] or ()))
+    return Development(
+        id=row["id"],
+        topic=row["topic"],
+        headline=row["headline"],
+        lead=row["lead"],
+        first_seen=row["first_seen"],
+        last_seen=row["last_seen"],
+        state=_state(row["state"]),
+        independent=row["independent"],
+        decision_reason=row["decision_reason"],
+        key_terms=tuple(str(t) for t in row["key_terms"] or ()),
+        impact=impact,
+        sentiment=_sentiment(row["sentiment"]),
+        storyline_id=row["storyline_id"],
+        merged_into=row["merged_into"],
+    )
+
+
+def _state(value: str) -> DevelopmentState:
+    try:
+        return DevelopmentState(value)
+    except ValueError:
+        log.warning("unknown development state %r; reading it as closed", value)
+        return DevelopmentState.CLOSED
+
+
+def _sentiment(value: str | None) -> Sentiment | None:
+    try:
+        return Sentiment(value) if value else None
+    except ValueError:
+        log.warning("unknown sentiment %r; reading it as none", value)
+        return None
