@@ -1,0 +1,131 @@
+"""Storylines: developments of one ongoing story, linked over weeks.
+
+A development joins the storyline of an earlier development of the same topic, seen
+within ``storyline_window``, when the two share at least ``MIN_SHARED`` *distinctive*
+features: key terms, headline terms and capitalised names (Huawei, SMIC, H20). A feature
+is distinctive when it is not one of the topic's own words (passed as ``common_terms``)
+and not spread over much of the candidate pool (in a pool of forty export-control
+developments, "chip" and "export" say nothing; "smic" and "7nm" do). Among qualifying
+candidates, the one sharing the rarest features wins; ties go to the most recent.
+
+The storyline id is the id of its earliest development, so a chain A ← B ← C keeps A's
+id. Features use the same folding and stemming as clustering (:mod:`monitor.textfeatures`),
+so key terms and headline words meet.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime, timedelta
+
+from monitor import textfeatures as tf
+from monitor.models import Development, DevelopmentState, TimelineEntry
+
+MIN_SHARED = 2  # distinctive features two developments must share to be one story
+COMMON_SHARE = 0.3  # a feature in more than this share of the pool is not distinctive
+COMMON_FLOOR = 3  # ... but in small pools a feature seen this often still counts
+MAX_CANDIDATES = 1000  # most recent candidates examined; bounds the cost per development
+TIMELINE_LIMIT = 10  # earlier developments listed in an alert (newest kept)
+LEAD_CHARS = 500
+
+
+def features(dev: Development, common: Collection[str] = ()) -> frozenset[str]:
+    """Folded, stemmed key terms, headline terms and names of one development."""
+    found: set[str] = {tf.stem(tf.fold(t)) for t in dev.key_terms if t}
+    found.update(tf.terms(dev.headline or ""))
+    found.update(tf.names(dev.headline or "", headline=True))
+    found.update(tf.names((dev.lead or "")[:LEAD_CHARS]))
+    return frozenset(f for f in found if _useful(f) and f not in common)
+
+
+def _useful(feature: str) -> bool:
+    # Bare numbers and years recur across unrelated stories; "h20" and "7nm" do not.
+    return len(feature) >= 2 and not feature.replace(".", "").isdigit()
+
+
+def _common(terms: Iterable[str]) -> frozenset[str]:
+    return frozenset(t for phrase in terms for t in tf.terms(phrase.replace("*", "")))
+
+
+def _order(dev: Development) -> tuple[datetime, float]:
+    """Chronological order; ids break ties (an unsaved development sorts last)."""
+    return dev.first_seen, float(dev.id) if dev.id is not None else math.inf
+
+
+def _alive(dev: Development) -> bool:
+    return dev.id is not None and dev.merged_into is None and dev.state != DevelopmentState.MERGED
+
+
+def _eligible(
+    dev: Development, candidates: Sequence[Development], window: timedelta, now: datetime
+) -> list[Development]:
+    """Earlier, unmerged developments of the same topic, still within the window."""
+    since = min(dev.first_seen, now) - window
+    kept = [
+        c
+        for c in candidates
+        if _alive(c)
+        and c.id != dev.id
+        and c.topic == dev.topic
+        and c.last_seen >= since
+        and c.first_seen <= now
+        and _order(c) < _order(dev)
+    ]
+    kept.sort(key=lambda c: c.last_seen, reverse=True)
+    return kept[:MAX_CANDIDATES]
+
+
+def storyline_for(
+    dev: Development,
+    candidates: Sequence[Development],
+    *,
+    window: timedelta,
+    now: datetime,
+    common_terms: Iterable[str] = (),
+) -> int | None:
+    """The storyline id this development belongs to, or None when it starts no link.
+
+    ``common_terms`` are the topic's own rule terms (e.g. "export controls", "chip*"):
+    every development of the topic shares them, so they never link two developments.
+    """
+    pool = _eligible(dev, candidates, window, now)
+    if not pool:
+        return None
+    common = _common(common_terms)
+    mine = features(dev, common)
+    theirs = [(c, features(c, common)) for c in pool]
+    df = Counter(f for _, fs in theirs for f in fs)
+    n = len(theirs) + 1
+    limit = max(COMMON_FLOOR, COMMON_SHARE * n)
+    best: tuple[float, datetime, Development] | None = None
+    for cand, fs in theirs:
+        shared = [f for f in mine & fs if df[f] + 1 <= limit]
+        if len(shared) < MIN_SHARED:
+            continue
+        weight = sum(math.log((n + 1) / df[f]) for f in shared)
+        key = (weight, cand.last_seen, cand)
+        if best is None or key[:2] > best[:2]:
+            best = key
+    if best is None:
+        return None
+    chosen = best[2]
+    return chosen.storyline_id or chosen.id
+
+
+def timeline_entries(
+    dev: Development, storyline_devs: Sequence[Development], *, limit: int = TIMELINE_LIMIT
+) -> tuple[TimelineEntry, ...]:
+    """Earlier developments of the same storyline, oldest first (the newest ``limit`` kept)."""
+    if dev.storyline_id is None:
+        return ()
+    earlier: dict[int, Development] = {}
+    for d in storyline_devs:
+        if d.id is None or not _alive(d) or d.id == dev.id:
+            continue
+        if (d.storyline_id or d.id) == dev.storyline_id and _order(d) < _order(dev):
+            earlier[d.id] = d
+    ordered = sorted(earlier.items(), key=lambda kv: (kv[1].first_seen, kv[0]))
+    kept = ordered[-limit:] if limit > 0 else []
+    return tuple(TimelineEntry(i, d.headline, d.first_seen, d.independent) for i, d in kept)
