@@ -15,7 +15,7 @@ import logging
 import re
 import time
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin
 
@@ -152,9 +152,55 @@ def _entry_date(entry: Mapping[str, Any], warnings: list[str]) -> datetime | Non
             # feedparser has already converted the date to UTC.
             return datetime(*struct[:6], tzinfo=UTC)
     raw = next((entry[k] for k in ("published", "updated", "created") if entry.get(k)), None)
-    if raw:
+    if not raw:
+        return None
+    localized = _parse_localized_date(str(raw))
+    if localized is None:
         warnings.append(_bounded(f"unparseable date {raw!r}"))
-    return None
+    return localized
+
+
+# RFC 822 dates with month names in the feed's language ("Seg, 24 Set 2018 19:42:40 -0300"):
+# common in Portuguese, Spanish, French, German and Italian feeds, unknown to feedparser.
+_MONTHS = {
+    **dict.fromkeys(("jan", "ene", "gen", "janv"), 1),
+    **dict.fromkeys(("feb", "fev", "fév", "févr"), 2),
+    **dict.fromkeys(("mar", "mär", "mrz"), 3),
+    **dict.fromkeys(("apr", "abr", "avr"), 4),
+    **dict.fromkeys(("may", "mai", "mag"), 5),
+    **dict.fromkeys(("jun", "giu", "juin"), 6),
+    **dict.fromkeys(("jul", "lug", "juil"), 7),
+    **dict.fromkeys(("aug", "ago", "aoû", "août"), 8),
+    **dict.fromkeys(("sep", "set"), 9),
+    **dict.fromkeys(("oct", "out", "okt", "ott"), 10),
+    **dict.fromkeys(("nov",), 11),
+    **dict.fromkeys(("dec", "dez", "dic", "déc"), 12),
+}
+_LOCALIZED_DATE = re.compile(
+    r"(\d{1,2})\.?\s+([^\W\d_]+)\.?\s+(\d{4})\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([+-]\d{2}:?\d{2}|GMT|UTC|Z)?",
+)
+
+
+def _parse_localized_date(text: str) -> datetime | None:
+    match = _LOCALIZED_DATE.search(text)
+    if not match:
+        return None
+    day, month_name, year, hour, minute, second, zone = match.groups()
+    word = month_name.lower()
+    month = _MONTHS.get(word[:4]) or _MONTHS.get(word[:3])
+    if month is None:
+        return None
+    offset = 0
+    if zone and zone[0] in "+-":
+        digits = zone[1:].replace(":", "")
+        offset = (int(digits[:2]) * 60 + int(digits[2:])) * (-1 if zone[0] == "-" else 1)
+    try:
+        local = datetime(
+            int(year), month, int(day), int(hour), int(minute), int(second or 0), tzinfo=UTC
+        )
+    except ValueError:
+        return None
+    return local - timedelta(minutes=offset)
 
 
 def parse_json_feed(body: bytes, *, url: str) -> ParseResult:

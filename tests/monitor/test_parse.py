@@ -174,6 +174,8 @@ def test_missing_and_unreadable_dates_are_none_with_a_warning() -> None:
     assert dates["No date at all"] is None
     assert dates["A date nobody can read"] is None
     assert dates["A date with an offset"] == datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
+    # RFC 822 with Portuguese day and month names, as real Brazilian feeds write it
+    assert dates["Uma data em português"] == datetime(2018, 9, 24, 22, 42, 40, tzinfo=UTC)
     assert parsed.warnings == ("unparseable date 'the day after tomorrow, probably'",)
 
 
