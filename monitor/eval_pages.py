@@ -84,11 +84,16 @@ def aggregate(counts: list[Counts]) -> tuple[float, float, float]:
 
 
 def _progress(items: list[str], enabled: bool) -> Iterable[str]:
+    """Yield items, showing "pages n/N" on stderr: in place on a terminal, every 10 % in logs."""
+    tty = sys.stderr.isatty()
+    step = max(1, len(items) // 10)
     for done, item in enumerate(items, 1):
         yield item
-        if enabled:
+        if enabled and tty:
             print(f"\rpages {done}/{len(items)}", end="", file=sys.stderr, flush=True)
-    if enabled and items:
+        elif enabled and (done % step == 0 or done == len(items)):
+            print(f"pages {done}/{len(items)}", file=sys.stderr, flush=True)
+    if enabled and tty and items:
         print(file=sys.stderr)
 
 
@@ -153,5 +158,5 @@ def add_eval_pages_parser(eval_subparsers: argparse._SubParsersAction) -> argpar
     )
     parser.add_argument("directory", metavar="DIR", help="e.g. ../shared/corpus/pages")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    parser.set_defaults(func=cmd_eval_pages)
+    parser.set_defaults(handler=cmd_eval_pages)
     return parser

@@ -74,6 +74,9 @@ def record_parse_failure(
 ) -> SourceHealth:
     """Use instead of `record_fetch` when the body arrived but nothing could be read from it.
 
+    Pass the health from *before* this poll: a `record_fetch` of the same (successful)
+    response has already reset `consecutive_failures`, and the count would never grow.
+
     Counts as a failure of kind PARSE. Validators and body hash are forgotten, so the next
     poll downloads and parses the body again instead of calling the broken body "unchanged".
     """

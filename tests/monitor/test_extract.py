@@ -110,9 +110,9 @@ def test_eval_pages_command(five_pages: Path, capsys: pytest.CaptureFixture[str]
     parser = argparse.ArgumentParser(prog="monitor eval")
     add_eval_pages_parser(parser.add_subparsers())
     args = parser.parse_args(["pages", str(five_pages), "--quiet"])
-    assert args.func(args) == 0
+    assert args.handler(args) == 0
     out = capsys.readouterr()
     assert "pages: 5" in out.out and "F1=" in out.out
     assert out.err == ""
     missing = parser.parse_args(["pages", str(five_pages / "nowhere")])
-    assert missing.func(missing) == 2
+    assert missing.handler(missing) == 2
