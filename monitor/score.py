@@ -365,11 +365,15 @@ def _coverage(independent: int, settings: ImpactSettings) -> list[tuple[float, s
 
 # -- sentiment --------------------------------------------------------------------------
 
-# VADER's own cut-offs are ±0.05, tuned for social media, where almost any tone word is
-# meant. News wording is flatter and a single word ("ban", "win") tips VADER easily, so
-# the neutral band is wider (±0.15); ±0.6 marks language that is clearly strong
-# ("collapse", "devastating", "record high"): in our samples a headline needs two or more
-# strong words, or one amplified, to get there.
+# VADER's compound score is the summed word valence x squashed as x / sqrt(x² + 15). Its
+# own cut-offs (±0.05) suit social media; news wording is flatter, so:
+# - neutral below |0.2| (x < 0.8): no tone word, or one weak and hedged one;
+# - very negative / very positive from |0.8| (x ≥ 5.2): two or more strong words, or one
+#   strongly amplified ("Smuggling ring charged; executives arrested" -0.93, "shares soar
+#   to record high after blowout earnings" 0.88). One strong word stays one tier lower
+#   ("Company faces losses after ban" -0.74 is negative, not very negative).
+# An alert's reader should see "very" rarely; with ±0.6 most single-word headlines got it.
+SENTIMENT_THRESHOLDS = (-0.8, -0.2, 0.2, 0.8)
 MAX_SENTIMENT_CHARS = 600  # headline + lead read by VADER; it is slow on long text
 
 
@@ -391,14 +395,15 @@ def sentiment_score(headline: str, lead: str) -> float:
 
 
 def tier(compound: float) -> Sentiment:
-    """≤ -0.6 very negative, ≤ -0.15 negative, < 0.15 neutral, < 0.6 positive, else very positive."""
-    if compound <= -0.6:
+    """≤ -0.8 very negative, ≤ -0.2 negative, < 0.2 neutral, < 0.8 positive, else very positive."""
+    very_neg, neg, pos, very_pos = SENTIMENT_THRESHOLDS
+    if compound <= very_neg:
         return Sentiment.VERY_NEGATIVE
-    if compound <= -0.15:
+    if compound <= neg:
         return Sentiment.NEGATIVE
-    if compound < 0.15:
+    if compound < pos:
         return Sentiment.NEUTRAL
-    if compound < 0.6:
+    if compound < very_pos:
         return Sentiment.POSITIVE
     return Sentiment.VERY_POSITIVE
 
