@@ -371,6 +371,16 @@ async def test_robots_disallow_blocks_page_sources_only(server: LocalServer) -> 
     assert server.hits["/robots.txt"] == 1  # fetched once, then cached
 
 
+async def test_robots_rules_for_our_user_agent_apply(server: LocalServer) -> None:
+    server.add(
+        "/robots.txt", "User-agent: exportwatch-monitor\nDisallow: /\n\nUser-agent: *\nAllow: /\n"
+    )
+    url = server.add("/news.html", "<html>listing</html>")
+    result = await fetch(url, kind="page")
+    assert result.error_kind is ErrorKind.ROBOTS
+    assert result.error == f"robots.txt of 127.0.0.1 disallows {url}"
+
+
 async def test_unreachable_robots_txt_allows(server: LocalServer) -> None:
     server.add("/robots.txt", "oops", status=500)
     url = server.add("/news.html", "<html>listing</html>")
@@ -408,6 +418,16 @@ async def test_article_on_loopback_literal_is_refused(server: LocalServer) -> No
     url = server.add("/story", "<html>story</html>")
     result = await fetch(url, kind="article")
     assert result.error_kind is ErrorKind.BLOCKED_ADDRESS
+    assert server.hits["/story"] == 0
+
+
+@pytest.mark.parametrize(
+    "host", ["2130706433", "127.1", "0x7f.0.0.1", "[::ffff:127.0.0.1]", "0.0.0.0"]
+)
+async def test_article_on_disguised_loopback_is_refused(server: LocalServer, host: str) -> None:
+    server.add("/story", "<html>story</html>")
+    result = await fetch(f"http://{host}:{server.port}/story", kind="article")
+    assert not result.ok
     assert server.hits["/story"] == 0
 
 
