@@ -1,0 +1,251 @@
+"""The story engine: dedup → cluster → corroborate for one article at a time.
+
+The monitor (``pipeline``) and the evaluation (``evaluate``) run this same class, so what
+is measured is what runs. It holds the in-memory indexes (near-duplicate LSH, the cluster
+index, the members of each open development) and allocates article and development ids
+itself, because the store inserts explicit ids. After a restart, :meth:`Analyzer.restore`
+rebuilds the indexes from what the store holds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from monitor import dedup
+from monitor.cluster import ClusterConfig, ClusterIndex, Merge
+from monitor.corroborate import corroborate
+from monitor.models import Article, Decision, Development, DevelopmentState
+
+if TYPE_CHECKING:
+    from monitor.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Corroborate = Callable[[Sequence[Article], int], Decision]
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """Every threshold of the story engine, set once for all data."""
+
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    reprint_threshold: float = 0.7  # estimated Jaccard of 5-shingles for "a copy of"
+    reprint_window: timedelta = timedelta(days=3)  # how long an original stays findable
+    required: Mapping[str, int] = field(default_factory=dict)  # independent sources per topic
+    default_required: int = 2
+    wires: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dedup.WIRES)
+    outlets_by_host: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # host → (outlet, owner)
+    members_per_origin: int = 20  # articles kept per origin of a development (for reasons)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AnalysisConfig:
+        """The configuration feeds.yaml describes (window, min_sources, outlets and owners)."""
+        outlets: dict[str, tuple[str, str]] = {}
+        for source in settings.sources:
+            h = dedup.host(source.url)
+            if h:
+                outlets[h] = (source.outlet or source.name, source.owner or "")
+        return cls(
+            cluster=replace(ClusterConfig(), window=settings.cluster.window),
+            required={t.id: t.min_sources for t in settings.topics},
+            outlets_by_host=outlets,
+        )
+
+    def required_for(self, topic: str) -> int:
+        return self.required.get(topic, self.default_required)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one article, as a value for the store, alerts, logs and tests."""
+
+    article: Article  # with id, origin, reprint_of, signature, development_id set
+    development: Development  # new or updated, state/independent from the decision
+    decision: Decision
+    created: bool  # the article started a new development
+    merges: tuple[Merge, ...] = ()
+    merged: tuple[Development, ...] = ()  # developments absorbed (state MERGED, merged_into set)
+    features: dict[str, Any] = field(default_factory=dict)  # cluster features to store
+    why: str = ""
+
+    @property
+    def merged_from(self) -> tuple[int, ...]:
+        return tuple(m.absorbed for m in self.merges)
+
+    @property
+    def new_articles(self) -> tuple[Article, ...]:
+        return (self.article,)
+
+
+class Analyzer:
+    """Runs dedup → cluster → corroborate for articles that are relevant and not exact dups."""
+
+    def __init__(
+        self,
+        config: AnalysisConfig | None = None,
+        *,
+        next_article_id: int = 1,
+        next_development_id: int = 1,
+        corroborate_fn: Corroborate = corroborate,
+    ) -> None:
+        self._config = config or AnalysisConfig()
+        self.next_article_id = next_article_id
+        self.next_development_id = next_development_id
+        self._corroborate = corroborate_fn
+        self.cluster = ClusterIndex(self._config.cluster)
+        self.reprints = dedup.ReprintIndex(threshold=self._config.reprint_threshold)
+        self._developments: dict[int, Development] = {}
+        self._members: dict[int, dict[str, list[Article]]] = {}  # dev → origin → slim articles
+
+    @property
+    def config(self) -> AnalysisConfig:
+        return self._config
+
+    @config.setter
+    def config(self, config: AnalysisConfig) -> None:
+        """A reloaded configuration applies to the next article; the indexes stay."""
+        self._config = config
+        self.cluster.config = config.cluster
+        self.reprints.threshold = config.reprint_threshold
+
+    # -- one article ----------------------------------------------------------------
+
+    def add(self, article: Article, now: datetime) -> Outcome:
+        """Give the article an id and origin, put it into a development, decide on it."""
+        cfg = self._config
+        if article.id is None:
+            article.id = self._take_article_id()
+        else:
+            self.next_article_id = max(self.next_article_id, article.id + 1)
+        self.reprints.expire(now - cfg.reprint_window)
+        mh = dedup.signature(f"{article.title}\n{article.text or article.summary}")
+        match = self.reprints.query(mh)
+        article.origin, origin_why = dedup.assign_origin(
+            article, match, cfg.wires, cfg.outlets_by_host
+        )
+        article.reprint_of = match.article_id if match else None
+        article.signature = dedup.signature_bytes(mh) if mh is not None else None
+        if match is None:
+            self.reprints.add(article.id, article.origin, article.published, mh)
+
+        topic = article.topics[0].topic_id if article.topics else ""
+        assignment = self.cluster.assign(article, now, self.next_development_id, topic)
+        if assignment.created:
+            self.next_development_id += 1
+        dev_id = assignment.development_id
+        article.development_id = dev_id
+        merged = tuple(self._merge(m) for m in assignment.merges)
+        development = self._development(dev_id, article, topic)
+        self._remember(dev_id, article)
+        decision = self._decide(dev_id, topic)
+        self._refresh(development, decision)
+        self._forget_closed()
+        why = f"origin {article.origin} ({origin_why}); {assignment.reason}"
+        if merged:
+            why += "; merged " + ", ".join(str(d.id) for d in merged)
+        return Outcome(
+            article=article,
+            development=development,
+            decision=decision,
+            created=assignment.created,
+            merges=assignment.merges,
+            merged=merged,
+            features=self.cluster.features(dev_id),
+            why=why,
+        )
+
+    def _take_article_id(self) -> int:
+        self.next_article_id += 1
+        return self.next_article_id - 1
+
+    def _development(self, dev_id: int, article: Article, topic: str) -> Development:
+        dev = self._developments.get(dev_id)
+        if dev is None:
+            seen = article.published
+            dev = Development(topic=topic, headline=article.title, first_seen=seen, last_seen=seen, id=dev_id)
+            dev.lead = (article.summary or article.text)[:500]
+            self._developments[dev_id] = dev
+        return dev
+
+    def _remember(self, dev_id: int, article: Article) -> None:
+        """Keep a slim copy (no text) per origin, capped, for corroborate's reasons."""
+        by_origin = self._members.setdefault(dev_id, {})
+        kept = by_origin.setdefault(article.origin, [])
+        if len(kept) < self._config.members_per_origin:
+            kept.append(replace(article, text="", summary="", signature=None))
+
+    def _decide(self, dev_id: int, topic: str) -> Decision:
+        members = [a for kept in self._members.get(dev_id, {}).values() for a in kept]
+        return self._corroborate(members, self._config.required_for(topic))
+
+    def _refresh(self, dev: Development, decision: Decision) -> None:
+        assert dev.id is not None
+        dev.state = decision.state
+        dev.independent = decision.independent
+        dev.decision_reason = decision.reason
+        dev.headline = self.cluster.headline(dev.id) or dev.headline
+        dev.key_terms = self.cluster.key_terms(dev.id)
+        dev.first_seen, dev.last_seen = self.cluster.seen(dev.id)
+
+    def _merge(self, merge: Merge) -> Development:
+        """Move the absorbed development's members into the kept one; mark it merged."""
+        absorbed = self._developments.pop(merge.absorbed, None)
+        moved = self._members.pop(merge.absorbed, {})
+        target = self._members.setdefault(merge.kept, {})
+        for origin, kept in moved.items():
+            room = self._config.members_per_origin - len(target.get(origin, []))
+            target.setdefault(origin, []).extend(a for a in kept[: max(0, room)])
+        for members in target.values():
+            for a in members:
+                a.development_id = merge.kept
+        if absorbed is None:  # closed or unknown: describe it from the merge alone
+            absorbed = Development(topic="", headline="", first_seen=datetime.min, last_seen=datetime.min, id=merge.absorbed)
+        absorbed.state = DevelopmentState.MERGED
+        absorbed.merged_into = merge.kept
+        log.info("developments merged", extra={"kept": merge.kept, "absorbed": merge.absorbed, "reason": merge.reason})
+        return absorbed
+
+    def _forget_closed(self) -> None:
+        """Developments the cluster index closed (out of the window) leave memory too."""
+        if len(self._developments) <= len(self.cluster) + 1000:
+            return
+        for dev_id in [d for d in self._developments if d not in self.cluster]:
+            self._developments.pop(dev_id, None)
+            self._members.pop(dev_id, None)
+
+    # -- restart --------------------------------------------------------------------
+
+    def restore(
+        self,
+        articles: Iterable[Article],
+        developments: Iterable[tuple[Development, Mapping[str, Any] | None]],
+    ) -> None:
+        """Rebuild the indexes from stored recent articles (id order) and open developments."""
+        by_dev: dict[int, list[Article]] = {}
+        for article in articles:
+            self.cluster.learn(article)
+            if article.id is not None:
+                self.next_article_id = max(self.next_article_id, article.id + 1)
+            if article.reprint_of is None and article.signature and article.id is not None:
+                mh = dedup.signature_from_bytes(article.signature)
+                self.reprints.add(article.id, article.origin, article.published, mh)
+            if article.development_id is not None:
+                by_dev.setdefault(article.development_id, []).append(article)
+        for dev, features in developments:
+            if dev.id is None:
+                continue
+            self.next_development_id = max(self.next_development_id, dev.id + 1)
+            members = by_dev.get(dev.id, [])
+            if features:
+                self.cluster.restore(dev.id, features)
+            elif members:
+                self.cluster.rebuild(dev.id, dev.topic, members)
+            else:
+                continue
+            self._developments[dev.id] = dev
+            for article in members:
+                self._remember(dev.id, article)

@@ -1,0 +1,479 @@
+"""Incremental clustering of articles into developments (one real-world event each).
+
+Each article is turned into a small feature set (TF-IDF vector over title and text,
+capitalised names, numbers) and compared with the *open* developments that share one of
+its key terms. The best match above a threshold wins; otherwise the article starts a new
+development. Why this shape:
+
+- Candidates come from an inverted index term → recent developments, and every posting
+  list is capped (LRU), so the work per article is bounded by
+  ``query_terms × postings_cap`` whatever the size of the store.
+- Document frequencies are counted incrementally in a fixed-size hashed table, so memory
+  does not grow with the vocabulary of a year of news.
+- Developments leave the index when they fall out of the time window; a development's
+  centroid keeps at most ``max_terms`` terms.
+- A new article that matches two open developments strongly is a bridge: the two are
+  merged and a :class:`Merge` is returned so alerts can be reconciled.
+
+Nothing here knows about the store or the clock: ``now`` and the articles are passed in;
+``features()``/``restore()`` give the store what it needs to rebuild after a restart.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+import zlib
+from array import array
+from collections import Counter, OrderedDict, deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from monitor import textfeatures as tf
+from monitor.models import Article
+
+log = logging.getLogger(__name__)
+
+_DF_SLOTS = 1 << 21  # hashed document-frequency table: 8 MB, collisions negligible
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    """Thresholds and bounds of the clusterer. One configuration for all data."""
+
+    threshold: float = 0.45  # minimum match score to join an open development (full text)
+    headline_threshold: float = 0.08  # the same for an article that has only a headline
+    min_body_terms: int = 25  # fewer body terms than this: judged as headline-only
+    member_weight: float = 0.0  # weight of the best match among the latest members' headlines
+    recent_members: int = 8  # headlines of the latest members kept per development
+    merge_threshold: float = 0.8  # a second development above this (and similar) → merge
+    merge_similarity: float = 0.5  # centroid cosine two developments need to be merged
+    window: timedelta = timedelta(days=7)  # developments idle longer are closed to new articles
+    half_life: timedelta = timedelta(hours=6)  # score decays by half per idle half-life
+    title_weight: float = 2.0  # a headline term counts this many body occurrences
+    name_weight: float = 0.5  # weight of the cosine over capitalised names
+    number_weight: float = 0.2  # weight of shared numbers and amounts
+    year_weight: float = 0.1  # same year mentioned: +w; only different years: -w
+    max_terms: int = 150  # centroid size cap per development
+    max_names: int = 60  # name/number counter cap per development
+    max_article_terms: int = 2000  # tokens read from one article's text
+    query_terms: int = 12  # article terms used to look up candidates
+    postings_cap: int = 48  # developments kept per term (most recently active)
+    max_candidates: int = 64  # candidates scored in full per article
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleFeatures:
+    vector: dict[str, float]  # unit-length TF-IDF of title and text
+    title_vector: dict[str, float]  # unit-length TF-IDF of the headline alone
+    body_terms: int  # distinct body terms: decides full-text or headline-only matching
+    name_vector: dict[str, float]  # unit-length TF-IDF over capitalised names
+    numbers: frozenset[str]  # amounts and counts (years excluded)
+    years: frozenset[str]
+    title_terms: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Merge:
+    """Development ``absorbed`` was found to be the same event as ``kept``."""
+
+    kept: int
+    absorbed: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """Where one article went, and why."""
+
+    development_id: int
+    created: bool
+    score: float
+    reason: str
+    merges: tuple[Merge, ...] = ()
+
+
+@dataclass(slots=True)
+class _Dev:
+    id: int
+    topic: str
+    headline: str
+    first_seen: datetime
+    last_seen: datetime
+    centroid: dict[str, float] = field(default_factory=dict)  # sum of member unit vectors
+    norm: float = 0.0
+    title_centroid: dict[str, float] = field(default_factory=dict)  # sum of headline vectors
+    title_norm: float = 0.0
+    recent: deque[dict[str, float]] = field(default_factory=deque)
+    size: int = 0
+    name_centroid: dict[str, float] = field(default_factory=dict)
+    name_norm: float = 0.0
+    numbers: Counter[str] = field(default_factory=Counter)
+    years: Counter[str] = field(default_factory=Counter)
+    headline_score: float = -1.0
+
+
+class DocumentFrequencies:
+    """Incremental document frequencies in a fixed-size hashed table (stable crc32 hash)."""
+
+    def __init__(self) -> None:
+        self.docs = 0
+        self._counts = array("i", bytes(4 * _DF_SLOTS))
+
+    def add(self, terms: Iterable[str]) -> None:
+        self.docs += 1
+        for term in set(terms):
+            self._counts[zlib.crc32(term.encode()) & (_DF_SLOTS - 1)] += 1
+
+    def idf(self, term: str) -> float:
+        df = self._counts[zlib.crc32(term.encode()) & (_DF_SLOTS - 1)]
+        return math.log((self.docs + 1) / (df + 1)) + 1.0
+
+
+class ClusterIndex:
+    """Open developments, their features, and the inverted index used to find candidates."""
+
+    def __init__(self, config: ClusterConfig | None = None) -> None:
+        self.config = config or ClusterConfig()
+        self.df = DocumentFrequencies()
+        self._devs: dict[int, _Dev] = {}
+        self._postings: dict[str, OrderedDict[int, None]] = {}
+        self._by_activity: OrderedDict[int, None] = OrderedDict()  # least recently active first
+
+    # -- features -------------------------------------------------------------------
+
+    def learn(self, article: Article) -> list[str]:
+        """Count the article's terms in the document frequencies; returns its terms."""
+        body = tf.terms(article.text or article.summary)[: self.config.max_article_terms]
+        title = tf.terms(article.title)
+        self.df.add(title + body)
+        return title + body
+
+    def featurize(self, article: Article) -> ArticleFeatures:
+        """TF-IDF vector (headline terms weighted up), names and numbers of one article."""
+        cfg = self.config
+        title = tf.terms(article.title)
+        body_text = article.text or article.summary
+        body = tf.terms(body_text)[: cfg.max_article_terms]
+        counts: Counter[str] = Counter(body)
+        for t in title:
+            counts[t] += cfg.title_weight
+        head = body_text[:20_000]
+        names = Counter(tf.names(article.title, headline=True)) + tf.name_counts(head)
+        nums = tf.numbers(article.title) | tf.numbers(head)
+        years = frozenset(n for n in nums if tf.is_year(n))
+        return ArticleFeatures(
+            self._weigh(counts),
+            self._weigh(Counter(title)),
+            len(set(body)),
+            self._weigh(names),
+            frozenset(nums - years),
+            years,
+            tuple(title),
+        )
+
+    def _weigh(self, counts: Mapping[str, float]) -> dict[str, float]:
+        """Sublinear TF × IDF, scaled to unit length."""
+        vec = {t: (1.0 + math.log(c)) * self.df.idf(t) for t, c in counts.items() if c > 0}
+        norm = math.sqrt(sum(w * w for w in vec.values())) or 1.0
+        return {t: w / norm for t, w in vec.items()}
+
+    # -- assignment -----------------------------------------------------------------
+
+    def assign(self, article: Article, now: datetime, new_id: int, topic: str = "") -> Assignment:
+        """Put the article into the best open development or a new one with id ``new_id``.
+
+        The article's terms are counted in the document frequencies first, so its own
+        vector uses up-to-date IDF.
+        """
+        self.learn(article)
+        feats = self.featurize(article)
+        self.expire(now - self.config.window)
+        scored = self._score_candidates(feats, now, topic)
+        threshold = self.threshold(feats)
+        if not scored or scored[0][0] < threshold:
+            dev = self._new_dev(new_id, topic, article, now)
+            self._add_member(dev, feats, article, now, score=0.0)
+            best = f"best candidate {scored[0][0]:.2f}" if scored else "no candidate"
+            return Assignment(dev.id, True, 0.0, f"new development ({best} < {threshold})")
+        score, dev_id = scored[0]
+        dev = self._devs[dev_id]
+        dev, merges = self._bridge(dev, scored[1:], feats)
+        self._add_member(dev, feats, article, now, score=score)
+        return Assignment(dev.id, False, score, f"joined (score {score:.2f})", tuple(merges))
+
+    def _score_candidates(
+        self, feats: ArticleFeatures, now: datetime, topic: str
+    ) -> list[tuple[float, int]]:
+        hits: Counter[int] = Counter()
+        for term in heapq.nlargest(self.config.query_terms, feats.vector, key=feats.vector.get):
+            for dev_id in self._postings.get(term, ()):
+                hits[dev_id] += 1
+        scored: list[tuple[float, int]] = []
+        for dev_id, _ in hits.most_common(self.config.max_candidates):
+            dev = self._devs.get(dev_id)
+            if dev is None or dev.topic != topic:
+                continue
+            scored.append((self.score(feats, dev, now), dev_id))
+        scored.sort(reverse=True)
+        return scored
+
+    def threshold(self, feats: ArticleFeatures) -> float:
+        """A headline carries less evidence than a full text, so its scores run lower."""
+        if feats.body_terms >= self.config.min_body_terms:
+            return self.config.threshold
+        return self.config.headline_threshold
+
+    def score(self, feats: ArticleFeatures, dev: _Dev, now: datetime) -> float:
+        """Match score of an article against a development, decayed by the development's idleness."""
+        cfg = self.config
+        if feats.body_terms >= cfg.min_body_terms:
+            score = _dot(feats.vector, dev.centroid) / (dev.norm or 1.0)
+            score += (
+                cfg.name_weight
+                * _dot(feats.name_vector, dev.name_centroid)
+                / (dev.name_norm or 1.0)
+            )
+            score += cfg.number_weight * _known_share(feats.numbers, dev.numbers, dev.size)
+            score += cfg.year_weight * _agreement(feats.years, dev.years, dev.size)
+        else:
+            score = _dot(feats.title_vector, dev.title_centroid) / (dev.title_norm or 1.0)
+            if cfg.member_weight and dev.recent:
+                best = max(_dot(feats.title_vector, m) for m in dev.recent)
+                score = max(score, cfg.member_weight * best)
+        idle = max(0.0, (now - dev.last_seen).total_seconds())
+        return score * 0.5 ** (idle / cfg.half_life.total_seconds())
+
+    def _bridge(
+        self, dev: _Dev, others: list[tuple[float, int]], feats: ArticleFeatures
+    ) -> tuple[_Dev, list[Merge]]:
+        """Merge strong second matches into one development; the oldest one is kept."""
+        merges: list[Merge] = []
+        for score, other_id in others:
+            if score < self.config.merge_threshold:
+                break
+            other = self._devs.get(other_id)
+            if other is None:
+                continue
+            similarity = _cosine(dev.centroid, dev.norm, other.centroid, other.norm)
+            if similarity < self.config.merge_similarity:
+                continue
+            kept, absorbed = (dev, other) if dev.id < other.id else (other, dev)
+            self._absorb(kept, absorbed)
+            merges.append(
+                Merge(
+                    kept.id,
+                    absorbed.id,
+                    f"bridged by an article (score {score:.2f}, centroid cosine {similarity:.2f})",
+                )
+            )
+            dev = kept
+        return dev, merges
+
+    # -- development state ----------------------------------------------------------
+
+    def _new_dev(self, dev_id: int, topic: str, article: Article, now: datetime) -> _Dev:
+        seen = article.published or now
+        dev = _Dev(dev_id, topic, article.title, seen, seen)
+        dev.recent = deque(maxlen=self.config.recent_members)
+        self._devs[dev_id] = dev
+        return dev
+
+    def _add_member(
+        self, dev: _Dev, feats: ArticleFeatures, article: Article, now: datetime, score: float
+    ) -> None:
+        for t, w in feats.vector.items():
+            dev.centroid[t] = dev.centroid.get(t, 0.0) + w
+        for t, w in feats.title_vector.items():
+            dev.title_centroid[t] = dev.title_centroid.get(t, 0.0) + w
+        dev.recent.append(feats.title_vector)
+        for t, w in feats.name_vector.items():
+            dev.name_centroid[t] = dev.name_centroid.get(t, 0.0) + w
+        dev.numbers.update(feats.numbers)
+        dev.years.update(feats.years)
+        dev.size += 1
+        seen = article.published or now
+        dev.first_seen = min(dev.first_seen, seen)
+        dev.last_seen = max(dev.last_seen, now)
+        if score > dev.headline_score and article.title.strip():
+            dev.headline, dev.headline_score = article.title, score
+        self._trim(dev)
+        self._touch(dev, feats.vector)
+
+    def _absorb(self, kept: _Dev, absorbed: _Dev) -> None:
+        for t, w in absorbed.centroid.items():
+            kept.centroid[t] = kept.centroid.get(t, 0.0) + w
+        for t, w in absorbed.title_centroid.items():
+            kept.title_centroid[t] = kept.title_centroid.get(t, 0.0) + w
+        kept.recent.extend(absorbed.recent)
+        for t, w in absorbed.name_centroid.items():
+            kept.name_centroid[t] = kept.name_centroid.get(t, 0.0) + w
+        kept.numbers.update(absorbed.numbers)
+        kept.years.update(absorbed.years)
+        kept.size += absorbed.size
+        kept.first_seen = min(kept.first_seen, absorbed.first_seen)
+        kept.last_seen = max(kept.last_seen, absorbed.last_seen)
+        self._drop(absorbed.id)
+        self._trim(kept)
+        self._touch(kept, kept.centroid)
+
+    def _trim(self, dev: _Dev) -> None:
+        cfg = self.config
+        dev.centroid, dev.norm = _capped(dev.centroid, cfg.max_terms)
+        dev.title_centroid, dev.title_norm = _capped(dev.title_centroid, cfg.max_terms)
+        dev.name_centroid, dev.name_norm = _capped(dev.name_centroid, cfg.max_names)
+        for counter in (dev.numbers, dev.years):
+            if len(counter) > cfg.max_names:
+                keep = counter.most_common(cfg.max_names)
+                counter.clear()
+                counter.update(dict(keep))
+
+    def _touch(self, dev: _Dev, vector: Mapping[str, float]) -> None:
+        """Index the development under its strongest terms; keep posting lists capped."""
+        cap = self.config.postings_cap
+        for term in heapq.nlargest(self.config.query_terms, vector, key=vector.get):
+            posting = self._postings.get(term)
+            if posting is None:
+                posting = self._postings[term] = OrderedDict()
+            posting[dev.id] = None
+            posting.move_to_end(dev.id)
+            if len(posting) > cap:
+                posting.popitem(last=False)
+        self._by_activity[dev.id] = None
+        self._by_activity.move_to_end(dev.id)
+
+    def _drop(self, dev_id: int) -> None:
+        self._devs.pop(dev_id, None)
+        self._by_activity.pop(dev_id, None)
+        # Postings are cleaned lazily: a missing id is skipped and falls off the LRU end.
+
+    def expire(self, before: datetime) -> int:
+        """Close developments idle since before ``before``; returns how many left the index."""
+        dropped = 0
+        while self._by_activity:
+            dev_id = next(iter(self._by_activity))
+            dev = self._devs.get(dev_id)
+            if dev is not None and dev.last_seen >= before:
+                break
+            self._by_activity.popitem(last=False)
+            self._devs.pop(dev_id, None)
+            dropped += 1
+        if dropped and len(self._postings) > 50 * max(1, len(self._devs)) + 100_000:
+            self._prune_postings()
+        return dropped
+
+    def _prune_postings(self) -> None:
+        for term in list(self._postings):
+            posting = self._postings[term]
+            for dev_id in [d for d in posting if d not in self._devs]:
+                del posting[dev_id]
+            if not posting:
+                del self._postings[term]
+
+    # -- introspection and restart --------------------------------------------------
+
+    def __contains__(self, dev_id: int) -> bool:
+        return dev_id in self._devs
+
+    def __len__(self) -> int:
+        return len(self._devs)
+
+    def headline(self, dev_id: int) -> str:
+        return self._devs[dev_id].headline
+
+    def key_terms(self, dev_id: int, n: int = 8) -> tuple[str, ...]:
+        dev = self._devs[dev_id]
+        return tuple(t for t, _ in heapq.nlargest(n, dev.centroid.items(), key=lambda kv: kv[1]))
+
+    def seen(self, dev_id: int) -> tuple[datetime, datetime]:
+        dev = self._devs[dev_id]
+        return dev.first_seen, dev.last_seen
+
+    def features(self, dev_id: int) -> dict[str, Any]:
+        """Everything needed to rebuild this development's index entry (JSON-serialisable)."""
+        dev = self._devs[dev_id]
+        return {
+            "topic": dev.topic,
+            "headline": dev.headline,
+            "headline_score": dev.headline_score,
+            "first_seen": dev.first_seen.isoformat(),
+            "last_seen": dev.last_seen.isoformat(),
+            "size": dev.size,
+            "centroid": dict(dev.centroid),
+            "title_centroid": dict(dev.title_centroid),
+            "name_centroid": dict(dev.name_centroid),
+            "numbers": dict(dev.numbers),
+            "years": dict(dev.years),
+            "recent": [dict(v) for v in dev.recent],
+        }
+
+    def restore(self, dev_id: int, features: Mapping[str, Any]) -> None:
+        """Put a stored development back into the index (after :meth:`learn` on its articles)."""
+        dev = _Dev(
+            id=dev_id,
+            topic=str(features.get("topic", "")),
+            headline=str(features.get("headline", "")),
+            first_seen=datetime.fromisoformat(str(features["first_seen"])),
+            last_seen=datetime.fromisoformat(str(features["last_seen"])),
+            size=int(features.get("size", 1)),
+            headline_score=float(features.get("headline_score", 0.0)),
+        )
+        dev.centroid = _floats(features.get("centroid"))
+        dev.title_centroid = _floats(features.get("title_centroid"))
+        dev.name_centroid = _floats(features.get("name_centroid"))
+        dev.numbers = Counter({str(k): int(v) for k, v in dict(features.get("numbers") or {}).items()})
+        dev.years = Counter({str(k): int(v) for k, v in dict(features.get("years") or {}).items()})
+        dev.recent = deque((_floats(v) for v in features.get("recent") or ()), maxlen=self.config.recent_members)
+        self._devs[dev_id] = dev
+        self._trim(dev)
+        self._touch(dev, dev.centroid)
+
+    def rebuild(self, dev_id: int, topic: str, articles: Iterable[Article]) -> None:
+        """Rebuild a development from its articles when no stored features exist."""
+        for article in articles:
+            feats = self.featurize(article)
+            dev = self._devs.get(dev_id) or self._new_dev(dev_id, topic, article, article.published)
+            self._add_member(dev, feats, article, article.published, score=0.0)
+
+
+def _floats(value: Any) -> dict[str, float]:
+    return {str(k): float(v) for k, v in dict(value or {}).items()}
+
+
+def _known_share(found: frozenset[str], counts: Counter[str], size: int) -> float:
+    """Share of the article's numbers that recur in the development (fully if in half its members)."""
+    if not found or not counts:
+        return 0.0
+    return sum(min(1.0, 2 * counts.get(x, 0) / size) for x in found) / len(found)
+
+
+def _agreement(years: frozenset[str], counts: Counter[str], size: int) -> float:
+    """+1 when the article names a year the development is about, -1 when only other years."""
+    if not years or not counts:
+        return 0.0
+    if any(2 * counts.get(y, 0) >= size for y in years):
+        return 1.0
+    return 0.0 if any(y in counts for y in years) else -1.0
+
+
+def _cosine(a: Mapping[str, float], na: float, b: Mapping[str, float], nb: float) -> float:
+    if len(a) > len(b):
+        a, b = b, a
+    dot = sum(w * b.get(t, 0.0) for t, w in a.items())
+    return dot / ((na or 1.0) * (nb or 1.0))
+
+
+def _dot(a: Mapping[str, float], b: Mapping[str, float]) -> float:
+    if len(a) > len(b):
+        a, b = b, a
+    return sum(w * b.get(t, 0.0) for t, w in a.items())
+
+
+def _capped(vector: dict[str, float], cap: int) -> tuple[dict[str, float], float]:
+    """Keep the ``cap`` strongest terms; returns the vector and its norm."""
+    if len(vector) > cap:
+        vector = dict(heapq.nlargest(cap, vector.items(), key=lambda kv: kv[1]))
+    return vector, math.sqrt(sum(w * w for w in vector.values()))

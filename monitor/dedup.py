@@ -1,0 +1,295 @@
+"""Exact and near duplicates, and the origin every article belongs to.
+
+- Exact: the same canonical URL, the same (source, guid) or the same content hash is not
+  a new article (:func:`exact_keys`, :func:`is_known`).
+- Near: copies of one text across outlets, exact or lightly edited, found with MinHash
+  LSH (datasketch) over word 5-shingles of title and text (:class:`ReprintIndex`). Only the
+  first copy of a text is indexed; later copies match it, so 10,000 copies of one press
+  release cost one index entry, and every copy points at the earliest one.
+- Origin (:func:`assign_origin`): a copy inherits the origin of what it copies; otherwise a
+  wire credit ("(Reuters) -", "WASHINGTON (AP) —", a credit naming a wire) gives
+  ``wire:<name>``; a rel=canonical pointing at another outlet gives that outlet's origin;
+  an owner group gives ``owner:<group>``; else ``outlet:<outlet>``. Keys match the ones
+  :mod:`monitor.corroborate` counts.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import OrderedDict
+from collections.abc import Container, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+import numpy as np
+from datasketch import MinHash, MinHashLSH
+
+from monitor import textfeatures as tf
+from monitor.corroborate import slug
+from monitor.models import Article
+
+log = logging.getLogger(__name__)
+
+# Wire services and how they are credited. Key = the origin name corroborate knows.
+WIRES: dict[str, tuple[str, ...]] = {
+    "reuters": ("Reuters", "Thomson Reuters"),
+    "ap": ("AP", "Associated Press", "The Associated Press"),
+    "afp": ("AFP", "Agence France-Presse", "Agence France Presse"),
+    "bloomberg": ("Bloomberg", "Bloomberg News"),
+    "dpa": ("dpa", "Deutsche Presse-Agentur"),
+    "xinhua": ("Xinhua",),
+    "kyodo": ("Kyodo", "Kyodo News"),
+    "yonhap": ("Yonhap",),
+    "pa": ("PA", "PA Media", "Press Association"),
+    "ansa": ("ANSA",),
+    "efe": ("EFE",),
+    "upi": ("UPI", "United Press International"),
+    "tass": ("TASS",),
+    "prnewswire": ("PR Newswire", "PRNewswire"),
+    "businesswire": ("Business Wire", "BusinessWire"),
+    "globenewswire": ("GlobeNewswire", "GLOBE NEWSWIRE"),
+}
+
+MIN_WORDS = 20  # texts shorter than this (headlines) are too short to call a copy
+
+
+@dataclass(frozen=True, slots=True)
+class ReprintMatch:
+    """The earliest indexed copy an article matches, and how closely."""
+
+    article_id: int
+    origin: str
+    similarity: float  # estimated Jaccard of the shingle sets
+
+
+# -- exact duplicates -----------------------------------------------------------------
+
+
+def exact_keys(article: Article) -> tuple[str, ...]:
+    """Keys under which an identical article would be known (URL, source+guid, content)."""
+    keys = []
+    if article.canonical_url:
+        keys.append(f"url:{article.canonical_url}")
+    if article.guid:
+        keys.append(f"guid:{article.source_id}\x1f{article.guid}")
+    if article.content_hash:
+        keys.append(f"hash:{article.content_hash}")
+    return tuple(keys)
+
+
+def is_known(article: Article, known_keys: Container[str]) -> str | None:
+    """The first key under which this article is already known, or None if it is new."""
+    return next((k for k in exact_keys(article) if k in known_keys), None)
+
+
+# -- wire credits and origins ----------------------------------------------------------
+
+
+def _alias_pattern(wires: Mapping[str, tuple[str, ...]]) -> tuple[re.Pattern[str], dict[str, str]]:
+    by_alias = {slug(a): name for name, aliases in wires.items() for a in (name, *aliases)}
+    aliases = sorted({a for aliases in wires.values() for a in aliases}, key=len, reverse=True)
+    return re.compile("|".join(re.escape(a) for a in aliases)), by_alias
+
+
+_PATTERNS: dict[int, tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str], dict[str, str]]] = {}
+
+
+def _patterns(
+    wires: Mapping[str, tuple[str, ...]],
+) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str], dict[str, str]]:
+    cached = _PATTERNS.get(id(wires))
+    if cached is None:
+        alias, by_alias = _alias_pattern(wires)
+        # "WASHINGTON (Reuters) -", "(AP) —", "PARIS, March 3 (AFP) –"
+        dateline = re.compile(rf"\(\s*({alias.pattern})\s*\)\s*[-—–:]")
+        # "By Jane Doe, Associated Press" / "© 2024 Thomson Reuters" / "— AFP" closing a text
+        byline = re.compile(
+            rf"(?:\bBy\b[^\n]{{0,60}}?|©|\(c\)|Copyright[^\n]{{0,20}}?|^\s*[-—–]\s*)\b({alias.pattern})\b",
+            re.IGNORECASE | re.MULTILINE,
+        )
+        whole = re.compile(rf"^\s*(?:the\s+)?({alias.pattern})(?:\s+news)?\s*$", re.IGNORECASE)
+        cached = _PATTERNS[id(wires)] = (dateline, byline, whole, by_alias)
+    return cached
+
+
+def find_wire(text: str, credit: str = "", wires: Mapping[str, tuple[str, ...]] = WIRES) -> str | None:
+    """The wire an article credits, from the feed's credit field or the text's dateline/byline."""
+    dateline, byline, whole, by_alias = _patterns(wires)
+    if credit:
+        for part in re.split(r"[,;/|]| and ", credit):
+            if whole.match(part):
+                return by_alias.get(slug(whole.match(part).group(1)))  # type: ignore[union-attr]
+    lead, tail = text[:400], text[-300:]
+    for pattern, chunk in ((dateline, lead), (byline, lead), (byline, tail)):
+        m = pattern.search(chunk)
+        if m:
+            name = by_alias.get(slug(m.group(1)))
+            if name:
+                return name
+    return None
+
+
+def host(url: str) -> str:
+    """Host of a URL without "www." (empty when there is none)."""
+    try:
+        netloc = urlsplit(url).hostname or ""
+    except ValueError:
+        return ""
+    return netloc.removeprefix("www.")
+
+
+def outlet_origin(outlet: str, owner: str = "") -> str:
+    return f"owner:{slug(owner)}" if owner else f"outlet:{slug(outlet) or 'unknown'}"
+
+
+def assign_origin(
+    article: Article,
+    reprint_match: ReprintMatch | None,
+    wire_names: Mapping[str, tuple[str, ...]] = WIRES,
+    outlets_by_host: Mapping[str, tuple[str, str]] | None = None,
+) -> tuple[str, str]:
+    """The origin key of an article and the reason, e.g. ("wire:reuters", "credits Reuters").
+
+    ``outlets_by_host`` maps a host to (outlet, owner) for the configured sources, so a
+    rel=canonical pointing at a known outlet collapses into that outlet's origin.
+    """
+    if reprint_match is not None:
+        return reprint_match.origin, (
+            f"copy of article {reprint_match.article_id} (similarity {reprint_match.similarity:.2f})"
+        )
+    if article.tier == "wire":
+        own = find_wire("", article.outlet, wire_names)
+        if own:
+            return f"wire:{own}", f"{article.outlet} is a wire"
+    wire = find_wire(article.text or article.summary, article.credit, wire_names)
+    if wire:
+        return f"wire:{wire}", f"credits {wire_names[wire][0]}"
+    target = host(article.canonical_link)
+    if target and target != host(article.canonical_url or article.url):
+        known = (outlets_by_host or {}).get(target)
+        if known:
+            return outlet_origin(*known), f"rel=canonical points to {known[0]}"
+        return f"outlet:{slug(target)}", f"rel=canonical points to {target}"
+    if article.owner:
+        return outlet_origin(article.outlet, article.owner), f"owned by {article.owner}"
+    return outlet_origin(article.outlet or article.source_id), "own reporting"
+
+
+# -- near duplicates ------------------------------------------------------------------
+
+
+def signature(text: str, num_perm: int = 64) -> MinHash | None:
+    """MinHash of the text's word 5-shingles; None when the text is too short to judge."""
+    if len(tf.words(text)) < MIN_WORDS:
+        return None
+    mh = MinHash(num_perm=num_perm, seed=7)
+    mh.update_batch([s.encode() for s in tf.shingles(text)])
+    return mh
+
+
+def signature_bytes(mh: MinHash) -> bytes:
+    return np.asarray(mh.hashvalues, dtype=np.uint64).tobytes()
+
+
+def signature_from_bytes(data: bytes, num_perm: int = 64) -> MinHash | None:
+    values = np.frombuffer(data, dtype=np.uint64)
+    if len(values) != num_perm:
+        return None
+    return MinHash(num_perm=num_perm, seed=7, hashvalues=values)
+
+
+@dataclass(slots=True)
+class _Entry:
+    article_id: int
+    origin: str
+    published: datetime
+    minhash: MinHash
+    copies: int = 0
+
+
+class ReprintIndex:
+    """Originals of the last ``window`` in a MinHash LSH; bounded by time and by size."""
+
+    def __init__(
+        self,
+        threshold: float = 0.7,
+        num_perm: int = 64,
+        max_entries: int = 200_000,
+        max_candidates: int = 50,
+    ) -> None:
+        self.threshold = threshold
+        self.num_perm = num_perm
+        self.max_entries = max_entries
+        self.max_candidates = max_candidates
+        self._lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        self._entries: OrderedDict[int, _Entry] = OrderedDict()  # oldest first
+        self._noisy: set[int] = set()  # originals already logged as mass-copied
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def query(self, mh: MinHash | None) -> ReprintMatch | None:
+        """The earliest indexed original this signature copies, if any."""
+        if mh is None:
+            return None
+        best: tuple[float, datetime, _Entry] | None = None
+        for key in self._lsh.query(mh)[: self.max_candidates]:
+            entry = self._entries.get(key)
+            if entry is None:
+                continue
+            sim = mh.jaccard(entry.minhash)
+            if sim < self.threshold:
+                continue
+            if best is None or (entry.published, -sim) < (best[1], -best[0]):
+                best = (sim, entry.published, entry)
+        if best is None:
+            return None
+        entry = best[2]
+        entry.copies += 1
+        if entry.copies >= 1000 and entry.article_id not in self._noisy:
+            self._noisy.add(entry.article_id)
+            log.warning(
+                "mass-copied text: 1000+ copies of one article",
+                extra={"article_id": entry.article_id, "origin": entry.origin},
+            )
+        return ReprintMatch(entry.article_id, entry.origin, best[0])
+
+    def add(self, article_id: int, origin: str, published: datetime, mh: MinHash | None) -> None:
+        """Index an original (never a copy: copies are found through their original)."""
+        if mh is None or article_id in self._entries:
+            return
+        self._lsh.insert(article_id, mh, check_duplication=False)
+        self._entries[article_id] = _Entry(article_id, origin, published, mh)
+        while len(self._entries) > self.max_entries:
+            self._remove(next(iter(self._entries)))
+
+    def expire(self, before: datetime) -> int:
+        """Forget originals published before ``before``; returns how many.
+
+        Entries are kept in arrival order, which is publication order up to feed lag, so
+        this stops at the first entry still inside the window instead of scanning all.
+        """
+        dropped = 0
+        while self._entries:
+            key, entry = next(iter(self._entries.items()))
+            if entry.published >= before:
+                break
+            self._remove(key)
+            dropped += 1
+        return dropped
+
+    def _remove(self, key: int) -> None:
+        self._entries.pop(key, None)
+        self._noisy.discard(key)
+        if key in self._lsh:
+            self._lsh.remove(key)
+
+    def restore(self, articles: Iterable[Article]) -> None:
+        """Re-index stored originals (articles that copy nothing) from their signatures."""
+        for article in articles:
+            if article.reprint_of is not None or article.id is None or not article.signature:
+                continue
+            mh = signature_from_bytes(article.signature, self.num_perm)
+            self.add(article.id, article.origin, article.published, mh)

@@ -1,0 +1,446 @@
+"""`monitor eval clusters FILE` and `monitor replay FILE`: measure the story engine on labelled data.
+
+Both stream the articles of a labelled file (format: ``../shared/corpus/README.md``) in
+published order (file order when there are no dates) through :class:`Analyzer`, the code
+the monitor runs. ``eval clusters`` prints B-cubed precision, recall and F1 and the number
+of clusters; ``replay`` simulates time with a console sink and prints when each
+development would have been alerted, with its sources, plus how well alerts match stories.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Hashable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+from monitor import dedup
+from monitor.analysis import AnalysisConfig, Analyzer, Outcome
+from monitor.corroborate import describe
+from monitor.models import Article, DevelopmentState
+
+log = logging.getLogger(__name__)
+
+SYNTHETIC_START = datetime(2000, 1, 1, tzinfo=UTC)  # clock for files without dates
+SYNTHETIC_STEP = timedelta(seconds=1)  # one article a second: no time decay between them
+MAX_BAD_LINES_LOGGED = 10
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledArticle:
+    """One line of a labelled cluster file, turned into the Article the monitor would see."""
+
+    id: str
+    cluster: str
+    article: Article
+    line: int  # 1-based line number in the file
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterScores:
+    precision: float
+    recall: float
+    f1: float
+    clusters: int
+    gold_clusters: int
+    articles: int
+
+    def text(self) -> str:
+        return (
+            f"B3 precision {self.precision:.4f}  recall {self.recall:.4f}  F1 {self.f1:.4f}\n"
+            f"clusters {self.clusters} (gold {self.gold_clusters}) over {self.articles} articles"
+        )
+
+
+# -- reading --------------------------------------------------------------------------
+
+
+def read_cluster_file(path: str | Path) -> Iterator[LabelledArticle]:
+    """Labelled articles in file order; bad lines are logged (the first few) and skipped."""
+    last_time: datetime | None = None
+    undated = 0
+    bad = 0
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            row = _parse_line(line)
+            if row is None:
+                bad += 1
+                if bad <= MAX_BAD_LINES_LOGGED:
+                    log.warning("skipped a bad line", extra={"file": str(path), "line": number})
+                continue
+            published = _parse_time(row.get("published"))
+            if published is None:
+                undated += 1
+                published = (last_time or SYNTHETIC_START) + undated * SYNTHETIC_STEP
+            else:
+                last_time, undated = published, 0
+            yield LabelledArticle(
+                str(row.get("id", number)), str(row["cluster"]), _article(row, published), number
+            )
+    if bad:
+        log.warning("bad lines skipped", extra={"file": str(path), "count": bad})
+
+
+def _parse_line(line: str) -> dict[str, Any] | None:
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(row, dict) or row.get("cluster") is None:
+        return None
+    return row
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _article(row: dict[str, Any], published: datetime) -> Article:
+    url = _text(row.get("url"))
+    outlet = _text(row.get("source")).removeprefix("www.") or dedup.host(url) or "unknown"
+    title, text = _text(row.get("title")), _text(row.get("text"))
+    digest = hashlib.sha256(f"{title}\n{text}".encode()).hexdigest()
+    return Article(
+        source_id=outlet,
+        outlet=outlet,
+        url=url,
+        canonical_url=url,
+        title=title,
+        summary="",
+        text=text,
+        published=published,
+        fetched=published,
+        guid=str(row.get("id", "")),
+        content_hash=digest,
+    )
+
+
+def in_published_order(items: Iterable[LabelledArticle]) -> list[LabelledArticle]:
+    """Stable sort by published time: file order breaks ties (and orders undated files)."""
+    return sorted(items, key=lambda x: (x.article.published, x.line))
+
+
+# -- scoring --------------------------------------------------------------------------
+
+
+def bcubed(gold: Sequence[Hashable], predicted: Sequence[Hashable]) -> tuple[float, float, float]:
+    """B-cubed precision, recall and F1 over all items (Bagga & Baldwin 1998)."""
+    if len(gold) != len(predicted):
+        raise ValueError("gold and predicted labels differ in length")
+    if not gold:
+        return 0.0, 0.0, 0.0
+    pair_counts = Counter(zip(gold, predicted, strict=True))
+    gold_sizes, pred_sizes = Counter(gold), Counter(predicted)
+    precision = recall = 0.0
+    for (g, p), n in pair_counts.items():
+        # each of the n items in this cell has n correct neighbours in its cluster
+        precision += n * n / pred_sizes[p]
+        recall += n * n / gold_sizes[g]
+    precision /= len(gold)
+    recall /= len(gold)
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+class _UnionFind:
+    """Final development of each id after merges."""
+
+    def __init__(self) -> None:
+        self.parent: dict[int, int] = {}
+
+    def union(self, kept: int, absorbed: int) -> None:
+        self.parent[self.find(absorbed)] = self.find(kept)
+
+    def find(self, x: int) -> int:
+        root = x
+        while self.parent.get(root, root) != root:
+            root = self.parent[root]
+        while self.parent.get(x, x) != root:
+            self.parent[x], x = root, self.parent[x]
+        return root
+
+
+class Progress:
+    """A one-line progress bar on stderr, for files long enough to wait for."""
+
+    def __init__(self, total: int, *, out: TextIO | None = None, min_total: int = 500) -> None:
+        self.total, self.out = total, out or sys.stderr
+        self.enabled = total >= min_total
+        # On a terminal the bar redraws in place; in a log file, a line every 25 %.
+        self.step = 1 if _isatty(self.out) else 25
+        self._shown = -1
+
+    def update(self, done: int) -> None:
+        if not self.enabled:
+            return
+        percent = done * 100 // self.total
+        if percent // self.step != self._shown // self.step or self._shown < 0:
+            self._shown = percent
+            bar = "#" * (percent // 4)
+            end = "" if self.step == 1 else "\n"
+            self.out.write(f"\r[{bar:<25}] {percent:3d}% {done}/{self.total}{end}")
+            self.out.flush()
+
+    def close(self) -> None:
+        if self.enabled and self.step == 1:
+            self.out.write("\n")
+            self.out.flush()
+
+
+def _isatty(out: TextIO) -> bool:
+    try:
+        return out.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def run_stream(
+    items: Sequence[LabelledArticle], config: AnalysisConfig | None = None, *, progress: bool = True
+) -> Iterator[tuple[LabelledArticle, Outcome]]:
+    """Each labelled article through the Analyzer at its own (simulated) time."""
+    analyzer = Analyzer(config or AnalysisConfig())
+    bar = Progress(len(items)) if progress else None
+    try:
+        for done, item in enumerate(items, start=1):
+            yield item, analyzer.add(item.article, item.article.published)
+            if bar:
+                bar.update(done)
+    finally:
+        if bar:
+            bar.close()
+
+
+def evaluate_clusters(
+    path: str | Path, config: AnalysisConfig | None = None, *, progress: bool = True
+) -> ClusterScores:
+    """B-cubed scores of the engine's developments (after merges) against the gold clusters."""
+    items = in_published_order(read_cluster_file(path))
+    merges = _UnionFind()
+    gold: list[str] = []
+    assigned: list[int] = []
+    for item, outcome in run_stream(items, config, progress=progress):
+        for merge in outcome.merges:
+            merges.union(merge.kept, merge.absorbed)
+        gold.append(item.cluster)
+        assigned.append(outcome.development.id or 0)
+    predicted = [merges.find(d) for d in assigned]
+    p, r, f = bcubed(gold, predicted)
+    return ClusterScores(p, r, f, len(set(predicted)), len(set(gold)), len(gold))
+
+
+# -- replay ---------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ReplayAlert:
+    """One development alerted in the replay (corroborated by enough independent sources)."""
+
+    development_id: int
+    at: datetime
+    headline: str
+    independent: int
+    reason: str
+    sources: list[str]
+    article_ids: list[str]
+    story: str  # the gold story most of its articles belong to (at alert time)
+    mixed: bool  # its articles at alert time come from more than one gold story
+    merged_into: int | None = None  # reconciled into another alerted development later
+    updates: int = 0  # later articles that added a new independent source
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayMetrics:
+    stories: int
+    multi_host_stories: int  # gold stories reported by two or more hosts
+    alerted_share: float  # of those, share that got an alert
+    alerts: int
+    messages: int  # alerts left after merges were reconciled into one message
+    alerts_per_story: float  # alerts / alerted stories
+    mixed_share: float  # share of alerts whose articles mixed stories
+
+
+@dataclass(slots=True)
+class _Replay:
+    alerts: dict[int, ReplayAlert] = field(default_factory=dict)
+    members: dict[int, list[LabelledArticle]] = field(default_factory=lambda: defaultdict(list))
+    origins: dict[int, int] = field(default_factory=dict)
+    merges: _UnionFind = field(default_factory=_UnionFind)
+
+
+def replay(
+    path: str | Path,
+    config: AnalysisConfig | None = None,
+    *,
+    out: TextIO | None = None,
+    as_json: bool = False,
+    progress: bool = True,
+) -> tuple[list[ReplayAlert], ReplayMetrics]:
+    """Replay a labelled file with simulated time; print alerts as they would have fired."""
+    out = out or sys.stdout
+    items = in_published_order(read_cluster_file(path))
+    state = _Replay()
+    for item, outcome in run_stream(items, config, progress=progress):
+        alert = _observe(state, item, outcome)
+        if alert is not None and not as_json:
+            _print_alert(alert, out)
+    alerts = list(state.alerts.values())
+    metrics = _replay_metrics(items, alerts)
+    if as_json:
+        json.dump(
+            {"alerts": [_alert_json(a) for a in alerts], "metrics": asdict(metrics)}, out, indent=1
+        )
+        out.write("\n")
+    else:
+        _print_metrics(metrics, out)
+    return alerts, metrics
+
+
+def _observe(state: _Replay, item: LabelledArticle, outcome: Outcome) -> ReplayAlert | None:
+    """Track members and merges; return a new alert when a development first corroborates."""
+    dev = outcome.development
+    assert dev.id is not None
+    for merge in outcome.merges:
+        state.merges.union(merge.kept, merge.absorbed)
+        state.members[merge.kept].extend(state.members.pop(merge.absorbed, []))
+        absorbed = state.alerts.get(merge.absorbed)
+        if absorbed is not None and merge.kept in state.alerts:
+            absorbed.merged_into = merge.kept  # one message: the later one is folded in
+        elif absorbed is not None:
+            state.alerts[merge.kept] = state.alerts.pop(merge.absorbed)
+    state.members[dev.id].append(item)
+    corroborated = outcome.decision.state is DevelopmentState.CORROBORATED
+    previous = state.origins.get(dev.id, 0)
+    state.origins[dev.id] = outcome.decision.independent
+    if dev.id in state.alerts:
+        if outcome.decision.independent > previous:
+            state.alerts[dev.id].updates += 1
+        return None
+    if not corroborated:
+        return None
+    members = state.members[dev.id]
+    stories = Counter(m.cluster for m in members)
+    alert = ReplayAlert(
+        development_id=dev.id,
+        at=item.article.published,
+        headline=dev.headline,
+        independent=outcome.decision.independent,
+        reason=outcome.decision.reason,
+        sources=[describe(o) for o in outcome.decision.origins],
+        article_ids=[m.id for m in members],
+        story=stories.most_common(1)[0][0],
+        mixed=len(stories) > 1,
+    )
+    state.alerts[dev.id] = alert
+    return alert
+
+
+def _replay_metrics(items: Sequence[LabelledArticle], alerts: Sequence[ReplayAlert]) -> ReplayMetrics:
+    hosts: dict[str, set[str]] = defaultdict(set)
+    for item in items:
+        hosts[item.cluster].add(item.article.outlet)
+    multi = {story for story, h in hosts.items() if len(h) >= 2}
+    alerted = {a.story for a in alerts}
+    n = len(alerts)
+    return ReplayMetrics(
+        stories=len(hosts),
+        multi_host_stories=len(multi),
+        alerted_share=len(multi & alerted) / len(multi) if multi else 1.0,
+        alerts=n,
+        messages=sum(1 for a in alerts if a.merged_into is None),
+        alerts_per_story=n / len(alerted) if alerted else 0.0,
+        mixed_share=sum(a.mixed for a in alerts) / n if n else 0.0,
+    )
+
+
+def _alert_json(alert: ReplayAlert) -> dict[str, Any]:
+    data = asdict(alert)
+    data["at"] = alert.at.isoformat()
+    return data
+
+
+def _print_alert(alert: ReplayAlert, out: TextIO) -> None:
+    out.write(
+        f"{alert.at:%Y-%m-%d %H:%M:%S} ALERT development {alert.development_id}: {alert.headline}\n"
+        f"    {alert.reason}\n"
+    )
+
+
+def _print_metrics(m: ReplayMetrics, out: TextIO) -> None:
+    out.write(
+        f"alerts {m.alerts} ({m.messages} messages after merges) for {m.stories} stories\n"
+        f"stories reported by >= 2 hosts: {m.multi_host_stories}, alerted {m.alerted_share:.1%}\n"
+        f"alerts per alerted story {m.alerts_per_story:.2f}; alerts mixing stories {m.mixed_share:.1%}\n"
+    )
+
+
+# -- command line ---------------------------------------------------------------------
+
+
+def add_eval_clusters_parser(eval_subparsers: Any) -> argparse.ArgumentParser:
+    parser = eval_subparsers.add_parser(
+        "clusters", help="B-cubed precision/recall/F1 of developments on a labelled JSONL file"
+    )
+    parser.add_argument("file", type=Path, help="labelled articles, one JSON object a line")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    parser.set_defaults(func=cmd_eval_clusters)
+    return parser
+
+
+def cmd_eval_clusters(args: argparse.Namespace) -> int:
+    if not Path(args.file).is_file():
+        print(f"no such file: {args.file}", file=sys.stderr)
+        return 2
+    scores = evaluate_clusters(args.file, progress=not getattr(args, "no_progress", False))
+    print(scores.text())
+    return 0
+
+
+def add_replay_parser(subparsers: Any) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "replay", help="replay a labelled JSONL file with simulated time; print the alerts"
+    )
+    parser.add_argument("file", type=Path, help="labelled articles, one JSON object a line")
+    parser.add_argument("--json", action="store_true", help="print alerts and metrics as JSON")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    parser.set_defaults(func=cmd_replay)
+    return parser
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    if not Path(args.file).is_file():
+        print(f"no such file: {args.file}", file=sys.stderr)
+        return 2
+    replay(args.file, as_json=args.json, progress=not getattr(args, "no_progress", False))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m monitor.evaluate")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_eval_clusters_parser(sub)
+    add_replay_parser(sub)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

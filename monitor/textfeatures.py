@@ -1,0 +1,177 @@
+"""Text features shared by dedup and cluster: tokens, capitalised names, numbers, shingles.
+
+Plain functions over strings. Everything here is deterministic and cheap (regular
+expressions and a cached stemmer), because it runs once per article on the hot path.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterator
+from functools import lru_cache
+
+
+def _wordset(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# Words that carry no event identity. News boilerplate ("said", "reported") is included
+# because every article has it; it would only blur the centroids.
+STOPWORDS: frozenset[str] = _wordset(
+    """
+    a about above after again against all almost also am among an and any are aren around as at
+    back be became because become been before being below between both but by can cannot could
+    did didn do does doesn doing don down during each either else even ever every few for from
+    further get gets got had hadn has hasn have haven having he her here hers herself him himself
+    his how however i if in into is isn it its itself just last least less let like ll made make
+    many may me might mine more most much must my myself near need neither new next no nor not now
+    of off often on once one only or other others our ours ourselves out over own per put rather
+    re really s said same say saying says see seen shall she should since so some still such t take
+    than that the their theirs them themselves then there these they this those though through
+    thus to too toward towards under until up upon us use used very via was wasn way we well were
+    weren what when where whether which while who whom whose why will with within without won
+    would yet you your yours yourself yourselves ve d m o y ago already always another anyone
+    anything come comes came going go goes gone told tell tells according report reports reported
+    reporting news week weeks today yesterday tomorrow day days year years time times first two
+    three four five six seven eight nine ten say including include includes includ whose
+    monday tuesday wednesday thursday friday saturday sunday
+    """
+)
+
+MONTHS: frozenset[str] = _wordset(
+    "january february march april may june july august september october november december "
+    "jan feb mar apr jun jul aug sep sept oct nov dec"
+)
+
+_WORD = re.compile(r"[^\W_]+(?:['’.\-][^\W_]+)*", re.UNICODE)
+_NUMBER = re.compile(
+    r"(?<![\w.])[$€£]?\d[\d,]*(?:\.\d+)?(?:\s?(?:%|percent|million|billion|bn|m|k))?"
+)
+_SENTENCE_END = re.compile(r"[.!?:;\"“”]\s*$")
+
+
+def fold(text: str) -> str:
+    """Lower-case and strip accents so "Zürich" and "Zurich" meet."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+@lru_cache(maxsize=200_000)
+def stem(word: str) -> str:
+    """A light English suffix stripper (plural, possessive, -ing/-ed on longer words).
+
+    Deliberately conservative: "killed"/"kills"/"killing" meet, while short words and
+    names are left alone. A full Porter stemmer merged too many unrelated news words.
+    """
+    w = word.replace("’", "'")
+    if w.endswith("'s"):
+        w = w[:-2]
+    w = w.replace("'", "").replace(".", "")
+    if len(w) <= 3 or w.isdigit():
+        return w
+    if w.endswith("ies") and len(w) > 4:
+        return w[:-3] + "y"
+    if w.endswith("sses"):
+        return w[:-2]
+    if w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        w = w[:-1]
+    if len(w) > 5 and w.endswith("ing"):
+        w = w[:-3]
+    elif len(w) > 4 and w.endswith("ed") and not w.endswith("eed"):
+        w = w[:-2]
+    return _undouble(w)
+
+
+def _undouble(w: str) -> str:
+    # "stopp" (from stopped/stopping) → "stop"; "kill" keeps its ll (3+ letters before).
+    if len(w) > 3 and w[-1] == w[-2] and w[-1] not in "lsz":
+        return w[:-1]
+    return w
+
+
+def words(text: str) -> list[str]:
+    """Word tokens in their original case (hyphenated words and dotted acronyms kept whole)."""
+    return _WORD.findall(text)
+
+
+def terms(text: str) -> list[str]:
+    """Folded, stemmed content terms (stopwords and 1-letter tokens dropped)."""
+    out: list[str] = []
+    for w in words(text):
+        f = fold(w)
+        if len(f) < 2 or f in STOPWORDS:
+            continue
+        s = stem(f)
+        if s and s not in STOPWORDS:
+            out.append(s)
+    return out
+
+
+def is_title_case(text: str) -> bool:
+    """True for headline style where most words are capitalised (names are then ambiguous)."""
+    ws = [w for w in words(text) if w[0].isalpha() and len(w) > 3]
+    if len(ws) < 3:
+        return False
+    return sum(w[0].isupper() for w in ws) / len(ws) > 0.6
+
+
+def names(text: str, *, headline: bool = False) -> set[str]:
+    """Capitalised words that are not sentence-initial: people, places, organisations.
+
+    In a Title Case headline every word is capitalised, so there only all-caps tokens
+    and words capitalised mid-headline that are not stopwords count.
+    """
+    return set(_name_tokens(text, headline=headline))
+
+
+def _name_tokens(text: str, *, headline: bool) -> Iterator[str]:
+    title_case = headline and is_title_case(text)
+    for line in text.splitlines():
+        prev_end = True
+        for match in _WORD.finditer(line):
+            w = match.group()
+            initial = prev_end
+            prev_end = bool(_SENTENCE_END.search(line[match.end() : match.end() + 2]))
+            if not w[0].isupper() or len(w) < 2:
+                continue
+            f = fold(w)
+            if f in STOPWORDS or f in MONTHS:
+                continue
+            if initial and not (w.isupper() and len(w) > 1):
+                continue
+            if title_case and not w.isupper():
+                continue
+            yield stem(f)
+
+
+def name_counts(text: str) -> Counter[str]:
+    """How often each capitalised name occurs (see :func:`names`)."""
+    return Counter(_name_tokens(text, headline=False))
+
+
+def is_year(number: str) -> bool:
+    return len(number) == 4 and number.isdigit() and number[:2] in ("19", "20")
+
+
+def numbers(text: str) -> set[str]:
+    """Numbers with their unit, normalised ("$184 million" → "184million", "7.6" → "7.6")."""
+    out: set[str] = set()
+    for m in _NUMBER.finditer(text):
+        raw = m.group().lower().replace(",", "").replace(" ", "").lstrip("$€£")
+        raw = raw.replace("percent", "%").replace("bn", "billion")
+        if raw.endswith("m") and not raw.endswith("million"):
+            raw = raw[:-1] + "million"
+        if raw.isdigit() and len(raw) == 1:
+            continue  # "1", "2": counts in every story, no identity
+        out.add(raw)
+    return out
+
+
+def shingles(text: str, k: int = 5) -> set[str]:
+    """Word k-shingles of the folded text, for near-duplicate (MinHash) comparison."""
+    toks = [fold(w) for w in words(text)]
+    if len(toks) < k:
+        return {" ".join(toks)} if toks else set()
+    return {" ".join(toks[i : i + k]) for i in range(len(toks) - k + 1)}
