@@ -18,6 +18,7 @@ simple (counters, lists) and read it after the requests are done.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -32,7 +33,13 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class LocalServer:
     """aiohttp.web on 127.0.0.1, port chosen by the OS, in a background thread."""
 
-    def __init__(self, routes: Mapping[str, bytes | str | Handler] | None = None) -> None:
+    def __init__(
+        self,
+        routes: Mapping[str, bytes | str | Handler] | None = None,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self._ssl = ssl_context  # serve https with this context (e.g. a self-signed cert)
         self._routes: dict[str, Handler] = {}
         self.hits: Counter[str] = Counter()  # path → number of requests
         self.requests: list[web.Request] = []  # every request, in arrival order
@@ -62,7 +69,8 @@ class LocalServer:
         return self.url(path)
 
     def url(self, path: str = "/") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        scheme = "https" if self._ssl else "http"
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         self.hits[request.path] += 1
@@ -96,7 +104,7 @@ class LocalServer:
         # A short shutdown timeout: slow-drip handlers must not hold the test run.
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self._ssl)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 

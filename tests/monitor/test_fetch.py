@@ -6,13 +6,17 @@ import asyncio
 import gzip
 import ipaddress
 import random
+import shutil
 import socket
+import ssl
+import subprocess
 import time
 import tracemalloc
 import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 
 import brotli
@@ -305,6 +309,38 @@ async def test_dns_failure() -> None:
     result = await fetch("http://no-such-host.invalid/feed.xml")
     assert result.error_kind is ErrorKind.DNS
     assert result.error == "the name no-such-host.invalid could not be resolved"
+
+
+async def test_untrusted_tls_certificate(tmp_path: Path) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a self-signed certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    with LocalServer({"/feed": RSS}, ssl_context=context) as tls_server:
+        result = await fetch(tls_server.url("/feed"))
+    assert result.error_kind is ErrorKind.TLS
+    assert (result.error or "").startswith("the TLS certificate of 127.0.0.1 was not accepted")
 
 
 @pytest.mark.parametrize(
