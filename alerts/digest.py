@@ -27,7 +27,7 @@ from sqlalchemy import Connection, and_, or_, select
 
 from alerts.escape import escape, escape_clipped, link
 from alerts.render import MAX_BLOCKS, Block, Message, context, divider, header, mrkdwn, pack_lines
-from monitor.models import Alert, AlertKind, DevelopmentState
+from monitor.models import Alert, AlertKind, Development, DevelopmentState
 from monitor.settings import Digest as DigestSettings
 from monitor.store import schema
 
@@ -150,6 +150,7 @@ def load_digest_data(
 ) -> DigestData:
     """Developments active in [since, until), their thread links, and the failing sources."""
     dev = schema.development
+    since, until = since.astimezone(UTC), until.astimezone(UTC)  # stored as UTC
     query = select(dev).where(and_(dev.c.last_seen >= since, dev.c.first_seen < until, dev.c.merged_into.is_(None)))
     if topics:
         query = query.where(dev.c.topic.in_(list(topics)))
@@ -174,6 +175,24 @@ def _entry(row: Any, thread_url: str | None) -> DigestEntry:
         impact=row.impact,
         impact_reasons=tuple(row.impact_reasons or ()),
         sentiment=row.sentiment,
+        thread_url=thread_url,
+    )
+
+
+def entry_from_development(dev: Development, thread_url: str | None = None) -> DigestEntry:
+    """A development (as the pipeline holds it) as a digest entry."""
+    if dev.id is None:
+        raise ValueError("a development needs an id to appear in a digest")
+    return DigestEntry(
+        development_id=dev.id,
+        topic=dev.topic,
+        headline=dev.headline,
+        independent=dev.independent,
+        first_seen=dev.first_seen,
+        last_seen=dev.last_seen,
+        impact=dev.impact.score if dev.impact else None,
+        impact_reasons=tuple(dev.impact.reasons) if dev.impact else (),
+        sentiment=dev.sentiment.value if dev.sentiment else None,
         thread_url=thread_url,
     )
 
