@@ -329,8 +329,8 @@ def _negative(
 
 
 def _quote(hits: Sequence[TermHit]) -> str:
-    """The most specific (longest) matches, as written in the article, at most two."""
-    texts = dict.fromkeys(h.matched for h in sorted(hits, key=lambda h: -len(h.matched)))
+    """The first two matches as written in the article (headlines come first in the text)."""
+    texts = dict.fromkeys(h.matched for h in sorted(hits, key=lambda h: h.start))
     return ", ".join(f"'{t}'" for t in list(texts)[:2])
 
 
