@@ -61,7 +61,7 @@ Loc = tuple[str | int, ...]
 # Values that are secrets: never echoed in a message, and "unset" means "not configured".
 _SECRET_PATHS: frozenset[Loc] = frozenset({("slack", "token"), ("slack", "webhook_url")})
 
-# A billion-laughs alias bomb must not make the line map walk forever.
+# A billion-laughs alias bomb must not expand into memory (a real file has a few thousand values).
 _MAX_NODES = 200_000
 
 
@@ -203,6 +203,8 @@ def _parse_yaml(text: str, file: str) -> tuple[dict[str, Any], dict[Loc, int]]:
         data = loader.construct_document(root) if root is not None else None
     except yaml.YAMLError as exc:
         raise ConfigError([_yaml_problem(exc, file)]) from None
+    except RecursionError:
+        raise ConfigError([ConfigProblem(file, None, "", "the file is nested too deeply")]) from None
     finally:
         loader.dispose()
     if root is None or data is None:
@@ -238,29 +240,44 @@ def _yaml_problem(exc: yaml.YAMLError, file: str) -> ConfigProblem:
 
 
 def _line_map(root: Node, file: str, problems: list[ConfigProblem]) -> dict[Loc, int]:
-    """Line (1-based) of every mapping key and sequence item, by key location."""
+    """Line (1-based) of every mapping key and sequence item, by key location.
+
+    Each node is walked once: a key reached only through an alias reports the alias's line.
+    A self-referencing alias and an alias bomb are refused here, before anything expands them.
+    """
     lines: dict[Loc, int] = {(): root.start_mark.line + 1}
-    stack: list[tuple[Node, Loc]] = [(root, ())]
-    visited = 0
-    while stack and visited < _MAX_NODES:
-        node, loc = stack.pop()
-        visited += 1
+    sizes: dict[int, int] = {}
+
+    def walk(node: Node, loc: Loc, ancestors: frozenset[int]) -> int:
+        size = 1
         for child_loc, line, child in _children(node, loc):
             if child_loc in lines and isinstance(node, MappingNode):
                 # PyYAML silently keeps the last of two equal keys; an operator would not expect that.
-                key = format_key_path(child_loc)
-                problems.append(
-                    ConfigProblem(
-                        file,
-                        line,
-                        key,
-                        f"duplicate key '{child_loc[-1]}' (first at line {lines[child_loc]})",
-                    )
-                )
+                message = f"duplicate key '{child_loc[-1]}' (first at line {lines[child_loc]})"
+                problems.append(ConfigProblem(file, line, format_key_path(child_loc), message))
                 continue
             lines[child_loc] = line
-            stack.append((child, child_loc))
+            if id(child) in ancestors:
+                raise _Refused(ConfigProblem(file, line, format_key_path(child_loc), "an alias refers to the value that contains it"))
+            if id(child) not in sizes:
+                sizes[id(child)] = walk(child, child_loc, ancestors | {id(child)})
+            size += sizes[id(child)]
+            if size > _MAX_NODES:
+                raise _Refused(ConfigProblem(file, line, format_key_path(child_loc), f"aliases expand this file to more than {_MAX_NODES} values"))
+        return size
+
+    try:
+        walk(root, (), frozenset({id(root)}))
+    except _Refused as refused:
+        problems.append(refused.problem)
+    except RecursionError:
+        problems.append(ConfigProblem(file, None, "", "the file is nested too deeply"))
     return lines
+
+
+class _Refused(Exception):
+    def __init__(self, problem: ConfigProblem) -> None:
+        self.problem = problem
 
 
 def _children(node: Node, loc: Loc) -> Iterator[tuple[Loc, int, Node]]:
@@ -575,7 +592,7 @@ def summary_lines(
     sources = [effective_source(settings, source) for source in settings.sources]
     enabled = sum(source.enabled for source in sources)
     lines = [
-        f"{path}: OK — {len(sources)} sources ({enabled} enabled), {_plural(len(settings.topics), 'topic')}, "
+        f"{path}: OK — {_plural(len(sources), 'source')} ({enabled} enabled), {_plural(len(settings.topics), 'topic')}, "
         f"{_plural(len(settings.routes), 'route')}, {_plural(len(settings.digests), 'digest')}",
         f"store: {settings.store.url}",
         f"slack: {_slack_mode(settings)}",

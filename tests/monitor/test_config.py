@@ -423,3 +423,20 @@ def test_reload_of_an_unchanged_file_and_change_detection(tmp_path: Path) -> Non
 def test_holder_refuses_to_start_on_an_invalid_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         ConfigHolder(write(tmp_path, "sources: [1]\n"), env={})
+
+
+def test_self_referencing_alias_and_alias_bomb_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, "sources: &a [*a]\n"), env={})
+    assert [str(p) for p in caught.value.problems] == [
+        f"{tmp_path / 'feeds.yaml'}:1: sources[0]: an alias refers to the value that contains it"
+    ]
+    levels = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for previous, name in zip("abcdefg", "bcdefgh", strict=True):
+        levels.append(f"{name}: &{name} [" + ",".join([f"*{previous}"] * 9) + "]")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, "\n".join(levels) + "\nsources: [*h]\n"), env={})
+    assert "aliases expand this file to more than 200000 values" in str(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, "a: " + "[" * 5000 + "]" * 5000 + "\n"), env={})
+    assert caught.value.problems[0].message == "the file is nested too deeply"
