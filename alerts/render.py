@@ -277,12 +277,12 @@ def render_source_reply(article: Article, origin_label: str, now: datetime) -> M
 
 
 def render_merge_pointer(
-    view: DevelopmentView, *, surviving_headline: str, thread_link: str | None, now: datetime
+    headline: str, *, surviving_headline: str, thread_link: str | None, now: datetime
 ) -> Message:
     """Replacement for an absorbed development's message: points to the surviving thread."""
     target = link(thread_link, surviving_headline, limit=300) if thread_link else escape_clipped(surviving_headline, 300)
     blocks = [
-        header(view.development.headline or "Merged development"),
+        header(headline or "Merged development"),
         mrkdwn(f"*Merged* into {target} — follow that thread for updates."),
         context([f"merged at {when(now)}"]),
     ]
@@ -299,3 +299,16 @@ def render_plain(text: str, *, title: str | None = None) -> Message:
     blocks.extend(pack_lines(body.splitlines() or [ELLIPSIS], title="", max_sections=MAX_BLOCKS - 1))
     fallback = escape_clipped(title or clip(text, 300), MAX_FALLBACK)
     return Message(fallback, fit_blocks(blocks))
+
+
+def render_material_change(view: DevelopmentView, *, previous_impact: int | None, now: datetime) -> Message:
+    """Thread reply (broadcast) when impact crosses the on-call threshold without a new source."""
+    impact = view.development.impact
+    score = impact.score if impact else 0
+    was = f" (was {previous_impact}/10)" if previous_impact else ""
+    body = f"*Impact now {score}/10*{was} — reached the on-call threshold."
+    if impact and impact.reasons:
+        body += "\n" + escape_clipped("Why: " + ", ".join(impact.reasons[:5]), 1000)
+    blocks = [mrkdwn(body), context([f"{verified_phrase(view)}", f"at {when(now)}"])]
+    text = f"Impact now {score}/10: " + escape_clipped(view.development.headline, 300)
+    return Message(text, blocks)

@@ -98,8 +98,12 @@ class FakeSlack:
         *,
         archived: tuple[str, ...] = (),
         not_member: tuple[str, ...] = (),
+        ts_base: int | None = None,
     ) -> None:
         self.token = token
+        # Slack ts values are Unix seconds + a sequence; by default they follow the wall clock
+        # so `oldest=` history filters behave as they do on Slack.
+        self.ts_base = int(time.time()) if ts_base is None else ts_base
         self.channels = dict(channels or {"alerts": "C0ALERTS01", "oncall": "C0ONCALL01", "ops": "C0OPS00001"})
         self.archived = set(archived)
         self.not_member = set(not_member)
@@ -270,7 +274,7 @@ class FakeSlack:
 
     def _next_ts(self) -> str:
         self._seq += 1
-        return f"{1700000000 + self._seq // 10000}.{(self._seq % 10000) * 100:06d}"
+        return f"{self.ts_base + self._seq // 10000}.{(self._seq % 10000) * 100:06d}"
 
     def _resolve(self, channel: object, *, by_name: bool) -> tuple[str | None, str | None]:
         """(channel id, error). chat.postMessage accepts names; the other methods need ids."""

@@ -140,6 +140,14 @@ def mark_failed(conn: Connection, alert_id: int, error: str, now: datetime | Non
     conn.execute(update(table).where(table.c.id == alert_id).values(**values))
 
 
+def mark_silenced(conn: Connection, alert_id: int, reason: str, now: datetime | None = None) -> None:
+    """Recorded, not delivered: e.g. an update whose parent message was silenced."""
+    values: dict[str, Any] = {"state": AlertState.SILENCED.value, "last_error": reason[:MAX_ERROR]}
+    if now is not None:
+        values["updated"] = now
+    conn.execute(update(table).where(table.c.id == alert_id).values(**values))
+
+
 def counts_by_state(conn: Connection) -> dict[str, int]:
     """{'pending': 3, 'sent': 120, 'failed': 1, ...} (states without rows are absent)."""
     query = select(table.c.state, func.count()).group_by(table.c.state)

@@ -44,7 +44,12 @@ async def test_auth_checks_the_bearer_token(slack: FakeSlack) -> None:
     assert raised.value.response["error"] == "invalid_auth"
 
 
-async def test_post_by_name_gives_channel_id_and_increasing_ts(slack: FakeSlack) -> None:
+async def test_post_by_name_gives_channel_id_and_increasing_ts() -> None:
+    with FakeSlack(ts_base=1700000000) as slack:
+        await _post_twice(slack)
+
+
+async def _post_twice(slack: FakeSlack) -> None:
     web = client(slack)
     first = await web.chat_postMessage(channel="#alerts", text="one", blocks=GOOD_BLOCKS)
     second = await web.chat_postMessage(channel="alerts", text="two")

@@ -229,7 +229,7 @@ def test_source_reply_names_the_new_source() -> None:
 
 
 def test_merge_pointer_links_the_surviving_thread() -> None:
-    message = render_merge_pointer(make_view(), surviving_headline="Main story",
+    message = render_merge_pointer("Old story", surviving_headline="Main story",
                                    thread_link="https://fake.slack.test/archives/C1/p1", now=NOW)
     assert_valid(message)
     assert "<https://fake.slack.test/archives/C1/p1|Main story>" in all_text(message)

@@ -1,0 +1,446 @@
+"""The outbox relay: delivers pending alert rows to Slack, exactly once as far as people see.
+
+    relay = Relay(store, sink, settings=settings, clock=utc_now)
+    report = await relay.deliver_due()
+
+For each due row (oldest first):
+
+- NEW      → chat.postMessage, the development's parent message, with metadata
+             {"event_type": "development_alert", "event_payload": {development_id, alert_id, part}};
+             its permalink is kept in the payload (digests link to it).
+- UPDATE   → chat.update of the parent (counts, impact, "updated at") and one thread reply per
+             new independent source; the first reply is broadcast only when the payload says
+             `material` (impact crossed the on-call threshold, a correction).
+- MERGE    → chat.update of the absorbed development's parent, pointing to the surviving thread.
+- DIGEST, HEALTH, RECOVERY → the payload's message (text/blocks, plus `thread` replies).
+
+Messages are rendered at delivery time from the store's current view of the development, so
+a row that waited (quiet hours, retries) still shows the latest counts.
+
+Failure handling, and why nothing is lost or doubled:
+
+- The attempt is counted and committed *before* Slack is called, and the row stays pending
+  until Slack's ts is recorded. A crash anywhere leaves a pending row with attempts > 0.
+- A row with attempts > 0 may already be in Slack (timeout after sending, crash before
+  recording), so before posting, the relay looks for its own message by metadata
+  (`alert_id` + `part`) in recent channel history (or the thread) and adopts its ts.
+- Replies already posted for a row are recorded in its payload (`delivered_parts`) as they
+  happen, so a retry continues where the last attempt stopped.
+- Transient errors (429 beyond slack-sdk's own retries, 5xx, timeouts) → `mark_retry` with
+  exponential backoff; permanent errors (invalid_auth, channel_not_found, invalid_blocks, …)
+  → `mark_failed`, logged once, never retried.
+
+One relay per store at a time (the scheduler runs it as a single job instance).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import ModuleType
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import Connection
+
+from alerts import render
+from alerts.render import Message
+from alerts.slack import DeliveryError, Posted, Sink, SlackWebSink, alert_metadata, make_sink
+from monitor.models import Alert, AlertKind, AlertState, Article, DevelopmentView
+from monitor.settings import Settings
+from monitor.store import outbox
+
+log = logging.getLogger(__name__)
+
+# Our message can only be newer than its row; the margin covers clock skew with Slack.
+LOOKUP_MARGIN = timedelta(minutes=10)
+WAIT_FOR_PARENT = timedelta(seconds=30)
+
+ViewLoader = Callable[[Connection, int, Settings | None], DevelopmentView | None]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def load_view(conn: Connection, development_id: int, settings: Settings | None = None) -> DevelopmentView | None:
+    """The development as it stands now (articles, corroboration, timeline), from the store."""
+    from monitor.views import load_view as build  # imported late: it pulls in the analysis stages
+
+    return build(conn, development_id, settings)
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Delay before retry n (1-based): base · 2^(n-1), capped; Retry-After wins if longer."""
+
+    base: timedelta = timedelta(seconds=30)
+    cap: timedelta = timedelta(hours=1)
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> timedelta:
+        seconds = min(self.base.total_seconds() * 2 ** max(attempt - 1, 0), self.cap.total_seconds())
+        if retry_after:
+            seconds = max(seconds, retry_after)
+        return timedelta(seconds=seconds)
+
+
+@dataclass(slots=True)
+class RelayReport:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    waiting: int = 0  # e.g. an update whose parent is not delivered yet
+    skipped: int = 0  # recorded without delivery (parent silenced)
+    adopted: int = 0  # found already in Slack after an ambiguous failure
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Done:
+    channel_id: str
+    ts: str
+    thread_ts: str
+    payload: dict[str, Any]
+
+
+@dataclass(slots=True)
+class _Wait:
+    reason: str
+    until: datetime
+
+
+@dataclass(slots=True)
+class _Skip:
+    state: AlertState
+    reason: str
+
+
+class Relay:
+    """Delivers due outbox rows through a Sink (Slack Web API, webhook or console)."""
+
+    def __init__(
+        self,
+        store: Any,
+        client_or_sink: Sink | AsyncWebClient,
+        *,
+        renderer: ModuleType = render,
+        clock: Callable[[], datetime] = utc_now,
+        settings: Settings | None = None,
+        view_loader: ViewLoader = load_view,
+        backoff: Backoff = Backoff(),
+        max_attempts: int = 15,
+        batch: int = 100,
+    ) -> None:
+        self.store = store
+        self.sink: Sink = SlackWebSink(client_or_sink) if isinstance(client_or_sink, AsyncWebClient) else client_or_sink
+        self.renderer = renderer
+        self.clock = clock
+        self.settings = settings
+        self.view_loader = view_loader
+        self.backoff = backoff
+        self.max_attempts = max_attempts
+        self.batch = batch
+
+    @classmethod
+    def from_settings(cls, store: Any, settings: Settings, **kwargs: Any) -> Relay:
+        """Token → Web API, webhook → webhook, neither → console."""
+        return cls(store, make_sink(settings.slack), settings=settings, **kwargs)
+
+    # --- the loop --------------------------------------------------------------------------
+
+    async def deliver_due(self, now: datetime | None = None) -> RelayReport:
+        """Deliver every row due at `now` (default: the clock); one row's failure never stops the rest."""
+        now = now or self.clock()
+        report = RelayReport()
+        with self.store.transaction() as conn:
+            rows = outbox.due(conn, now, self.batch)
+        for alert in rows:
+            await self._deliver_one(alert, now, report)
+        return report
+
+    async def _deliver_one(self, alert: Alert, now: datetime, report: RelayReport) -> None:
+        try:
+            outcome = await self._attempt(alert, now)
+        except DeliveryError as error:
+            self._record_failure(alert, error, now, report)
+            return
+        except Exception as exc:  # a bug or bad payload in one row must not stop the others
+            log.exception("alert %s (%s): unexpected error", alert.id, alert.dedup_key)
+            self._record_failure(alert, DeliveryError(f"internal error: {type(exc).__name__}: {exc}"), now, report)
+            return
+        assert alert.id is not None
+        with self.store.transaction() as conn:
+            if isinstance(outcome, _Done):
+                outbox.mark_sent(conn, alert.id, outcome.channel_id, outcome.ts, outcome.thread_ts, self.clock(), outcome.payload)
+                report.sent += 1
+            elif isinstance(outcome, _Wait):
+                outbox.mark_retry(conn, alert.id, outcome.reason, outcome.until, now)
+                report.waiting += 1
+            elif outcome.state is AlertState.SILENCED:
+                outbox.mark_silenced(conn, alert.id, outcome.reason, now)
+                report.skipped += 1
+            else:
+                outbox.mark_failed(conn, alert.id, outcome.reason, now)
+                log.error("alert %s (%s) not delivered: %s", alert.id, alert.dedup_key, outcome.reason)
+                report.failed += 1
+
+    def _record_failure(self, alert: Alert, error: DeliveryError, now: datetime, report: RelayReport) -> None:
+        assert alert.id is not None
+        attempts = self._attempts(alert.id)
+        report.errors.append(f"{alert.dedup_key}: {error.code}")
+        with self.store.transaction() as conn:
+            if error.permanent or attempts >= self.max_attempts:
+                reason = error.code if error.permanent else f"gave up after {attempts} attempts: {error.code}"
+                outbox.mark_failed(conn, alert.id, reason, now)
+                # Logged once: the row is never picked up again.
+                log.error("alert %s (%s to %s) failed permanently: %s", alert.id, alert.kind.value, alert.channel, reason)
+                report.failed += 1
+                return
+            until = now + self.backoff.delay(max(attempts, 1), error.retry_after)
+            note = f"{error.code} (may have reached Slack; will look before re-posting)" if error.ambiguous else error.code
+            outbox.mark_retry(conn, alert.id, note, until, now)
+        log.warning("alert %s (%s): %s; retry at %s", alert.id, alert.dedup_key, note, until.isoformat())
+        report.retried += 1
+
+    def _attempts(self, alert_id: int) -> int:
+        with self.store.transaction() as conn:
+            current = outbox.get_alert(conn, alert_id)
+        return current.attempts if current else 0
+
+    async def _attempt(self, alert: Alert, now: datetime) -> _Done | _Wait | _Skip:
+        if alert.kind is AlertKind.NEW:
+            return await self._new(alert, now)
+        if alert.kind is AlertKind.UPDATE:
+            return await self._update(alert, now)
+        if alert.kind is AlertKind.MERGE:
+            return await self._merge(alert, now)
+        return await self._standalone(alert, now)
+
+    # --- kinds -----------------------------------------------------------------------------
+
+    async def _new(self, alert: Alert, now: datetime) -> _Done | _Skip:
+        view = self._view(alert.development_id)
+        if view is None:
+            return _Skip(AlertState.FAILED, f"development {alert.development_id} not found")
+        message = self.renderer.render_development(
+            view, topic_name=self._topic_name(view), now=now, mention=_str(alert.payload.get("mention"))
+        )
+        prior = self._begin(alert, now)
+        payload = dict(alert.payload)
+        posted = await self._post_once(alert, prior, payload, alert.channel, message, part="parent")
+        link = await self.sink.permalink(posted.channel_id, posted.ts)
+        if link:
+            payload["permalink"] = link
+        return _Done(posted.channel_id, posted.ts, "", payload)
+
+    async def _update(self, alert: Alert, now: datetime) -> _Done | _Wait | _Skip:
+        assert alert.development_id is not None
+        with self.store.transaction() as conn:
+            parent = outbox.parent_for(conn, alert.development_id, alert.channel)
+        not_ready = self._parent_not_ready(parent, now)
+        if not_ready is not None:
+            return not_ready
+        assert parent is not None
+        view = self._view(alert.development_id)
+        if view is None:
+            return _Skip(AlertState.FAILED, f"development {alert.development_id} not found")
+        payload = dict(alert.payload)
+        material = bool(payload.get("material"))
+        if not self.sink.supports_updates:
+            return await self._update_without_threads(alert, view, payload, material, now)
+        prior = self._begin(alert, now)
+        parent_message = self.renderer.render_development(
+            view, topic_name=self._topic_name(view), now=now, mention=_str(parent.payload.get("mention")), updated=True
+        )
+        await self.sink.update(
+            parent.slack_channel_id, parent.slack_ts, parent_message,
+            metadata=alert_metadata(parent.id, alert.development_id, "parent"),
+        )
+        broadcast = material
+        last = parent.slack_ts
+        for article, label in new_sources(view, _ids(payload.get("new_article_ids"))):
+            reply = self.renderer.render_source_reply(article, label, now)
+            posted = await self._post_once(
+                alert, prior, payload, parent.slack_channel_id, reply,
+                part=f"reply:{article.id}", thread_ts=parent.slack_ts, broadcast=broadcast,
+            )
+            broadcast, last = False, posted.ts
+        if broadcast:  # material without a new source: say what changed, in the thread and channel
+            reply = self.renderer.render_material_change(view, previous_impact=_int(payload.get("previous_impact")), now=now)
+            posted = await self._post_once(
+                alert, prior, payload, parent.slack_channel_id, reply, part="material", thread_ts=parent.slack_ts, broadcast=True
+            )
+            last = posted.ts
+        return _Done(parent.slack_channel_id, last, parent.slack_ts, payload)
+
+    async def _update_without_threads(
+        self, alert: Alert, view: DevelopmentView, payload: dict[str, Any], material: bool, now: datetime
+    ) -> _Done:
+        """Webhook mode: a message cannot be edited; only material changes are posted anew."""
+        if not material:
+            payload["delivery"] = "not announced: webhook mode cannot update messages or reply in threads"
+            return _Done("", "", "", payload)
+        prior = self._begin(alert, now)
+        message = self.renderer.render_development(view, topic_name=self._topic_name(view), now=now, updated=True)
+        posted = await self._post_once(alert, prior, payload, alert.channel, message, part="parent")
+        return _Done(posted.channel_id, posted.ts, "", payload)
+
+    async def _merge(self, alert: Alert, now: datetime) -> _Done | _Wait | _Skip:
+        from monitor.store.developments import get_development
+
+        payload = dict(alert.payload)
+        from_id = _int(payload.get("from"))
+        into_id = _int(payload.get("into")) or alert.development_id
+        if from_id is None or into_id is None:
+            return _Skip(AlertState.FAILED, "merge payload needs 'from' and 'into'")
+        with self.store.transaction() as conn:
+            absorbed = outbox.parent_for(conn, from_id, alert.channel)
+            survivor = outbox.parent_for(conn, into_id, alert.channel)
+            absorbed_dev = get_development(conn, from_id)
+            survivor_dev = get_development(conn, into_id)
+        for parent in (absorbed, survivor):
+            if parent is not None and parent.state is AlertState.PENDING:
+                return _Wait(f"waiting for parent message {parent.id}", now + WAIT_FOR_PARENT)
+        if absorbed is None or absorbed.state is not AlertState.SENT or not self.sink.supports_updates:
+            payload["delivery"] = "nothing to reconcile: the absorbed development has no message here"
+            return _Done("", "", "", payload)
+        link = None
+        if survivor is not None and survivor.state is AlertState.SENT:
+            link = _str(survivor.payload.get("permalink")) or await self.sink.permalink(survivor.slack_channel_id, survivor.slack_ts)
+        self._begin(alert, now)
+        message = self.renderer.render_merge_pointer(
+            absorbed_dev.headline if absorbed_dev else "Merged development",
+            surviving_headline=survivor_dev.headline if survivor_dev else f"development #{into_id}",
+            thread_link=link,
+            now=now,
+        )
+        posted = await self.sink.update(
+            absorbed.slack_channel_id, absorbed.slack_ts, message, metadata=alert_metadata(absorbed.id, from_id, "parent")
+        )
+        return _Done(posted.channel_id, posted.ts, "", payload)
+
+    async def _standalone(self, alert: Alert, now: datetime) -> _Done:
+        """Digest, health and recovery rows: post the payload's message and its thread replies."""
+        payload = dict(alert.payload)
+        main = payload_message(payload)
+        prior = self._begin(alert, now)
+        posted = await self._post_once(alert, prior, payload, alert.channel, main, part="main")
+        thread = payload.get("thread") if isinstance(payload.get("thread"), list) else []
+        for index, item in enumerate(thread or []):
+            if not isinstance(item, Mapping):
+                continue
+            # A webhook has no threads: the overflow follows as separate messages.
+            thread_ts = posted.ts if self.sink.supports_updates else None
+            await self._post_once(alert, prior, payload, alert.channel, payload_message(item), part=f"thread:{index}", thread_ts=thread_ts)
+        return _Done(posted.channel_id, posted.ts, "", payload)
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _begin(self, alert: Alert, now: datetime) -> int:
+        """Count the attempt (committed before any Slack call); returns earlier attempts."""
+        assert alert.id is not None
+        with self.store.transaction() as conn:
+            prior = outbox.begin_attempt(conn, alert.id, now)
+            known = outbox.channel_id_for(conn, alert.channel)
+        remember = getattr(self.sink, "remember_channel", None)
+        if known and remember is not None:
+            remember(alert.channel, known)
+        return prior
+
+    async def _post_once(
+        self,
+        alert: Alert,
+        prior: int,
+        payload: dict[str, Any],
+        channel: str,
+        message: Message,
+        *,
+        part: str,
+        thread_ts: str | None = None,
+        broadcast: bool = False,
+    ) -> Posted:
+        """Post one part of a row unless an earlier attempt already did (recorded or found)."""
+        done = payload.setdefault("delivered_parts", {})
+        if part in done:
+            return Posted(str(done[part]["channel"]), str(done[part]["ts"]))
+        posted = None
+        if prior > 0 and self.sink.supports_updates:
+            since = (alert.created or self.clock()) - LOOKUP_MARGIN
+            posted = await self.sink.find_own_message(channel, {"alert_id": alert.id, "part": part}, since=since, thread_ts=thread_ts)
+            if posted is not None:
+                log.info("alert %s: %s already in Slack (ts %s) from an earlier attempt; adopted", alert.id, part, posted.ts)
+        if posted is None:
+            posted = await self.sink.post(
+                channel, message, metadata=alert_metadata(alert.id, alert.development_id, part),
+                thread_ts=thread_ts, reply_broadcast=broadcast,
+            )
+        done[part] = {"channel": posted.channel_id, "ts": posted.ts}
+        if part != "parent" and part != "main":  # replies: record progress now, not at the end
+            assert alert.id is not None
+            with self.store.transaction() as conn:
+                outbox.save_progress(conn, alert.id, payload, self.clock())
+        return posted
+
+    def _parent_not_ready(self, parent: Alert | None, now: datetime) -> _Wait | _Skip | None:
+        if parent is None:
+            return _Skip(AlertState.FAILED, "no parent message for this development in this channel")
+        if parent.state is AlertState.PENDING:
+            until = max(parent.not_before or now, now + WAIT_FOR_PARENT)
+            return _Wait(f"waiting for parent message {parent.id}", until)
+        if parent.state is AlertState.SILENCED:
+            return _Skip(AlertState.SILENCED, f"parent message {parent.id} was silenced")
+        if parent.state is not AlertState.SENT or not parent.slack_ts:
+            return _Skip(AlertState.FAILED, f"parent message {parent.id} was not delivered ({parent.state.value}: {parent.last_error})")
+        return None
+
+    def _view(self, development_id: int | None) -> DevelopmentView | None:
+        if development_id is None:
+            return None
+        with self.store.transaction() as conn:
+            return self.view_loader(conn, development_id, self.settings)
+
+    def _topic_name(self, view: DevelopmentView) -> str:
+        topic_id = view.development.topic
+        if self.settings is not None:
+            for topic in self.settings.topics:
+                if topic.id == topic_id:
+                    return topic.name
+        return topic_id
+
+
+def new_sources(view: DevelopmentView, new_article_ids: list[int]) -> list[tuple[Article, str]]:
+    """(first article, origin label) for each origin made only of the newly arrived articles.
+
+    A reprint of an origin we already had is not a new source, so it gets no reply.
+    """
+    new = set(new_article_ids)
+    by_id = {a.id: a for a in view.articles if a.id is not None}
+    found = []
+    for origin in render.origins_of(view):
+        ids = [i for i in origin.article_ids if i in by_id]
+        if ids and all(i in new for i in ids):
+            found.append((by_id[ids[0]], origin.label))
+    return found
+
+
+def payload_message(payload: Mapping[str, Any]) -> Message:
+    """The message a digest/health payload carries; plain `text` is escaped and wrapped."""
+    text = str(payload.get("text") or "")
+    blocks = payload.get("blocks")
+    if isinstance(blocks, list) and blocks:
+        return Message(text or "Monitor", list(blocks))
+    return render.render_plain(text or str(payload.get("reason") or "(empty)"))
+
+
+def _ids(value: object) -> list[int]:
+    return [int(v) for v in value if isinstance(v, int | str) and str(v).isdigit()] if isinstance(value, list) else []
+
+
+def _int(value: object) -> int | None:
+    return int(value) if isinstance(value, int) or (isinstance(value, str) and value.isdigit()) else None
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

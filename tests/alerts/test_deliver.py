@@ -1,0 +1,507 @@
+"""The outbox relay against the fake Slack: what a channel ends up showing, and what the
+outbox records, through errors, retries, ambiguous timeouts and a killed process."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alerts.console import ConsoleSink
+from alerts.deliver import Backoff, Relay
+from alerts.slack import PERMANENT_ERRORS, SlackWebSink, make_client
+from monitor.models import (
+    Alert,
+    AlertKind,
+    AlertState,
+    Article,
+    Development,
+    DevelopmentState,
+    Impact,
+    Sentiment,
+)
+from monitor.settings import Settings, Slack, Topic
+from monitor.store import Store, outbox
+from monitor.store.articles import insert_articles
+from monitor.store.developments import upsert_development
+from tests.fakeslack import FakeSlack
+
+ROOT = Path(__file__).resolve().parents[2]
+SETTINGS = Settings(topics=(Topic(id="ai-export", name="AI export controls"),))
+HEADLINE = "US tightens AI chip export rules"
+
+
+class Clock:
+    """The relay's clock; starts at the wall clock so Slack ts filters line up."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> datetime:
+        self.now += timedelta(**kwargs)
+        return self.now
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as server:
+        yield server
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+# --- seeding the store (also used by the SIGKILL subprocess) -----------------------------
+
+
+def slug(outlet: str) -> str:
+    return outlet.lower().replace(" ", "")
+
+
+def make_articles(dev_id: int, outlets: list[str], now: datetime, *, origin_of: dict[str, str] | None = None) -> list[Article]:
+    origin_of = origin_of or {}
+    return [
+        Article(
+            source_id=f"src-{slug(o)}",
+            outlet=o,
+            url=f"https://{slug(o)}.example/{dev_id}/{n}",
+            canonical_url=f"https://{slug(o)}.example/{dev_id}/{n}",
+            title=f"{o}: US tightens AI chip export rules",
+            summary="Licence requirements widened.",
+            text="",
+            published=now + timedelta(seconds=n),
+            fetched=now + timedelta(seconds=n),
+            content_hash=f"{dev_id}-{slug(o)}-{n}",
+            origin=origin_of.get(o, f"outlet:{slug(o)}"),
+            development_id=dev_id,
+        )
+        for n, o in enumerate(outlets)
+    ]
+
+
+def seed_development(conn: Any, now: datetime, *, dev_id: int = 1, outlets: tuple[str, ...] = ("Reuters", "Politico"),
+                     headline: str = HEADLINE, impact: int = 6) -> list[Article]:
+    dev = Development(
+        topic="ai-export", headline=headline, first_seen=now, last_seen=now,
+        state=DevelopmentState.CORROBORATED if len(outlets) > 1 else DevelopmentState.SINGLE_SOURCE,
+        independent=len(outlets), impact=Impact(impact, ("regulatory action", "agency named")),
+        sentiment=Sentiment.NEGATIVE, lead="The Commerce Department widened licence requirements.", id=dev_id,
+    )
+    upsert_development(conn, dev)
+    articles = make_articles(dev_id, list(outlets), now)
+    insert_articles(conn, articles)
+    return articles
+
+
+def new_alert(dev_id: int, channel: str, now: datetime, **payload: Any) -> Alert:
+    return Alert(AlertKind.NEW, channel, f"dev:{dev_id}:{channel}", development_id=dev_id, payload=payload, created=now)
+
+
+def seed_and_enqueue(store: Store, now: datetime, *, dev_id: int = 1, channel: str = "alerts") -> int:
+    """The state change and its alert row, in one transaction (as the pipeline does)."""
+    with store.transaction() as conn:
+        seed_development(conn, now, dev_id=dev_id)
+        alert_id = outbox.enqueue(conn, new_alert(dev_id, channel, now))
+    assert alert_id is not None
+    return alert_id
+
+
+def make_relay(store: Store, slack: FakeSlack, clock: Clock, *, timeout: float = 2, rate_limit_retries: int = 5) -> Relay:
+    config = Slack(token=slack.token, base_url=slack.base_url, timeout=timedelta(seconds=timeout))
+    client = make_client(config, rate_limit_retries=rate_limit_retries)
+    return Relay(store, SlackWebSink(client), clock=clock, settings=SETTINGS, backoff=Backoff(base=timedelta(seconds=10)))
+
+
+def row(store: Store, alert_id: int) -> Alert:
+    with store.transaction() as conn:
+        found = outbox.get_alert(conn, alert_id)
+    assert found is not None
+    return found
+
+
+# --- first alert, update, merge ------------------------------------------------------------
+
+
+async def test_first_alert_posts_one_parent_and_records_its_ts(store: Store, slack: FakeSlack, clock: Clock) -> None:
+    alert_id = seed_and_enqueue(store, clock.now)
+    relay = make_relay(store, slack, clock)
+
+    report = await relay.deliver_due()
+
+    assert report.sent == 1
+    [message] = slack.messages("alerts")
+    assert message["blocks"][0]["text"]["text"] == HEADLINE
+    assert "Verified by 2 sources" in message["text"]
+    assert message["metadata"] == {
+        "event_type": "development_alert",
+        "event_payload": {"alert_id": alert_id, "part": "parent", "development_id": 1},
+    }
+    [call] = slack.calls_to("chat.postMessage")
+    assert call.params["unfurl_links"] is False and call.params["unfurl_media"] is False
+    assert "link_names" not in call.params and "parse" not in call.params
+    sent = row(store, alert_id)
+    assert sent.state is AlertState.SENT
+    assert (sent.slack_channel_id, sent.slack_ts) == ("C0ALERTS01", message["ts"])
+    assert str(sent.payload["permalink"]).startswith("https://fake.slack.test/archives/C0ALERTS01/")
+
+    again = await relay.deliver_due(clock.advance(hours=1))
+    assert again.sent == 0 and len(slack.calls_to("chat.postMessage")) == 1
+
+
+async def deliver_parent(store: Store, slack: FakeSlack, clock: Clock) -> tuple[Relay, dict[str, Any]]:
+    seed_and_enqueue(store, clock.now)
+    relay = make_relay(store, slack, clock)
+    await relay.deliver_due()
+    [parent] = slack.messages("alerts")
+    return relay, parent
+
+
+def add_sources(store: Store, now: datetime, outlets: list[str], *, origin_of: dict[str, str] | None = None,
+                impact: int = 6, independent: int = 3) -> list[int]:
+    with store.transaction() as conn:
+        articles = make_articles(1, outlets, now, origin_of=origin_of)
+        for a in articles:  # distinct URLs/hashes from the first batch
+            a.url = a.canonical_url = a.url + "-later"
+            a.content_hash += "-later"
+        insert_articles(conn, articles)
+        dev = Development(topic="ai-export", headline=HEADLINE, first_seen=now, last_seen=now,
+                          state=DevelopmentState.CORROBORATED, independent=independent,
+                          impact=Impact(impact, ("regulatory action",)), sentiment=Sentiment.NEGATIVE, id=1)
+        upsert_development(conn, dev)
+    return [a.id for a in articles if a.id is not None]
+
+
+def enqueue_update(store: Store, now: datetime, ids: list[int], *, material: bool = False, key: str = "upd:3") -> int:
+    update = Alert(AlertKind.UPDATE, "alerts", f"dev:1:alerts:{key}", development_id=1,
+                   payload={"new_article_ids": ids, "material": material, "previous_impact": 6}, created=now)
+    with store.transaction() as conn:
+        alert_id = outbox.enqueue(conn, update)
+    assert alert_id is not None
+    return alert_id
+
+
+async def test_new_source_updates_the_parent_and_adds_one_thread_reply(store: Store, slack: FakeSlack, clock: Clock) -> None:
+    relay, parent = await deliver_parent(store, slack, clock)
+    # A new independent source (AP) and a reprint of Reuters: one reply, for AP only.
+    ids = add_sources(store, clock.advance(minutes=5), ["AP", "Daily Reprint"], origin_of={"Daily Reprint": "outlet:reuters"})
+    update_id = enqueue_update(store, clock.now, ids)
+
+    report = await relay.deliver_due()
+
+    assert report.sent == 1
+    [shown] = slack.messages("alerts")  # still one message in the channel
+    assert shown["ts"] == parent["ts"]
+    assert "Verified by 3 sources" in shown["text"]
+    assert "updated at" in str(shown["blocks"])
+    assert "(+1 reprint)" in str(shown["blocks"])
+    [reply] = slack.replies("alerts", parent["ts"])
+    assert "New independent source" in reply["text"] and "AP" in reply["text"]
+    assert reply["reply_broadcast"] is False
+    assert row(store, update_id).thread_ts == parent["ts"]
+
+
+async def test_material_update_broadcasts_its_reply(store: Store, slack: FakeSlack, clock: Clock) -> None:
+    relay, parent = await deliver_parent(store, slack, clock)
+    ids = add_sources(store, clock.advance(minutes=5), ["AP"], impact=9)
+    enqueue_update(store, clock.now, ids, material=True)
+
+    await relay.deliver_due()
+
+    [reply] = slack.replies("alerts", parent["ts"])
+    assert reply["reply_broadcast"] is True
+    assert len(slack.messages("alerts")) == 2  # the broadcast reply shows in the channel too
+
+
+async def test_material_change_without_new_source_says_what_changed(store: Store, slack: FakeSlack, clock: Clock) -> None:
+    relay, parent = await deliver_parent(store, slack, clock)
+    add_sources(store, clock.advance(minutes=5), [], impact=9, independent=2)
+    enqueue_update(store, clock.now, [], material=True, key="upd:2:material")
+
+    await relay.deliver_due()
+
+    [reply] = slack.replies("alerts", parent["ts"])
+    assert reply["reply_broadcast"] is True
+    assert "*Impact now 9/10* (was 6/10)" in str(reply["blocks"])
+
+
+async def test_update_waits_while_the_parent_is_undelivered(store: Store, slack: FakeSlack, clock: Clock) -> None:
+    seed_and_enqueue(store, clock.now)
+    ids = add_sources(store, clock.now, ["AP"])
+    slack.fail_next(3, status=503, methods=("chat.postMessage",))  # one attempt: 1 call + 2 SDK retries
+    relay = make_relay(store, slack, clock)
+    update_id = enqueue_update(store, clock.now, ids)
+
+    first = await relay.deliver_due()
+
+    assert first.retried == 1 and first.waiting == 1
+    assert row(store, update_id).state is AlertState.PENDING
+    await relay.deliver_due(clock.advance(minutes=5))
+    [parent] = slack.messages("alerts")
+    assert len(slack.replies("alerts", parent["ts"])) == 1
+    assert row(store, update_id).state is AlertState.SENT
+
+
+async def test_merge_points_the_absorbed_message_to_the_surviving_thread(store: Store, slack: FakeSlack, clock: Clock) -> None:
+    relay = make_relay(store, slack, clock)
+    with store.transaction() as conn:
+        seed_development(conn, clock.now, dev_id=1)
+        seed_development(conn, clock.now, dev_id=2, outlets=("Bloomberg", "FT"), headline="Chip curbs widened")
+        outbox.enqueue(conn, new_alert(1, "alerts", clock.now))
+        outbox.enqueue(conn, new_alert(2, "alerts", clock.now))
+    await relay.deliver_due()
+    survivor, absorbed = slack.messages("alerts")
+    merge = Alert(AlertKind.MERGE, "alerts", "merge:2:1:alerts", development_id=1, payload={"from": 2, "into": 1}, created=clock.now)
+    with store.transaction() as conn:
+        outbox.enqueue(conn, merge)
+
+    report = await relay.deliver_due(clock.advance(minutes=1))
+
+    assert report.sent == 1
+    after = {m["ts"]: m for m in slack.messages("alerts")}
+    assert len(after) == 2
+    pointer = str(after[absorbed["ts"]]["blocks"])
+    assert "Merged" in pointer and f"p{survivor['ts'].replace('.', '')}|{HEADLINE}>" in pointer
+    assert after[survivor["ts"]]["text"] == survivor["text"]
+
+
+async def test_digest_posts_main_message_and_overflow_in_its_thread(store: Store, slack: FakeSlack, clock: Clock) -> None:
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "*Digest*", "verbatim": True}}]
+    thread = [{"text": f"part {i}", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": f"part {i}"}}]} for i in range(2)]
+    digest = Alert(AlertKind.DIGEST, "oncall", "digest:daily:2026-11-22", payload={"text": "Digest", "blocks": blocks, "thread": thread}, created=clock.now)
+    health = Alert(AlertKind.HEALTH, "ops", "health:feed-x:1", payload={"text": "Source feed-x is failing: HTTP 503 <!channel>"}, created=clock.now)
+    with store.transaction() as conn:
+        outbox.enqueue(conn, digest)
+        outbox.enqueue(conn, health)
+
+    report = await make_relay(store, slack, clock).deliver_due()
+
+    assert report.sent == 2
+    [main] = slack.messages("oncall")
+    assert [m["text"] for m in slack.replies("oncall", main["ts"])] == ["part 0", "part 1"]
+    [ops] = slack.messages("ops")
+    assert "&lt;!channel&gt;" in str(ops["blocks"]) and "<!channel>" not in str(ops)
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "code", ["invalid_auth", "token_revoked", "channel_not_found", "not_in_channel", "is_archived", "msg_too_long", "invalid_blocks"]
+)
+async def test_permanent_error_is_recorded_logged_once_and_not_retried(
+    store: Store, slack: FakeSlack, clock: Clock, code: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert code in PERMANENT_ERRORS
+    alert_id = seed_and_enqueue(store, clock.now)
+    slack.fail_next(1, error=code, methods=("chat.postMessage",))
+    relay = make_relay(store, slack, clock)
+
+    with caplog.at_level(logging.ERROR, logger="alerts.deliver"):
+        first = await relay.deliver_due()
+        later = await relay.deliver_due(clock.advance(days=1))
+
+    assert (first.failed, later.failed, later.sent) == (1, 0, 0)
+    failed = row(store, alert_id)
+    assert (failed.state, failed.last_error) == (AlertState.FAILED, code)
+    assert len(slack.calls_to("chat.postMessage")) == 1
+    assert slack.messages("alerts") == []
+    assert len([r for r in caplog.records if code in r.getMessage()]) == 1
+    with store.transaction() as conn:
+        assert outbox.counts_by_state(conn)["failed"] == 1
+        assert [a.id for a in outbox.failed_alerts(conn)] == [alert_id]
+
+
+async def test_unknown_channel_fails_for_real(store: Store, slack: FakeSlack, clock: Clock) -> None:
+    alert_id = seed_and_enqueue(store, clock.now, channel="no-such-channel")
+    await make_relay(store, slack, clock).deliver_due()
+    assert row(store, alert_id).last_error == "channel_not_found"
+
+
+async def test_rate_limit_storm_is_delivered_once_honouring_retry_after(store: Store, slack: FakeSlack, clock: Clock) -> None:
+    alert_id = seed_and_enqueue(store, clock.now)
+    slack.fail_next(3, status=429, retry_after=1, methods=("chat.postMessage",))
+
+    report = await make_relay(store, slack, clock).deliver_due()
+
+    assert report.sent == 1
+    assert len(slack.messages("alerts")) == 1
+    calls = slack.calls_to("chat.postMessage")
+    assert [c.status for c in calls] == [429, 429, 429, 200]
+    gaps = [later.time - earlier.time for earlier, later in zip(calls, calls[1:], strict=False)]
+    assert all(gap >= 1.0 for gap in gaps), gaps  # Retry-After: 1 was waited out each time
+    assert row(store, alert_id).state is AlertState.SENT
+
+
+async def test_rate_limit_beyond_client_retries_waits_for_retry_after(store: Store, slack: FakeSlack, clock: Clock) -> None:
+    alert_id = seed_and_enqueue(store, clock.now)
+    slack.fail_next(1, status=429, retry_after=120, methods=("chat.postMessage",))
+    relay = make_relay(store, slack, clock, rate_limit_retries=0)
+    start = clock.now
+
+    assert (await relay.deliver_due()).retried == 1
+    pending = row(store, alert_id)
+    assert pending.state is AlertState.PENDING and pending.last_error == "ratelimited"
+    assert pending.not_before is not None and pending.not_before >= start + timedelta(seconds=120)
+    assert (await relay.deliver_due(clock.advance(seconds=60))).sent == 0
+    assert (await relay.deliver_due(clock.advance(seconds=61))).sent == 1
+    assert len(slack.messages("alerts")) == 1
+
+
+@pytest.mark.parametrize("status", [500, 503])
+async def test_server_errors_then_success(store: Store, slack: FakeSlack, clock: Clock, status: int) -> None:
+    alert_id = seed_and_enqueue(store, clock.now)
+    slack.fail_next(2, status=status, methods=("chat.postMessage",))
+
+    await make_relay(store, slack, clock).deliver_due()
+
+    assert [c.status for c in slack.calls_to("chat.postMessage")] == [status, status, 200]
+    assert len(slack.messages("alerts")) == 1
+    assert row(store, alert_id).state is AlertState.SENT
+
+
+async def test_persistent_server_errors_back_off_exponentially(store: Store, slack: FakeSlack, clock: Clock) -> None:
+    alert_id = seed_and_enqueue(store, clock.now)
+    slack.fail_next(9, status=500, methods=("chat.postMessage",))  # 3 attempts × (1 + 2 SDK retries)
+    relay = make_relay(store, slack, clock)
+    delays = []
+    for _ in range(3):
+        await relay.deliver_due()
+        pending = row(store, alert_id)
+        assert pending.not_before is not None
+        delays.append(pending.not_before - clock.now)
+        clock.now = pending.not_before
+    assert delays == [timedelta(seconds=10), timedelta(seconds=20), timedelta(seconds=40)]
+    assert (await relay.deliver_due()).sent == 1
+    assert len(slack.messages("alerts")) == 1
+
+
+async def test_ambiguous_timeout_ends_with_exactly_one_message(store: Store, slack: FakeSlack, clock: Clock) -> None:
+    alert_id = seed_and_enqueue(store, clock.now)
+    slack.fail_next(1, timeout=3, methods=("chat.postMessage",))  # stored, answer held past the timeout
+    relay = make_relay(store, slack, clock, timeout=0.5)
+
+    first = await relay.deliver_due()
+    assert first.retried == 1
+    assert row(store, alert_id).state is AlertState.PENDING
+    assert len(slack.messages("alerts")) == 1  # Slack did get it
+
+    second = await relay.deliver_due(clock.advance(minutes=5))
+
+    assert second.sent == 1
+    [message] = slack.messages("alerts")
+    assert row(store, alert_id).slack_ts == message["ts"]
+    assert len(slack.calls_to("chat.postMessage")) == 1  # found by metadata, not re-posted
+    assert slack.calls_to("conversations.history")
+
+
+async def test_ambiguous_timeout_on_a_thread_reply_posts_it_once(store: Store, slack: FakeSlack, clock: Clock) -> None:
+    relay, parent = await deliver_parent(store, slack, clock)
+    ids = add_sources(store, clock.advance(minutes=5), ["AP"])
+    update_id = enqueue_update(store, clock.now, ids)
+    slack.fail_next(1, timeout=3, methods=("chat.postMessage",))
+    relay = make_relay(store, slack, clock, timeout=0.5)
+
+    await relay.deliver_due()
+    await relay.deliver_due(clock.advance(minutes=5))
+
+    assert len(slack.replies("alerts", parent["ts"])) == 1
+    assert row(store, update_id).state is AlertState.SENT
+
+
+# --- a killed process ----------------------------------------------------------------------
+
+CHILD = textwrap.dedent(
+    """
+    import asyncio, sys, time
+    from datetime import UTC, datetime, timedelta
+    from monitor.store import Store
+    from tests.alerts import test_deliver as t
+
+    url, mode, base_url, token = sys.argv[1:5]
+    store = Store.open(url)
+    t.seed_and_enqueue(store, datetime.now(UTC))
+    print("committed", flush=True)
+    if mode == "before_post":
+        time.sleep(120)
+    else:
+        fake = type("Fake", (), {"token": token, "base_url": base_url})()
+        asyncio.run(t.make_relay(store, fake, t.Clock(), timeout=60).deliver_due())
+    print("not killed", flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("mode", ["before_post", "during_post"])
+async def test_sigkill_between_state_change_and_delivery_loses_nothing_and_doubles_nothing(
+    store: Store, store_url: str, slack: FakeSlack, clock: Clock, mode: str, tmp_path: Path
+) -> None:
+    if mode == "during_post":  # Slack stores the message, the answer never arrives
+        slack.fail_next(1, timeout=60, methods=("chat.postMessage",))
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    child = subprocess.Popen([sys.executable, str(script), store_url, mode, slack.base_url, slack.token],
+                             stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "committed"
+        if mode == "during_post":
+            deadline = time.monotonic() + 30
+            while not slack.messages("alerts") and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert slack.messages("alerts"), "child never reached Slack"
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == -signal.SIGKILL
+
+    relay = make_relay(store, slack, clock)  # "after the restart"
+    first = await relay.deliver_due(clock.advance(minutes=1))
+    second = await relay.deliver_due(clock.advance(hours=1))
+
+    assert (first.sent, second.sent) == (1, 0)
+    [message] = slack.messages("alerts")
+    with store.transaction() as conn:
+        [delivered] = outbox.alerts_between(conn, clock.now - timedelta(days=1), clock.now + timedelta(days=1))
+    assert delivered.state is AlertState.SENT and delivered.slack_ts == message["ts"]
+    assert len(slack.calls_to("chat.postMessage")) == 1
+
+
+# --- console sink ----------------------------------------------------------------------------
+
+
+async def test_without_token_the_console_shows_the_message_and_marks_it_sent(store: Store, clock: Clock) -> None:
+    alert_id = seed_and_enqueue(store, clock.now)
+    out = io.StringIO()
+    relay = Relay(store, ConsoleSink(out), clock=clock, settings=SETTINGS)
+
+    assert (await relay.deliver_due()).sent == 1
+
+    printed = out.getvalue()
+    assert f"{HEADLINE}\n" + "=" * len(HEADLINE) in printed
+    assert "Reuters (https://reuters.example/1/0)" in printed
+    assert "AI export controls" in printed
+    assert row(store, alert_id).state is AlertState.SENT
+
+
+def test_relay_from_settings_picks_the_console_without_token(store: Store) -> None:
+    relay = Relay.from_settings(store, Settings())
+    assert isinstance(relay.sink, ConsoleSink)
