@@ -210,3 +210,29 @@ def test_a_restart_never_queues_one_period_twice(store, reopen) -> None:
     assert payload["period_start"] == SINCE.isoformat() and payload["period_end"] == UNTIL.isoformat()
     assert payload["blocks"] and payload["thread"] == []
     assert runs == {"morning": UNTIL}
+
+
+def test_digest_command_prints_corroborated_and_the_watch_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from monitor.cli import main
+    from monitor.store import Store
+
+    config = tmp_path / "feeds.yaml"
+    config.write_text("store:\n  url: sqlite:///monitor.db\ndigests:\n  - id: morning\n    cron: '0 8 * * *'\n    channel: '#oncall'\n")
+    store = Store.open(f"sqlite:///{tmp_path / 'monitor.db'}")
+    store.upgrade()
+    recent = datetime.now(UTC) - timedelta(hours=1)
+    with store.transaction() as conn:
+        for development in (dev(1, impact=7, headline="BIS adds entities"), dev(2, impact=3, independent=1, headline="Rumoured chip cap")):
+            development.first_seen = development.last_seen = recent
+            upsert_development(conn, development)
+    store.close()
+
+    assert main(["--config", str(config), "digest", "--since", "24h"]) == 0
+    text = capsys.readouterr().out
+    assert "[1] BIS adds entities" in text and "Verified by 2 sources · impact 7/10" in text
+    assert "Rumoured chip cap — unverified — 1 source" in text
+
+    assert main(["--config", str(config), "digest", "--since", "24h", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [e["development_id"] for e in data["corroborated"]] == [1]
+    assert data["watch"][0]["label"] == "unverified — 1 source"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -52,3 +53,56 @@ def test_bad_silences_are_refused(store) -> None:
             add_silence(conn, "channel", "#x", "r", T0, T0 + timedelta(hours=1))
         with pytest.raises(ValueError, match="expire after"):
             add_silence(conn, "topic", "x", "r", T0, T0)
+
+
+FEEDS_YAML = """\
+store:
+  url: sqlite:///monitor.db
+topics:
+  - id: export-controls
+    name: Export controls
+    rules:
+      any: ["export controls"]
+routes:
+  - topic: export-controls
+    channel: "#export-controls"
+"""
+
+
+def monitor(config: Path, *argv: str) -> int:
+    from monitor.cli import main
+
+    return main(["--config", str(config), *argv])
+
+
+def test_silence_commands_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "feeds.yaml"
+    config.write_text(FEEDS_YAML)
+
+    assert monitor(config, "silence", "add", "--topic", "export-controls", "--for", "2h", "--reason", "known story") == 0
+    assert monitor(config, "silence", "add", "--match", "tariff", "--reason", "noise") == 0
+    added = capsys.readouterr().out
+    assert "silence #1: topic=export-controls until" in added and "(known story)" in added
+
+    assert monitor(config, "silence", "list") == 0
+    listing = capsys.readouterr().out
+    assert "topic=export-controls" in listing and "match=tariff" in listing and "active" in listing
+
+    assert monitor(config, "silence", "remove", "1") == 0
+    assert monitor(config, "silence", "remove", "1") == 1
+    assert "no active silence #1" in capsys.readouterr().err
+    assert monitor(config, "silence", "list") == 0
+    assert "export-controls" not in capsys.readouterr().out
+    assert monitor(config, "silence", "list", "--all") == 0
+    assert "removed" in capsys.readouterr().out
+
+
+def test_silence_add_needs_exactly_one_matcher_and_a_reason(tmp_path: Path) -> None:
+    config = tmp_path / "feeds.yaml"
+    config.write_text(FEEDS_YAML)
+    with pytest.raises(SystemExit):
+        monitor(config, "silence", "add", "--topic", "a", "--source", "b", "--reason", "r")
+    with pytest.raises(SystemExit):
+        monitor(config, "silence", "add", "--topic", "a")
+    with pytest.raises(SystemExit):
+        monitor(config, "silence", "add", "--topic", "a", "--for", "soon", "--reason", "r")
