@@ -151,10 +151,10 @@ def cmd_sources_list(args: argparse.Namespace) -> int:
 
 
 async def cmd_sources_test(args: argparse.Namespace) -> int:
-    from monitor.sourcetest import test_source
+    from monitor.sourcetest import try_source
 
     settings = load_settings(args.config)
-    return await test_source(settings, args.source_id, out=sys.stdout)
+    return await try_source(settings, args.source_id, out=sys.stdout)
 
 
 def cmd_developments(args: argparse.Namespace) -> int:

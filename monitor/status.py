@@ -1,0 +1,241 @@
+"""What operators read: `monitor status`, `monitor sources list`, `monitor developments`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from typing import Any, TextIO
+
+from monitor.config import ConfigHolder, effective_sources
+from monitor.models import DevelopmentView
+from monitor.settings import Settings
+from monitor.store import Store, developments, outbox, silences, sources
+from monitor.views import load_view
+
+
+def _when(value: datetime | None, now: datetime | None = None) -> str:
+    if value is None:
+        return "never"
+    text = value.strftime("%Y-%m-%d %H:%M UTC")
+    if now is not None:
+        seconds = (value - now).total_seconds()
+        ago = abs(seconds)
+        unit = (
+            f"{int(ago // 86400)}d"
+            if ago >= 86400
+            else f"{int(ago // 3600)}h"
+            if ago >= 3600
+            else f"{int(ago // 60)}m"
+        )
+        text += f" (in {unit})" if seconds > 0 else f" ({unit} ago)"
+    return text
+
+
+def collect_status(holder: ConfigHolder, store: Store, now: datetime) -> dict[str, Any]:
+    settings = holder.settings
+    with store.connect() as conn:
+        health = sources.load_all_health(conn)
+        alert_counts = outbox.counts_by_state(conn)
+        failed = outbox.failed_alerts(conn, 20)
+        active = silences.list_silences(conn, now)
+    return {
+        "config": {
+            "path": str(holder.path),
+            "loaded_at": holder.loaded_at,
+            "sources": len(settings.sources),
+            "topics": len(settings.topics),
+        },
+        "store": store.describe() if hasattr(store, "describe") else store.dialect,
+        "sources": [
+            {
+                "id": s.id,
+                "enabled": s.enabled,
+                "last_ok": health[s.id].last_ok if s.id in health else None,
+                "consecutive_failures": health[s.id].consecutive_failures if s.id in health else 0,
+                "last_error_kind": (
+                    health[s.id].last_error_kind.value
+                    if s.id in health and health[s.id].last_error_kind
+                    else None
+                ),
+                "last_error": health[s.id].last_error if s.id in health else "",
+                "next_run": health[s.id].next_due if s.id in health else None,
+            }
+            for s in effective_sources(settings, include_disabled=True)
+        ],
+        "alerts": {
+            "by_state": alert_counts,
+            "failed": [
+                {"id": a.id, "channel": a.channel, "kind": a.kind.value, "error": a.last_error}
+                for a in failed
+            ],
+        },
+        "silences": [
+            {
+                "id": s.id,
+                "matcher": s.matcher,
+                "value": s.value,
+                "reason": s.reason,
+                "expires": s.expires,
+            }
+            for s in active
+        ],
+    }
+
+
+def render_status(status: dict[str, Any]) -> str:
+    lines = [
+        f"Config   {status['config']['path']} (loaded {_when(status['config']['loaded_at'])})",
+        f"Store    {status['store']}",
+        "",
+        "Sources",
+    ]
+    for s in status["sources"]:
+        state = (
+            "disabled" if not s["enabled"] else ("FAILING" if s["consecutive_failures"] else "ok")
+        )
+        error = (
+            f" · {s['consecutive_failures']} failures, last: {s['last_error_kind']} — {s['last_error']}"
+            if s["consecutive_failures"]
+            else ""
+        )
+        lines.append(
+            f"  {s['id']:<28} {state:<9} last ok {_when(s['last_ok'])} · next {_when(s['next_run'])}{error}"
+        )
+    counts = status["alerts"]["by_state"]
+    lines += [
+        "",
+        "Alerts   "
+        + (", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "none yet"),
+    ]
+    for failed in status["alerts"]["failed"]:
+        lines.append(
+            f"  failed #{failed['id']} {failed['kind']} → {failed['channel']}: {failed['error']}"
+        )
+    lines += ["", "Silences " + ("none active" if not status["silences"] else "")]
+    for s in status["silences"]:
+        lines.append(
+            f"  #{s['id']} {s['matcher']}={s['value']!r} until {_when(s['expires'])}: {s['reason']}"
+        )
+    return "\n".join(lines)
+
+
+def print_sources(
+    settings: Settings, store: Store, now: datetime, out: TextIO = sys.stdout
+) -> None:
+    with store.connect() as conn:
+        health = sources.load_all_health(conn)
+    for s in effective_sources(settings, include_disabled=True):
+        h = health.get(s.id)
+        state = (
+            "disabled"
+            if not s.enabled
+            else "new"
+            if h is None
+            else ("FAILING" if h.consecutive_failures else "ok")
+        )
+        print(f"{s.id:<28} {s.kind:<5} {s.tier:<10} every {s.interval} {state}", file=out)
+
+
+def describe_view(view: DevelopmentView) -> list[str]:
+    """A development as plain text: headline, decision, impact, sentiment, sources by origin, timeline."""
+    dev, decision = view.development, view.decision
+    verified = (
+        f"Verified by {decision.independent} sources"
+        if decision.independent >= decision.required
+        else "Unverified — 1 source"
+        if decision.independent == 1
+        else f"{decision.independent} sources (needs {decision.required})"
+    )
+    impact = f"impact {dev.impact.score}/10" if dev.impact else "impact ?"
+    lines = [
+        f"#{dev.id} {dev.headline}",
+        f"   {verified} · {impact} · {dev.sentiment.value if dev.sentiment else 'neutral'} · {dev.topic}",
+    ]
+    lines.append(f"   why: {decision.reason}")
+    if dev.impact and dev.impact.reasons:
+        lines.append("   impact: " + "; ".join(dev.impact.reasons[:4]))
+    by_id = {a.id: a for a in view.articles}
+    for origin in decision.origins:
+        copies = (
+            f" (+{origin.reprints} reprint{'s' if origin.reprints != 1 else ''})"
+            if origin.reprints
+            else ""
+        )
+        lines.append(f"   • {origin.label}{copies}")
+        for article_id in origin.article_ids:
+            article = by_id.get(article_id)
+            if article is not None:
+                lines.append(f"       {article.outlet}: {article.title} <{article.url}>")
+    if view.timeline:
+        lines.append("   timeline:")
+        for entry in view.timeline:
+            lines.append(f"       {entry.first_seen:%Y-%m-%d} {entry.headline}")
+    return lines
+
+
+def print_developments(
+    store: Store,
+    since: datetime,
+    *,
+    out: TextIO = sys.stdout,
+    as_json: bool = False,
+    settings: Settings | None = None,
+) -> None:
+    with store.connect() as conn:
+        found = developments.developments_seen_since(conn, since)
+        views = [
+            v
+            for v in (load_view(conn, d.id, settings) for d in found if d.id is not None)
+            if v is not None
+        ]
+    views.sort(
+        key=lambda v: (
+            v.decision.independent >= v.decision.required,
+            v.development.impact.score if v.development.impact else 0,
+        ),
+        reverse=True,
+    )
+    if as_json:
+        json.dump([_view_json(v) for v in views], out, indent=2, default=str)
+        out.write("\n")
+        return
+    if not views:
+        print("No developments in this period.", file=out)
+    for view in views:
+        print("\n".join(describe_view(view)), file=out)
+
+
+def _view_json(view: DevelopmentView) -> dict[str, Any]:
+    dev = view.development
+    return {
+        "id": dev.id,
+        "headline": dev.headline,
+        "topic": dev.topic,
+        "state": dev.state.value,
+        "independent": view.decision.independent,
+        "reason": view.decision.reason,
+        "impact": dev.impact.score if dev.impact else None,
+        "impact_reasons": list(dev.impact.reasons) if dev.impact else [],
+        "sentiment": dev.sentiment.value if dev.sentiment else None,
+        "first_seen": dev.first_seen,
+        "last_seen": dev.last_seen,
+        "origins": [
+            {"label": o.label, "reprints": o.reprints, "outlets": list(o.outlets)}
+            for o in view.decision.origins
+        ],
+        "timeline": [
+            {"id": e.development_id, "headline": e.headline, "first_seen": e.first_seen}
+            for e in view.timeline
+        ],
+        "articles": [
+            {
+                "id": a.id,
+                "outlet": a.outlet,
+                "title": a.title,
+                "url": a.url,
+                "published": a.published,
+            }
+            for a in view.articles
+        ],
+    }
