@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 MAX_TITLE = 1_000
 MAX_SUMMARY = 10_000
 MAX_TEXT = 100_000
-MAX_INPUT = 2_000_000  # HTML beyond this is cut before parsing, to bound the work
+MAX_INPUT = 1_000_000  # HTML beyond this is cut before parsing, to bound the work
 TITLE_FALLBACK_WORDS = 12
 
 # Query parameters that identify a campaign or a click, never the article.
@@ -60,7 +60,9 @@ _INVISIBLE = dict.fromkeys(
 _CONTROLS = dict.fromkeys(
     [c for c in [*range(0x00, 0x20), *range(0x7F, 0xA0)] if chr(c) not in "\t\n\r\f\v"]
 )
-_STRIP_TABLE = {**_INVISIBLE, **_CONTROLS}
+# Lone surrogates (JSON "\\ud800" escapes) cannot even be encoded as UTF-8.
+_SURROGATES = dict.fromkeys(range(0xD800, 0xE000))
+_STRIP_TABLE = {**_INVISIBLE, **_CONTROLS, **_SURROGATES}
 _SPACE = re.compile(r"\s+")
 _LOOKS_LIKE_HTML = re.compile(r"<[a-zA-Z!/]")
 _DROP_TAGS = ("script", "style", "noscript", "template", "iframe", "object", "svg", "head")
@@ -83,6 +85,20 @@ def canonical_url(url: str) -> str:
     Idempotent: canonical_url(canonical_url(u)) == canonical_url(u).
     """
     url = url.strip()
+    try:
+        # Odd inputs (empty ";params", "%" without hex digits) settle only after a second
+        # pass through w3lib; stop at the fixed point so the result is stable.
+        for _ in range(3):
+            canonical = _canonical(url)
+            if canonical == url:
+                break
+            url = canonical
+        return url
+    except ValueError:  # "Invalid IPv6 URL", a port out of range: not ours to repair
+        return url.strip()
+
+
+def _canonical(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme.lower() not in _DEFAULT_PORTS or not parts.hostname:
         return url
@@ -115,27 +131,29 @@ def clean_text(html_or_text: str) -> str:
     Scripts and styles dropped, entities unescaped, Unicode NFC, zero-width and bidi
     control characters removed, whitespace collapsed.
     """
-    text = html_or_text[:MAX_INPUT]
+    # Invisible and control characters go first: lxml refuses text that contains them.
+    text = html_or_text[:MAX_INPUT].translate(_STRIP_TABLE)
     if _LOOKS_LIKE_HTML.search(text):
         text = _html_to_text(text)
-    # Unescape after extraction too: feeds often escape twice ("&amp;#8217;").
-    text = html.unescape(text)
-    text = unicodedata.normalize("NFC", text.translate(_STRIP_TABLE))
+    # Unescape after extraction too: feeds often escape twice ("&amp;#8217;"), and the
+    # entities may themselves spell invisible characters ("&#8203;").
+    text = html.unescape(text).translate(_STRIP_TABLE)
+    text = unicodedata.normalize("NFC", text)
     return _SPACE.sub(" ", text).strip()
 
 
 def _html_to_text(markup: str) -> str:
     try:
         root = lxml.html.fragment_fromstring(markup, create_parent="div")
-    except (lxml.etree.ParserError, ValueError):
+        for element in list(root.iter(*_DROP_TAGS)):
+            element.drop_tree()  # keeps the tail text that follows the element
+        for element in root.iter(lxml.etree.Element):
+            if isinstance(element.tag, str) and element.tag.lower() in _BLOCK_TAGS:
+                element.tail = " " + (element.tail or "")
+                element.text = " " + (element.text or "")
+        return str(root.text_content())
+    except Exception:  # lxml's parser has asserts and odd errors on fragments like "<html>"
         return re.sub(r"<[^>]*>", " ", markup)  # unparseable: strip tags, keep the words
-    for element in list(root.iter(*_DROP_TAGS)):
-        element.drop_tree()  # keeps the tail text that follows the element
-    for element in root.iter(lxml.etree.Element):
-        if isinstance(element.tag, str) and element.tag.lower() in _BLOCK_TAGS:
-            element.tail = " " + (element.tail or "")
-            element.text = " " + (element.text or "")
-    return str(root.text_content())
 
 
 def normalize_item(
@@ -151,12 +169,13 @@ def normalize_item(
 ) -> Article:
     """Clean one item and attribute it: to the outlet the item names (aggregators) or the source's."""
     warnings: list[str] = []
-    link = item.link.strip()
+    link = _clean_token(item.link)
     canonical = canonical_url(link) if link else ""
     summary = clean_text(item.summary)[:MAX_SUMMARY]
     text = clean_text(item.content)[:MAX_TEXT]
     title = clean_text(item.title)[:MAX_TITLE] or _fallback_title(summary or text, link)
-    given_canonical = canonical_url(item.canonical) if item.canonical.strip() else ""
+    given = _clean_token(item.canonical)
+    given_canonical = canonical_url(given) if given else ""
     return Article(
         source_id=source_id,
         outlet=clean_text(item.outlet) or outlet,
@@ -167,7 +186,7 @@ def normalize_item(
         text=text,
         published=_published(item.published, fetched_at, now, max_future, warnings),
         fetched=_utc(fetched_at),
-        guid=identity_key(item.guid.strip(), canonical, title, text or summary),
+        guid=identity_key(_clean_token(item.guid), canonical, title, text or summary),
         owner=owner,
         tier=tier,
         credit=clean_text(item.credit),
@@ -175,6 +194,11 @@ def normalize_item(
         content_hash=content_hash(title, text or summary),
         warnings=tuple(warnings),
     )
+
+
+def _clean_token(value: str) -> str:
+    """A link or GUID: no invisible or control characters, no surrounding space."""
+    return value.translate(_STRIP_TABLE).strip()
 
 
 def normalize_items(
@@ -193,7 +217,7 @@ def normalize_items(
     dropped = 0
     for item in items:
         if not (
-            item.link.strip()
+            _clean_token(item.link)
             or clean_text(item.title)
             or clean_text(item.summary)
             or clean_text(item.content)

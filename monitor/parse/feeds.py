@@ -54,10 +54,11 @@ def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> Par
 
 
 def _is_json(body: bytes, content_type: str | None) -> bool:
-    mime = (content_type or "").split(";")[0].strip().lower()
-    if mime in _JSON_TYPES:
-        return True
-    return body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{")
+    # The body decides when it can: servers mislabel feeds in both directions.
+    start = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if start in (b"{", b"<"):
+        return start == b"{"
+    return (content_type or "").split(";")[0].strip().lower() in _JSON_TYPES
 
 
 def _parse_xml_feed(body: bytes, *, url: str, content_type: str | None) -> ParseResult:

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitor.models import Article, Item
 from monitor.normalize import MAX_TEXT, canonical_url, clean_text, normalize_item, normalize_items
@@ -218,3 +220,51 @@ def test_normalize_items_drops_items_with_nothing_to_show(caplog: pytest.LogCapt
     articles = normalize_items(items, **SOURCE, fetched_at=FETCHED, now=NOW)
     assert [a.title for a in articles] == ["kept"]
     assert "dropped 2 items" in caplog.text
+
+
+# ------------------------------------------------------------------ any input at all
+
+_INVISIBLE_CHARS = "\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff\u00ad"
+_MARKUP = st.sampled_from(
+    ["<p>", "</p>", "<html>", "<script>", "&amp;", "&#0;", "<!--", "]]>", "<br/>", "\x00", "\ud800"]
+)
+_MESSY_TEXT = st.lists(
+    st.text() | _MARKUP | st.sampled_from(list(_INVISIBLE_CHARS)), max_size=20
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_MESSY_TEXT)
+def test_clean_text_of_any_input_is_clean(text: str) -> None:
+    cleaned = clean_text(text)
+    assert unicodedata.is_normalized("NFC", cleaned)
+    assert not set(cleaned) & set(_INVISIBLE_CHARS)
+    assert cleaned == cleaned.strip() and "  " not in cleaned
+    cleaned.encode("utf-8")  # no lone surrogates: the store must be able to write it
+
+
+_URL = st.builds(
+    lambda scheme, host, rest: f"{scheme}://{host}{rest}",
+    st.sampled_from(["http", "https", "HTTPS"]),
+    st.sampled_from(
+        ["example.com", "EXAMPLE.com:443", "example.com:80", "[::1]:8080", "exa\u200bmple.com"]
+    ),
+    st.text(alphabet="ab/?=&%2F+é#.~;:@[]", max_size=30),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_URL)
+def test_canonical_url_is_idempotent_and_never_raises(url: str) -> None:
+    once = canonical_url(url)
+    assert canonical_url(once) == once
+
+
+@settings(max_examples=200, deadline=None)
+@given(title=_MESSY_TEXT, link=_MESSY_TEXT | _URL, guid=_MESSY_TEXT)
+def test_normalize_item_accepts_any_item(title: str, link: str, guid: str) -> None:
+    article = norm(
+        Item(title=title, link=link, guid=guid, summary=title, content=title, outlet=title)
+    )
+    for value in (article.title, article.url, article.guid, article.outlet, article.canonical_url):
+        value.encode("utf-8")

@@ -160,6 +160,17 @@ def test_json_feed_1_1_detected_without_content_type() -> None:
     assert parsed.warnings == ("unparseable date 'not a date'",)
 
 
+def test_the_body_decides_between_json_and_xml_when_the_server_mislabels_it() -> None:
+    rss = parse_feed(
+        fixture("duplicate_guids.xml"), url="https://x.example/f", content_type="application/json"
+    )
+    assert rss.format == "rss20" and len(rss.items) == 3
+    json_feed = parse_feed(
+        fixture("jsonfeed-1.1.json"), url="https://x.example/f", content_type="text/xml"
+    )
+    assert json_feed.format == "json1.1" and len(json_feed.items) == 2
+
+
 @pytest.mark.parametrize(
     "body", [b'{"version": "https://jsonfeed.org/version/1.1", "items": [', b"{}", b"[1, 2]"]
 )
