@@ -191,12 +191,16 @@ async def _post(store: Any, settings: Any, digest: Any, now: datetime) -> int:
     key = f"manual-digest:{digest.digest_id}:{now.astimezone(UTC).isoformat()}"
     with store.transaction() as conn:
         digests.enqueue_digest(conn, digest, key=key, now=now)
-    from alerts.deliver import make_relay
+    from alerts import deliver
 
-    relay = make_relay(store, settings)
+    # `make_relay` is the composition root's factory; Relay.from_settings is the plain one.
+    factory = getattr(deliver, "make_relay", None) or deliver.Relay.from_settings
+    relay = factory(store, settings)
     try:
         await relay.deliver_due()
     finally:
-        await relay.aclose()
+        close = getattr(relay, "aclose", None)
+        if close is not None:
+            await close()
     print(f"digest queued for {digest.channel} and handed to the relay", file=sys.stderr)
     return 0

@@ -236,3 +236,55 @@ def test_digest_command_prints_corroborated_and_the_watch_list(tmp_path: Path, c
     data = json.loads(capsys.readouterr().out)
     assert [e["development_id"] for e in data["corroborated"]] == [1]
     assert data["watch"][0]["label"] == "unverified — 1 source"
+
+
+def relay_for(store, slack):
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from alerts.deliver import Relay
+
+    return Relay(store, AsyncWebClient(token=slack.token, base_url=slack.base_url, timeout=5))
+
+
+async def test_scheduled_digest_with_overflow_posts_once_with_its_thread(tmp_path: Path) -> None:
+    from monitor.store import Store
+    from tests.fakeslack import FakeSlack
+
+    store = Store.open(f"sqlite:///{tmp_path / 'm.db'}")
+    store.upgrade()
+    with store.transaction() as conn:
+        for i in range(1, 81):
+            upsert_development(conn, dev(i, impact=1 + i % 10, headline=f"Story {i} <!here>"))
+    now = UNTIL + timedelta(minutes=1)
+    with FakeSlack() as slack:
+        relay = relay_for(store, slack)
+        for attempt in range(2):  # the second round is a restart: nothing new may be posted
+            with store.transaction() as conn:
+                digests.run_due_digests(conn, [DAILY], now=now + timedelta(seconds=attempt))
+            await relay.deliver_due(now + timedelta(seconds=attempt))
+        main = slack.messages("oncall")
+        assert len(main) == 1
+        replies = [r for r in slack.replies("oncall", main[0]["ts"]) if r["ts"] != main[0]["ts"]]
+
+    assert len(main[0]["blocks"]) == 50
+    assert replies and all(len(r["blocks"]) <= 50 for r in replies)
+    shown = json.dumps([main[0]["blocks"], *[r["blocks"] for r in replies]])
+    assert all(f"Story {i} &lt;!here&gt;" in shown for i in range(1, 81))
+    assert "<!here>" not in shown
+    store.close()
+
+
+async def test_an_empty_digest_is_posted_and_says_so(tmp_path: Path) -> None:
+    from monitor.store import Store
+    from tests.fakeslack import FakeSlack
+
+    store = Store.open(f"sqlite:///{tmp_path / 'm.db'}")
+    store.upgrade()
+    with FakeSlack() as slack:
+        with store.transaction() as conn:
+            digests.run_due_digests(conn, [DAILY], now=UNTIL)
+        await relay_for(store, slack).deliver_due(UNTIL)
+        [message] = slack.messages("oncall")
+    assert "No corroborated developments between 2026-06-09 08:00 UTC and 2026-06-10 08:00 UTC." in json.dumps(message["blocks"], ensure_ascii=False)
+    assert "no corroborated developments" in message["text"]
+    store.close()
