@@ -6,11 +6,14 @@ Impact is a transparent sum, rounded and clamped to 1..10:
     + each signal group present (regulatory action, agency, enforcement, operational
       effect, ...): the strongest tier of the group; half weight when the term is only in
       an article body, not in a headline or lead
-    + money: by the largest amount named (1 point from $1M … 2.5 from $1B) × money_weight
+    + money: by the largest amount named (0.5 point from $1M … 2 from $1B) × money_weight
     + primary source (government, the company itself): primary_source_weight
     + coverage: coverage_weight per independent source beyond the second, at most
       coverage_cap — small on purpose, so volume alone never makes a story important
     + commentary (negative): when most headlines say opinion/analysis/podcast …
+
+and above 7 each further point counts half, so signals that pile up (a rule that also
+mentions penalties and an amount) reach 9, while 10 needs an operational hit on top.
 
 Calibration (tests pin it): a BIS rule adding companies to the Entity List, published by
 BIS itself, scores 8–9 ("an operator should act", the default act_threshold); an opinion
@@ -32,6 +35,7 @@ from monitor.settings import ImpactSignal, Topic
 from monitor.terms import TermHit, TermMatcher, compile_terms
 
 BASE = 1.0
+KNEE, TOP_SLOPE = 7.0, 0.5  # above 7 points, each further point counts half (10 stays rare)
 BODY_FACTOR = 0.5  # a signal only in the body, not in what the headline and lead say
 MAX_ARTICLES = 50  # articles of one development read for signals (10,000 reprints add nothing)
 MAX_BODY = 20_000  # characters of one article body read for signals
@@ -102,9 +106,7 @@ DEFAULT_SIGNALS: tuple[ImpactSignal, ...] = (
         name="enforcement",
         weight=2.5,
         terms=(
-            "fine",
             "fined",
-            "penalt*",
             "indict*",
             "charged",
             "smuggl*",
@@ -112,9 +114,15 @@ DEFAULT_SIGNALS: tuple[ImpactSignal, ...] = (
             "pleaded guilty",
             "convicted",
             "sentenced",
-            "prosecut*",
             "seiz*",
+            "settlement",
         ),
+    ),
+    # Talk of possible penalties ("violations could draw penalties") is a weaker tier.
+    ImpactSignal(
+        name="enforcement",
+        weight=1.0,
+        terms=("fine", "penalt*", "prosecut*", "violation*", "investigation", "probe"),
     ),
     ImpactSignal(
         name="operational effect",
@@ -209,7 +217,7 @@ _TO_USD = {
     "jpy": 0.007,
     "yen": 0.007,
 }
-_MONEY_POINTS = ((1e9, 2.5), (1e8, 2.0), (1e7, 1.5), (1e6, 1.0))
+_MONEY_POINTS = ((1e9, 2.0), (1e8, 1.5), (1e7, 1.0), (1e6, 0.5))
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +277,8 @@ def impact(view_articles: Sequence[Article], decision: Decision, topic: Topic) -
     parts += _primary(view_articles, decision, settings.primary_source_weight)
     parts += _coverage(decision.independent, settings)
     raw = BASE + sum(points for points, _ in parts)
+    if raw > KNEE:  # less room at the top: past the knee each point counts half
+        raw = KNEE + (raw - KNEE) * TOP_SLOPE
     score = min(10, max(1, math.floor(raw + 0.5)))  # round half up: 7.5 → 8
     return Impact(score, tuple(reason for _, reason in parts))
 

@@ -184,7 +184,7 @@ class Impact(Strict):
     primary_source_weight: float = Field(1.5, description="Points when a primary source (government, the company itself) reports it.")
     coverage_weight: float = Field(0.5, description="Points per extra independent source beyond the second (small on purpose).")
     coverage_cap: float = Field(1.0, description="Maximum points from coverage volume.")
-    money_weight: float = Field(1.0, ge=0, description="Multiplier for money amounts: 1 point from $1M, 1.5 from $10M, 2 from $100M, 2.5 from $1B (other currencies converted roughly); 0 turns money off.")
+    money_weight: float = Field(1.0, ge=0, description="Multiplier for money amounts: 0.5 point from $1M, 1 from $10M, 1.5 from $100M, 2 from $1B (other currencies converted roughly); 0 turns money off.")
     act_threshold: int = Field(8, ge=1, le=10, description="Impact at or above which an operator should act.")
 
 
