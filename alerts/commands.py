@@ -159,7 +159,7 @@ def _digest_settings(settings: Any, digest_id: str | None) -> Any:
     if settings.digests:
         return settings.digests[0]
     # No schedule configured: an on-demand digest of everything, for the ops channel if any.
-    return Digest(id="on-demand", cron="0 8 * * *", channel=settings.slack.ops_channel or "")
+    return Digest.model_validate({"id": "on-demand", "cron": "0 8 * * *", "channel": settings.slack.ops_channel or ""})
 
 
 async def cmd_digest(args: argparse.Namespace) -> int:

@@ -43,7 +43,9 @@ def add_silence(
             expires=_utc(expires),
         )
     )
-    return int(result.inserted_primary_key[0])
+    key = result.inserted_primary_key
+    assert key is not None  # an insert into a table with an autoincrement id
+    return int(key[0])
 
 
 def _row(row: object) -> ActiveSilence:
