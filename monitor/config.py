@@ -204,7 +204,9 @@ def _parse_yaml(text: str, file: str) -> tuple[dict[str, Any], dict[Loc, int]]:
     except yaml.YAMLError as exc:
         raise ConfigError([_yaml_problem(exc, file)]) from None
     except RecursionError:
-        raise ConfigError([ConfigProblem(file, None, "", "the file is nested too deeply")]) from None
+        raise ConfigError(
+            [ConfigProblem(file, None, "", "the file is nested too deeply")]
+        ) from None
     finally:
         loader.dispose()
     if root is None or data is None:
@@ -258,12 +260,26 @@ def _line_map(root: Node, file: str, problems: list[ConfigProblem]) -> dict[Loc,
                 continue
             lines[child_loc] = line
             if id(child) in ancestors:
-                raise _Refused(ConfigProblem(file, line, format_key_path(child_loc), "an alias refers to the value that contains it"))
+                raise _Refused(
+                    ConfigProblem(
+                        file,
+                        line,
+                        format_key_path(child_loc),
+                        "an alias refers to the value that contains it",
+                    )
+                )
             if id(child) not in sizes:
                 sizes[id(child)] = walk(child, child_loc, ancestors | {id(child)})
             size += sizes[id(child)]
             if size > _MAX_NODES:
-                raise _Refused(ConfigProblem(file, line, format_key_path(child_loc), f"aliases expand this file to more than {_MAX_NODES} values"))
+                raise _Refused(
+                    ConfigProblem(
+                        file,
+                        line,
+                        format_key_path(child_loc),
+                        f"aliases expand this file to more than {_MAX_NODES} values",
+                    )
+                )
         return size
 
     try:
@@ -573,10 +589,12 @@ def effective_source(settings: Settings, source: Source) -> EffectiveSource:
     )
 
 
-def effective_sources(settings: Settings) -> list[EffectiveSource]:
-    """Enabled sources, in file order."""
+def effective_sources(
+    settings: Settings, *, include_disabled: bool = False
+) -> list[EffectiveSource]:
+    """Enabled sources (or all of them), in file order."""
     every = (effective_source(settings, source) for source in settings.sources)
-    return [source for source in every if source.enabled]
+    return [source for source in every if source.enabled or include_disabled]
 
 
 # ---------------------------------------------------------------------------- summary
@@ -693,14 +711,15 @@ def add_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Register `check [FILE]` on the `monitor` command's subparsers."""
     parser = subparsers.add_parser("check", help="validate a config file and print what it will do")
     parser.add_argument(
-        "file", nargs="?", default="feeds.yaml", help="config file (default: feeds.yaml)"
+        "file", nargs="?", default=None, help="config file (default: --config, else feeds.yaml)"
     )
-    parser.set_defaults(func=cmd_check)
+    # `handler` is what monitor.cli dispatches on; `func` is the usual argparse idiom.
+    parser.set_defaults(handler=cmd_check, func=cmd_check)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Validate args.file: problems to stderr and 1, or the summary to stdout and 0."""
-    path = getattr(args, "file", None) or "feeds.yaml"
+    """Validate the file: problems to stderr and 1, or the summary to stdout and 0."""
+    path = getattr(args, "file", None) or getattr(args, "config", None) or "feeds.yaml"
     try:
         settings = load_settings(path)
     except ConfigError as exc:
@@ -708,8 +727,34 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         print(f"{path}: {_plural(len(exc.problems), 'problem')}", file=sys.stderr)
         return 1
-    print("\n".join(summary_lines(settings, path, datetime.now(UTC))))
+    next_runs = _stored_next_runs(settings)
+    print("\n".join(summary_lines(settings, path, datetime.now(UTC), next_runs)))
     return 0
+
+
+def _stored_next_runs(settings: Settings) -> dict[str, datetime] | None:
+    """Next runs recorded by a monitor that used this store, when it is an existing SQLite file.
+
+    Best effort and read-only: `check` must work before the first run and never create,
+    migrate or wait on a database, so PostgreSQL and missing files give None ("at start").
+    """
+    match = _SQLITE_URL.match(settings.store.url)
+    if not match or not Path(match.group(2).partition("?")[0]).is_file():
+        return None
+    try:
+        from monitor.store import sources
+        from monitor.store.db import Store
+
+        store = Store.open(settings.store.url)
+        try:
+            with store.engine.connect() as conn:
+                health = sources.load_all_health(conn)
+        finally:
+            store.engine.dispose()
+    except Exception as exc:  # an old schema or a locked file: the summary still helps
+        log.debug("no stored next runs: %s", exc)
+        return None
+    return {key: value.next_due for key, value in health.items() if value.next_due is not None}
 
 
 # ---------------------------------------------------------------------------- reloading
@@ -740,6 +785,11 @@ class ConfigHolder:
         self.loaded_at: datetime = clock()
         self.last_result: tuple[bool, str] = (True, f"loaded {self.path}")
         self._stamp = self._disk_stamp()
+
+    @classmethod
+    def load(cls, path: str | Path, env: Mapping[str, str] | None = None) -> ConfigHolder:
+        """Load `path` (raising `ConfigError` when it is invalid) and hold it."""
+        return cls(path, env)
 
     def _disk_stamp(self) -> tuple[int, int] | None:
         try:

@@ -64,8 +64,20 @@ def config_reference_markdown() -> str:
         "`[]` in a key path marks a list item.",
     ]
     for name, field in Settings.model_fields.items():
-        lines += ["", f"#### `{name}`", "", field.description or "", "", "| Key | Type | Default | Description |", "|---|---|---|---|"]
-        keys = [key for key in config_keys() if key.path == name or key.path.startswith((f"{name}.", f"{name}[]"))]
+        lines += [
+            "",
+            f"#### `{name}`",
+            "",
+            field.description or "",
+            "",
+            "| Key | Type | Default | Description |",
+            "|---|---|---|---|",
+        ]
+        keys = [
+            key
+            for key in config_keys()
+            if key.path == name or key.path.startswith((f"{name}.", f"{name}[]"))
+        ]
         lines += [_row(key) for key in keys]
     return "\n".join(lines) + "\n"
 
@@ -84,7 +96,9 @@ def update_readme(path: str | Path) -> bool:
 def _with_reference(text: str, readme: Path) -> str:
     start, end = text.find(START), text.find(END)
     if start < 0 or end < start:
-        raise ValueError(f"{readme}: add the markers {START} and {END} where the configuration reference goes")
+        raise ValueError(
+            f"{readme}: add the markers {START} and {END} where the configuration reference goes"
+        )
     return f"{text[: start + len(START)]}\n{config_reference_markdown()}{text[end:]}"
 
 
@@ -176,16 +190,25 @@ def _show_size(value: int) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m monitor.docs", description="Regenerate the README's configuration reference.")
-    parser.add_argument("readme", nargs="?", default=str(Path(__file__).resolve().parents[1] / "README.md"))
-    parser.add_argument("--check", action="store_true", help="exit 1 if the block is out of date; do not write")
+    parser = argparse.ArgumentParser(
+        prog="python -m monitor.docs",
+        description="Regenerate the README's configuration reference.",
+    )
+    parser.add_argument(
+        "readme", nargs="?", default=str(Path(__file__).resolve().parents[1] / "README.md")
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 if the block is out of date; do not write"
+    )
     args = parser.parse_args(argv)
     readme = Path(args.readme)
     try:
         if args.check:
             text = readme.read_text(encoding="utf-8")
             current = _with_reference(text, readme) == text
-            print(f"{readme}: configuration reference is {'up to date' if current else 'out of date: run python -m monitor.docs'}")
+            print(
+                f"{readme}: configuration reference is {'up to date' if current else 'out of date: run python -m monitor.docs'}"
+            )
             return 0 if current else 1
         changed = update_readme(readme)
     except (OSError, ValueError) as exc:

@@ -185,16 +185,24 @@ def test_empty_file_top_level_list_and_missing_file(tmp_path: Path) -> None:
     assert caught.value.problems[0].message == "the file is empty"
     with pytest.raises(ConfigError) as caught:
         load_settings(write(tmp_path, "- a\n- b\n", "list.yaml"), env={})
-    assert str(caught.value) == f"{tmp_path / 'list.yaml'}:1: expected a mapping of keys at the top level, got a list"
+    assert (
+        str(caught.value)
+        == f"{tmp_path / 'list.yaml'}:1: expected a mapping of keys at the top level, got a list"
+    )
     with pytest.raises(ConfigError) as caught:
         load_settings(tmp_path / "absent.yaml", env={})
-    assert str(caught.value) == f"{tmp_path / 'absent.yaml'}: cannot read the file: No such file or directory"
+    assert (
+        str(caught.value)
+        == f"{tmp_path / 'absent.yaml'}: cannot read the file: No such file or directory"
+    )
 
 
 def test_problem_text_with_and_without_line_and_hint() -> None:
     assert str(ConfigProblem("f.yaml", 3, "a.b", "bad", "try c")) == "f.yaml:3: a.b: bad (try c)"
     assert str(ConfigProblem("f.yaml", None, "", "cannot read")) == "f.yaml: cannot read"
-    error = ConfigError([ConfigProblem("f.yaml", 1, "x", "one"), ConfigProblem("f.yaml", 2, "y", "two")])
+    error = ConfigError(
+        [ConfigProblem("f.yaml", 1, "x", "one"), ConfigProblem("f.yaml", 2, "y", "two")]
+    )
     assert str(error) == "f.yaml:1: x: one\nf.yaml:2: y: two"
 
 
@@ -204,7 +212,7 @@ def test_problem_text_with_and_without_line_and_hint() -> None:
 def test_env_interpolation_with_defaults_and_escapes(tmp_path: Path) -> None:
     text = MINIMAL + (
         "store:\n  url: ${DB_URL:-sqlite:////var/lib/monitor/m.db}\n"
-        "http:\n  user_agent: \"watch/1 (+${CONTACT}) costs $$0\"\n  concurrency: ${CONCURRENCY}\n"
+        'http:\n  user_agent: "watch/1 (+${CONTACT}) costs $$0"\n  concurrency: ${CONCURRENCY}\n'
         "slack:\n  token: ${SLACK_BOT_TOKEN}\n"
     )
     env = {"CONTACT": "https://example.org", "CONCURRENCY": "7", "SLACK_BOT_TOKEN": "xoxb-1"}
@@ -232,9 +240,13 @@ def test_unset_variable_elsewhere_is_an_error(tmp_path: Path) -> None:
     )
 
 
-def test_env_defaults_to_the_process_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_defaults_to_the_process_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MONITOR_TEST_AGENT", "from-os-environ (+https://example.org)")
-    settings = load_settings(write(tmp_path, MINIMAL + "http:\n  user_agent: ${MONITOR_TEST_AGENT}\n"))
+    settings = load_settings(
+        write(tmp_path, MINIMAL + "http:\n  user_agent: ${MONITOR_TEST_AGENT}\n")
+    )
     assert settings.http.user_agent == "from-os-environ (+https://example.org)"
 
 
@@ -262,16 +274,27 @@ def test_every_bundled_source_has_a_comment_saying_what_it_brings() -> None:
             assert above.startswith("#"), f"source at line {number + 1} has no comment above it"
 
 
-def test_relative_sqlite_path_is_relative_to_the_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_relative_sqlite_path_is_relative_to_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config_dir = tmp_path / "etc"
     config_dir.mkdir()
     monkeypatch.chdir(tmp_path)
-    settings = load_settings(write(config_dir, MINIMAL + "store:\n  url: sqlite:///data/m.db?timeout=5\n"), env={})
+    settings = load_settings(
+        write(config_dir, MINIMAL + "store:\n  url: sqlite:///data/m.db?timeout=5\n"), env={}
+    )
     assert settings.store.url == f"sqlite:///{config_dir / 'data' / 'm.db'}?timeout=5"
     # Idempotent, and other URLs are left alone.
     assert resolve_store_url(settings, "/elsewhere/feeds.yaml") == settings.store.url
-    for url in ("sqlite:///:memory:", "sqlite://", "postgresql+psycopg://u@db/monitor", "sqlite:////abs/m.db"):
-        other = settings.model_copy(update={"store": settings.store.model_copy(update={"url": url})})
+    for url in (
+        "sqlite:///:memory:",
+        "sqlite://",
+        "postgresql+psycopg://u@db/monitor",
+        "sqlite:////abs/m.db",
+    ):
+        other = settings.model_copy(
+            update={"store": settings.store.model_copy(update={"url": url})}
+        )
         assert resolve_store_url(other, config_dir / "feeds.yaml") == url
 
 
@@ -287,14 +310,34 @@ def test_effective_source_fills_inherited_values(tmp_path: Path) -> None:
     )
     settings = load_settings(write(tmp_path, text), env={})
     alpha = effective_source(settings, settings.sources[0])
-    assert (alpha.outlet, alpha.owner, alpha.tier, alpha.interval, alpha.jitter, alpha.topics, alpha.enabled) == (
-        "Alpha", "", "blog", timedelta(minutes=20), timedelta(seconds=5), None, True,
+    assert (
+        alpha.outlet,
+        alpha.owner,
+        alpha.tier,
+        alpha.interval,
+        alpha.jitter,
+        alpha.topics,
+        alpha.enabled,
+    ) == (
+        "Alpha",
+        "",
+        "blog",
+        timedelta(minutes=20),
+        timedelta(seconds=5),
+        None,
+        True,
     )
     beta = effective_source(settings, settings.sources[1])
     assert (beta.outlet, beta.owner, beta.tier, beta.interval, beta.topics) == (
-        "Beta Daily", "beta-group", "wire", timedelta(hours=1, minutes=30), ("t",),
+        "Beta Daily",
+        "beta-group",
+        "wire",
+        timedelta(hours=1, minutes=30),
+        ("t",),
     )
     assert [source.id for source in effective_sources(settings)] == ["a", "b"]
+    everything = effective_sources(settings, include_disabled=True)
+    assert [source.id for source in everything] == ["a", "b", "c"]
 
 
 def test_yaml_scalars_mean_what_an_operator_typed(tmp_path: Path) -> None:
@@ -308,19 +351,27 @@ def test_yaml_scalars_mean_what_an_operator_typed(tmp_path: Path) -> None:
     assert settings.sources[0].name == "Off"
     assert settings.sources[0].enabled is False
     assert settings.routes[0].quiet_hours is not None
-    assert (settings.routes[0].quiet_hours.start, settings.routes[0].quiet_hours.end) == ("22:00", "07:30")
+    assert (settings.routes[0].quiet_hours.start, settings.routes[0].quiet_hours.end) == (
+        "22:00",
+        "07:30",
+    )
 
 
 def test_summary_lists_sources_with_next_run_topics_routes_and_digests() -> None:
     settings = load_settings(ROOT / "feeds.yaml", env={})
     now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-    lines = summary_lines(settings, "feeds.yaml", now, {"federal-register-bis": now + timedelta(minutes=7)})
+    lines = summary_lines(
+        settings, "feeds.yaml", now, {"federal-register-bis": now + timedelta(minutes=7)}
+    )
     text = "\n".join(lines)
     assert lines[0].startswith(f"feeds.yaml: OK — {len(settings.sources)} sources")
     assert "federal-register-bis" in text and "2026-11-23 12:07 UTC (in 7m)" in text
     assert "ai-export-controls → #export-controls" in text
     # 08:00 in New York on Monday 23 November is 13:00 UTC.
-    assert "morning: '0 8 * * 1-5' America/New_York → #export-controls, next 2026-11-23 13:00 UTC (in 1h)" in text
+    assert (
+        "morning: '0 8 * * 1-5' America/New_York → #export-controls, next 2026-11-23 13:00 UTC (in 1h)"
+        in text
+    )
     assert "alerts are printed to the console" in text
 
 
@@ -342,7 +393,9 @@ def run_check(file: str) -> int:
     return int(args.func(args))
 
 
-def test_check_on_bundled_file_prints_summary_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_on_bundled_file_prints_summary_and_exits_0(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert run_check(str(ROOT / "feeds.yaml")) == 0
     out = capsys.readouterr().out
     assert "OK — " in out and "bis-news" in out and "next run" in out
@@ -368,32 +421,53 @@ def test_check_defaults_to_feeds_yaml_in_the_working_directory(
     parser = argparse.ArgumentParser(prog="monitor")
     add_commands(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["check"])
-    assert args.file == "feeds.yaml"
     assert cmd_check(args) == 0
     assert capsys.readouterr().out.startswith("feeds.yaml: OK")
+    # Under `monitor --config FILE check`, the global option names the file.
+    args = argparse.Namespace(file=None, config=str(FIXTURES / "duplicate_id.yaml"))
+    assert cmd_check(args) == 1
+    assert "duplicate source id 'bis-press'" in capsys.readouterr().err
 
 
 def test_python_dash_m_monitor_config_exit_codes() -> None:
     env = {key: value for key, value in os.environ.items() if key != "SLACK_BOT_TOKEN"}
-    bad = subprocess.run([sys.executable, "-m", "monitor.config", str(FIXTURES / "bad_duration.yaml")],
-                         capture_output=True, text=True, cwd=ROOT, env=env, check=False)
+    bad = subprocess.run(
+        [sys.executable, "-m", "monitor.config", str(FIXTURES / "bad_duration.yaml")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        check=False,
+    )
     assert bad.returncode == 1
     assert "sources[0].interval: invalid duration '10x'" in bad.stderr
-    good = subprocess.run([sys.executable, "-m", "monitor.config", "feeds.yaml"],
-                          capture_output=True, text=True, cwd=ROOT, env=env, check=False)
+    good = subprocess.run(
+        [sys.executable, "-m", "monitor.config", "feeds.yaml"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        check=False,
+    )
     assert good.returncode == 0, good.stderr
 
 
 # -------------------------------------------------------------------------- reloading
 
 
-def test_reload_keeps_old_settings_when_the_new_file_is_invalid(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_reload_keeps_old_settings_when_the_new_file_is_invalid(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = write(tmp_path, MINIMAL)
-    times = iter([datetime(2026, 11, 22, 10, 0, tzinfo=UTC), datetime(2026, 11, 22, 10, 5, tzinfo=UTC)])
+    times = iter(
+        [datetime(2026, 11, 22, 10, 0, tzinfo=UTC), datetime(2026, 11, 22, 10, 5, tzinfo=UTC)]
+    )
     holder = ConfigHolder(path, env={}, clock=lambda: next(times))
     original = holder.settings
 
-    path.write_text(MINIMAL.replace("name: BIS\n", "name: BIS\n    interval: 10x\n"), encoding="utf-8")
+    path.write_text(
+        MINIMAL.replace("name: BIS\n", "name: BIS\n    interval: 10x\n"), encoding="utf-8"
+    )
     with caplog.at_level(logging.ERROR, logger="monitor.config"):
         ok, message = holder.reload()
     assert not ok
@@ -401,7 +475,12 @@ def test_reload_keeps_old_settings_when_the_new_file_is_invalid(tmp_path: Path, 
     assert holder.settings is original
     assert f"{path}:4: sources[0].interval: invalid duration '10x'" in caplog.text
 
-    path.write_text(MINIMAL.replace("sources:\n", "sources:\n  - {id: new, name: New, url: https://n.example/feed}\n"), encoding="utf-8")
+    path.write_text(
+        MINIMAL.replace(
+            "sources:\n", "sources:\n  - {id: new, name: New, url: https://n.example/feed}\n"
+        ),
+        encoding="utf-8",
+    )
     ok, message = holder.reload()
     assert ok
     assert message == f"{path}: reloaded, sources: 1 added, 0 removed, 0 changed"
@@ -411,7 +490,7 @@ def test_reload_keeps_old_settings_when_the_new_file_is_invalid(tmp_path: Path, 
 
 def test_reload_of_an_unchanged_file_and_change_detection(tmp_path: Path) -> None:
     path = write(tmp_path, MINIMAL)
-    holder = ConfigHolder(path, env={})
+    holder = ConfigHolder.load(path, env={})
     assert not holder.changed_on_disk()
     assert holder.reload() == (True, f"{path}: unchanged")
     path.write_text(MINIMAL + "# a comment changes the size\n", encoding="utf-8")
@@ -440,3 +519,27 @@ def test_self_referencing_alias_and_alias_bomb_are_refused(tmp_path: Path) -> No
     with pytest.raises(ConfigError) as caught:
         load_settings(write(tmp_path, "a: " + "[" * 5000 + "]" * 5000 + "\n"), env={})
     assert caught.value.problems[0].message == "the file is nested too deeply"
+
+
+def test_check_shows_next_runs_recorded_in_an_existing_sqlite_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from monitor.models import SourceHealth
+    from monitor.store import sources
+    from monitor.store.db import Store
+
+    path = write(tmp_path, MINIMAL + "store:\n  url: sqlite:///state/monitor.db\n")
+    assert cmd_check(argparse.Namespace(file=str(path))) == 0
+    assert "at start" in capsys.readouterr().out
+    assert not (tmp_path / "state" / "monitor.db").exists()  # check never creates a store
+
+    due = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
+    store = Store.open(f"sqlite:///{tmp_path / 'state' / 'monitor.db'}")
+    store.upgrade()
+    with store.transaction() as conn:
+        sources.save_health(conn, SourceHealth(source_id="bis", next_due=due))
+    store.engine.dispose()
+
+    assert cmd_check(argparse.Namespace(file=str(path))) == 0
+    out = capsys.readouterr().out
+    assert due.strftime("%Y-%m-%d %H:%M UTC") in out

@@ -24,7 +24,11 @@ def schema_paths(model: type[BaseModel] = Settings, prefix: str = "") -> list[st
         paths.append(path)
         inner = field.annotation
         for _ in range(3):  # unwrap `X | None` and `tuple[X, ...]`
-            args = [arg for arg in typing.get_args(inner) if arg is not type(None) and arg is not Ellipsis]
+            args = [
+                arg
+                for arg in typing.get_args(inner)
+                if arg is not type(None) and arg is not Ellipsis
+            ]
             if len(args) == 1:
                 is_list = typing.get_origin(inner) is tuple
                 inner = args[0]
@@ -69,7 +73,9 @@ def test_rows_show_type_and_default_as_an_operator_writes_them() -> None:
 
 def test_update_readme_rewrites_only_the_marked_block(tmp_path: Path) -> None:
     readme = tmp_path / "README.md"
-    readme.write_text(f"# Title\n\nBefore.\n\n{START}\nstale table\n{END}\n\nAfter.\n", encoding="utf-8")
+    readme.write_text(
+        f"# Title\n\nBefore.\n\n{START}\nstale table\n{END}\n\nAfter.\n", encoding="utf-8"
+    )
     assert update_readme(readme) is True
     text = readme.read_text(encoding="utf-8")
     assert text.startswith("# Title\n\nBefore.\n\n")
@@ -91,10 +97,19 @@ def test_python_dash_m_monitor_docs_check_and_update(tmp_path: Path) -> None:
     readme = tmp_path / "README.md"
     readme.write_text(f"{START}\n{END}\n", encoding="utf-8")
     command = [sys.executable, "-m", "monitor.docs"]
-    check = subprocess.run([*command, "--check", str(readme)], capture_output=True, text=True, cwd=ROOT, check=False)
+    check = subprocess.run(
+        [*command, "--check", str(readme)], capture_output=True, text=True, cwd=ROOT, check=False
+    )
     assert check.returncode == 1 and "out of date" in check.stdout
-    assert subprocess.run([*command, str(readme)], capture_output=True, cwd=ROOT, check=False).returncode == 0
-    check = subprocess.run([*command, "--check", str(readme)], capture_output=True, text=True, cwd=ROOT, check=False)
+    assert (
+        subprocess.run(
+            [*command, str(readme)], capture_output=True, cwd=ROOT, check=False
+        ).returncode
+        == 0
+    )
+    check = subprocess.run(
+        [*command, "--check", str(readme)], capture_output=True, text=True, cwd=ROOT, check=False
+    )
     assert check.returncode == 0, check.stdout
 
 
