@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,11 +77,24 @@ class postgres_schema:  # noqa: N801 - used as a context manager, reads like a f
     def __enter__(self) -> str:
         with self.admin.begin() as conn:
             conn.execute(text(f'CREATE SCHEMA "{self.name}"'))
-        url = make_url(self.base_url)
-        options = f"-csearch_path={self.name}"
-        return url.update_query_dict({"options": options}).render_as_string(hide_password=False)
+        url = make_url(self.base_url).update_query_dict(
+            # application_name marks this test's connections, for the clean-up below.
+            {"options": f"-csearch_path={self.name}", "application_name": self.name}
+        )
+        return url.render_as_string(hide_password=False)
 
     def __exit__(self, *exc: object) -> None:
         with self.admin.begin() as conn:
+            # A connection the test left open in a transaction would block DROP SCHEMA
+            # forever; end it, and say so, since it is a leak worth fixing.
+            ended = conn.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE application_name = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": self.name},
+            ).scalar()
+            if ended:
+                warnings.warn(f"{ended} connection(s) still open after the test", stacklevel=2)
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.name}" CASCADE'))
         self.admin.dispose()
