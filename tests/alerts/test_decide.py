@@ -4,17 +4,27 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from slack_sdk.web.async_client import AsyncWebClient
+
+from alerts.deliver import Relay
 from alerts.routing import ActiveSilence
 from monitor.decide import PreviousState, decide
 from monitor.models import (
     AlertKind,
     AlertState,
+    Article,
     Decision,
     Development,
     DevelopmentState,
     Impact,
 )
 from monitor.settings import QuietHours, Route
+from monitor.store import Store, outbox
+from monitor.store.articles import insert_articles
+from monitor.store.developments import upsert_development
+from monitor.store.silences import active_silences, add_silence
+from tests.fakeslack import FakeSlack
 
 NOON = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
 TOPIC_ROUTE = Route(topic="export-controls", channel="#export-controls", oncall_channel="#oncall", oncall_threshold=8, mention="<!subteam^S0123>")
@@ -191,3 +201,86 @@ def test_outside_quiet_hours_nothing_waits() -> None:
     alerts = run(development(impact=5), None, routes=[QUIET_ROUTE], now=NOON)
 
     assert alerts[0].not_before is None
+
+
+# --- through the outbox to a (fake) Slack -----------------------------------------------
+
+
+@pytest.fixture
+def sqlite_store(tmp_path):
+    store = Store.open(f"sqlite:///{tmp_path / 'monitor.db'}")
+    store.upgrade()
+    yield store
+    store.close()
+
+
+def seed(store: Store, dev: Development) -> None:
+    """The development and one article from each of two independent outlets."""
+    def article(n: int, outlet: str, owner: str) -> Article:
+        return Article(
+            source_id=outlet.lower(), outlet=outlet, url=f"https://{owner}.example/{n}", canonical_url=f"https://{owner}.example/{n}",
+            title=dev.headline, summary="", text="", published=NOON, fetched=NOON, owner=owner,
+            content_hash=f"h{n}", origin=f"owner:{owner}", development_id=dev.id, id=n,
+        )
+
+    with store.transaction() as conn:
+        upsert_development(conn, dev)
+        insert_articles(conn, [article(1, "Reuters", "reuters"), article(2, "BIS", "bis")])
+
+
+def workspace() -> FakeSlack:
+    return FakeSlack(channels={"export-controls": "C0EXPORT01", "policy": "C0POLICY01", "oncall": "C0ONCALL01"})
+
+
+async def deliver(store: Store, slack: FakeSlack, now: datetime) -> None:
+    relay = Relay(store, AsyncWebClient(token=slack.token, base_url=slack.base_url, timeout=5))
+    await relay.deliver_due(now)
+
+
+def enqueue_all(store: Store, alerts) -> list[int | None]:
+    with store.transaction() as conn:
+        return [outbox.enqueue(conn, a) for a in alerts]
+
+
+async def test_two_routes_post_one_parent_in_each_channel_even_when_decided_twice(sqlite_store: Store) -> None:
+    dev = development()
+    seed(sqlite_store, dev)
+    routes = [Route(topic="export-controls", channel="#export-controls"), Route(topic="export-controls", channel="#policy")]
+    first = enqueue_all(sqlite_store, run(dev, PreviousState(DevelopmentState.SINGLE_SOURCE, 1, 5), routes=routes))
+    # A replayed cycle (say, after a crash before the state was saved) decides the same again.
+    replay = enqueue_all(sqlite_store, run(dev, PreviousState(DevelopmentState.SINGLE_SOURCE, 1, 5), routes=routes))
+    with workspace() as slack:
+        await deliver(sqlite_store, slack, NOON)
+        await deliver(sqlite_store, slack, NOON + timedelta(minutes=1))
+        assert len(slack.messages("export-controls")) == 1
+        assert len(slack.messages("policy")) == 1
+    assert all(first) and replay == [None, None]
+
+
+async def test_silenced_alert_is_kept_in_the_outbox_and_never_posted(sqlite_store: Store) -> None:
+    dev = development()
+    seed(sqlite_store, dev)
+    with sqlite_store.transaction() as conn:
+        add_silence(conn, "topic", "export-controls", "handled by the policy team", NOON, NOON + timedelta(hours=4))
+        active = active_silences(conn, NOON)
+    [alert_id] = enqueue_all(sqlite_store, run(dev, None, silences=active))
+    with workspace() as slack:
+        await deliver(sqlite_store, slack, NOON)
+        assert slack.all_messages() == []
+    with sqlite_store.connect() as conn:
+        stored = outbox.get_alert(conn, alert_id)  # type: ignore[arg-type]
+    assert stored is not None and stored.state is AlertState.SILENCED
+    assert "handled by the policy team" in str(stored.payload["reason"])
+
+
+async def test_quiet_hours_hold_the_parent_until_they_end(sqlite_store: Store) -> None:
+    dev = development(impact=5)
+    seed(sqlite_store, dev)
+    [alert] = run(dev, None, routes=[QUIET_ROUTE], now=BERLIN_MIDNIGHT)
+    enqueue_all(sqlite_store, [alert])
+    assert alert.not_before is not None
+    with workspace() as slack:
+        await deliver(sqlite_store, slack, BERLIN_MIDNIGHT + timedelta(hours=1))
+        assert slack.messages("export-controls") == []
+        await deliver(sqlite_store, slack, alert.not_before)
+        assert len(slack.messages("export-controls")) == 1
