@@ -120,7 +120,7 @@ def cmd_silence_list(args: argparse.Namespace) -> int:
         return 0
     table = [["ID", "MATCH", "UNTIL", "STATUS", "REASON"]]
     for row in rows:
-        table.append([f"#{row['id']}", f"{row['matcher']}={row['value']}", _when(row["expires"]), str(row["status"]), str(row["reason"])])
+        table.append([f"#{row.id}", f"{row.matcher}={row.value}", _when(row.expires), row.status, row.reason])
     widths = [max(len(line[i]) for line in table) for i in range(len(table[0]) - 1)]
     for line in table:
         print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False)) + "  " + line[-1])

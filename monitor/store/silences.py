@@ -6,7 +6,9 @@ show who muted what and why. Expired and removed silences are simply no longer a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Connection, and_, select, update
 
@@ -69,28 +71,33 @@ def active_silences(conn: Connection, now: datetime) -> list[ActiveSilence]:
     return [_row(row) for row in conn.execute(query)]
 
 
-def list_silences(conn: Connection, now: datetime, include_expired: bool = False) -> list[dict[str, object]]:
-    """Silences for `monitor silence list`, newest first, with their status."""
+@dataclass(frozen=True, slots=True)
+class SilenceRecord:
+    """A silence as `silence list` and `monitor status` show it, active or not."""
+
+    id: int
+    matcher: str
+    value: str
+    reason: str
+    created: datetime
+    expires: datetime
+    removed: datetime | None
+    status: str  # active | expired | removed
+
+
+def list_silences(conn: Connection, now: datetime, include_expired: bool = False) -> list[SilenceRecord]:
+    """Silences for `monitor silence list` and `monitor status`, newest first."""
     query = select(silence).order_by(silence.c.id.desc())
     if not include_expired:
         query = query.where(and_(silence.c.removed.is_(None), silence.c.expires > _utc(now)))
-    rows = []
-    for row in conn.execute(query):
-        expires = _utc(row.expires)
-        status = "removed" if row.removed is not None else ("expired" if expires <= _utc(now) else "active")
-        rows.append(
-            {
-                "id": row.id,
-                "matcher": row.matcher,
-                "value": row.value,
-                "reason": row.reason,
-                "created": _utc(row.created),
-                "expires": expires,
-                "removed": _utc(row.removed) if row.removed is not None else None,
-                "status": status,
-            }
-        )
-    return rows
+    return [_record(row, _utc(now)) for row in conn.execute(query)]
+
+
+def _record(row: Any, now: datetime) -> SilenceRecord:
+    expires = _utc(row.expires)
+    removed = _utc(row.removed) if row.removed is not None else None
+    status = "removed" if removed is not None else ("expired" if expires <= now else "active")
+    return SilenceRecord(row.id, row.matcher, row.value, row.reason, _utc(row.created), expires, removed, status)
 
 
 def remove_silence(conn: Connection, silence_id: int, now: datetime) -> bool:

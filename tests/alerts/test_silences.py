@@ -42,8 +42,8 @@ def test_remove_ends_a_silence_and_list_keeps_the_history(store) -> None:
         assert remove_silence(conn, 9999, now) is False
     with store.connect() as conn:
         assert [s.id for s in active_silences(conn, now)] == [kept]
-        assert [row["id"] for row in list_silences(conn, now)] == [kept]
-        history = {row["id"]: row["status"] for row in list_silences(conn, now, include_expired=True)}
+        assert [row.id for row in list_silences(conn, now)] == [kept]
+        history = {row.id: row.status for row in list_silences(conn, now, include_expired=True)}
     assert history == {kept: "active", gone: "removed", expired: "expired"}
 
 
