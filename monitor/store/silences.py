@@ -50,14 +50,14 @@ def add_silence(
     return int(key[0])
 
 
-def _row(row: object) -> ActiveSilence:
+def _active(row: Any) -> ActiveSilence:
     return ActiveSilence(
-        id=row.id,  # type: ignore[attr-defined]
-        matcher=row.matcher,  # type: ignore[attr-defined]
-        value=row.value,  # type: ignore[attr-defined]
-        reason=row.reason,  # type: ignore[attr-defined]
-        expires=_utc(row.expires),  # type: ignore[attr-defined]
-        created=_utc(row.created),  # type: ignore[attr-defined]
+        id=row.id,
+        matcher=row.matcher,
+        value=row.value,
+        reason=row.reason,
+        expires=_utc(row.expires),
+        created=_utc(row.created),
     )
 
 
@@ -68,7 +68,7 @@ def active_silences(conn: Connection, now: datetime) -> list[ActiveSilence]:
         .where(and_(silence.c.removed.is_(None), silence.c.expires > _utc(now)))
         .order_by(silence.c.id)
     )
-    return [_row(row) for row in conn.execute(query)]
+    return [_active(row) for row in conn.execute(query)]
 
 
 @dataclass(frozen=True, slots=True)
