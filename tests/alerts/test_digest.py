@@ -179,6 +179,15 @@ def test_due_digests_in_the_digest_timezone() -> None:
     assert digests.due_digests([berlin], {"berlin": start}, datetime(2026, 6, 10, 5, 59, tzinfo=UTC)) == []
 
 
+def test_due_digest_period_across_the_dst_change_is_23_hours() -> None:
+    berlin = DigestSettings(id="daily", cron="0 8 * * *", timezone="Europe/Berlin", channel="#c")
+    # Sunday 29 March 2026: clocks go forward; 08:00 local is 06:00 UTC, the day before 07:00 UTC.
+    [(_, start, end)] = digests.due_digests([berlin], {}, datetime(2026, 3, 29, 6, 30, tzinfo=UTC))
+
+    assert (start, end) == (datetime(2026, 3, 28, 7, 0, tzinfo=UTC), datetime(2026, 3, 29, 6, 0, tzinfo=UTC))
+    assert digests.digest_key("daily", end) == "digest:daily:2026-03-29T06:00:00+00:00"
+
+
 def test_due_digest_after_downtime_covers_the_gap_and_skips_weekends() -> None:
     weekdays = DigestSettings(id="wd", cron="0 8 * * 1-5", timezone="UTC", channel="#c")
     monday = datetime(2026, 6, 8, 9, 0, tzinfo=UTC)
