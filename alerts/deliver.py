@@ -327,8 +327,9 @@ class Relay:
         main = payload_message(payload)
         prior = self._begin(alert, now)
         posted = await self._post_once(alert, prior, payload, alert.channel, main, part="main")
-        thread = payload.get("thread") if isinstance(payload.get("thread"), list) else []
-        for index, item in enumerate(thread or []):
+        raw_thread = payload.get("thread")
+        thread: list[Any] = raw_thread if isinstance(raw_thread, list) else []
+        for index, item in enumerate(thread):
             if not isinstance(item, Mapping):
                 continue
             # A webhook has no threads: the overflow follows as separate messages.

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, RowMapping, and_, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.models import Alert, AlertKind, AlertState
@@ -37,7 +37,8 @@ def enqueue(conn: Connection, alert: Alert) -> int | None:
         new_id = conn.execute(statement).scalar()
     else:  # other engines: check, then insert, inside the caller's transaction
         exists = conn.execute(select(table.c.id).where(table.c.dedup_key == alert.dedup_key)).first()
-        new_id = None if exists else conn.execute(insert(table).values(values)).inserted_primary_key[0]
+        inserted = None if exists else conn.execute(insert(table).values(values)).inserted_primary_key
+        new_id = inserted[0] if inserted else None
     if new_id is not None:
         alert.id = int(new_id)
     return None if new_id is None else int(new_id)
@@ -194,7 +195,7 @@ def _row_from_alert(alert: Alert) -> dict[str, Any]:
     }
 
 
-def _alert_from_row(row: Mapping[str, Any]) -> Alert:
+def _alert_from_row(row: RowMapping | Mapping[str, Any]) -> Alert:
     return Alert(
         kind=AlertKind(row["kind"]),
         channel=row["channel"],
