@@ -426,15 +426,22 @@ def _fires_before(cron: str, zone: ZoneInfo, moment: datetime) -> croniter:
     return croniter(cron, start)
 
 
+FIRST_RUN_GRACE = timedelta(hours=1)
+
+
 def due_digests(
     digests: Sequence[DigestSettings],
     last_runs: Mapping[str, datetime],
     now: datetime,
+    *,
+    first_run_grace: timedelta = FIRST_RUN_GRACE,
 ) -> list[tuple[DigestSettings, datetime, datetime]]:
     """(digest, period start, period end) for each digest whose latest fire time ≤ now has
     not run yet. The period ends at that fire time and starts at the fire before it — or at
     the last run, if that is earlier, so a period missed while the monitor was down is
-    covered rather than lost. Times are UTC."""
+    covered rather than lost. A digest that never ran waits for its next fire time unless
+    the latest one is within `first_run_grace` (a fresh install at 15:00 does not post the
+    08:00 digest). Times are UTC."""
     due = []
     for digest in digests:
         try:
@@ -446,6 +453,8 @@ def due_digests(
             continue
         last = last_runs.get(digest.id)
         if last is not None and last >= end:
+            continue
+        if last is None and now - end > first_run_grace:
             continue
         if last is not None and last < start:
             start = last

@@ -179,6 +179,13 @@ def test_due_digests_in_the_digest_timezone() -> None:
     assert digests.due_digests([berlin], {"berlin": start}, datetime(2026, 6, 10, 5, 59, tzinfo=UTC)) == []
 
 
+def test_a_digest_that_never_ran_does_not_post_a_stale_period() -> None:
+    at_three = datetime(2026, 6, 10, 15, 0, tzinfo=UTC)  # installed long after the 08:00 run
+    assert digests.due_digests([DAILY], {}, at_three) == []
+    [(_, _, end)] = digests.due_digests([DAILY], {}, datetime(2026, 6, 11, 8, 0, 30, tzinfo=UTC))
+    assert end == datetime(2026, 6, 11, 8, 0, tzinfo=UTC)
+
+
 def test_due_digest_period_across_the_dst_change_is_23_hours() -> None:
     berlin = DigestSettings(id="daily", cron="0 8 * * *", timezone="Europe/Berlin", channel="#c")
     # Sunday 29 March 2026: clocks go forward; 08:00 local is 06:00 UTC, the day before 07:00 UTC.
