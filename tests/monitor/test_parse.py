@@ -29,6 +29,10 @@ def server() -> Iterator[LocalServer]:
         yield running
 
 
+def selectors(**values: str) -> Selectors:
+    return Selectors.model_validate(values)  # as feeds.yaml gives them; unset keys take defaults
+
+
 def fixture(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
 
@@ -38,7 +42,7 @@ async def fetch_and_parse(
 ) -> ParseResult:
     """The real path a source takes: HTTP from a local server, then the parse stage."""
     url = server.add(path, body, content_type=content_type)
-    async with Fetcher(Http()) as fetcher:
+    async with Fetcher(Http.model_validate({})) as fetcher:
         result = await fetcher.fetch("src", url, kind="feed")
     assert result.ok, result.error
     return parse(result, kind="feed", selectors=None)
@@ -251,7 +255,7 @@ def test_garbage_never_raises(body: bytes) -> None:
 # ------------------------------------------------------------------ listing pages
 
 
-PAGE_SELECTORS = Selectors(
+PAGE_SELECTORS = selectors(
     item="article.press-release", title="h2", link="h2 a", date="time, .date", summary=".teaser"
 )
 
@@ -288,7 +292,7 @@ def test_page_base_href_and_item_that_is_the_link() -> None:
     body = b"""<html><head><base href="https://cdn.example/news/"></head><body>
     <a class="story" href="2026/one">One</a><a class="story" href="/two">Two</a></body></html>"""
     parsed = parse_page(
-        body, url="https://site.example/", selectors=Selectors(item="a.story", title="a", link="a")
+        body, url="https://site.example/", selectors=selectors(item="a.story", title="a", link="a")
     )
     assert [(i.title, i.link) for i in parsed.items] == [
         ("One", "https://cdn.example/news/2026/one"),
@@ -298,7 +302,7 @@ def test_page_base_href_and_item_that_is_the_link() -> None:
 
 def test_page_selector_that_matches_nothing_is_a_failure_with_a_hint() -> None:
     parsed = parse_page(
-        fixture("listing.html"), url="https://www.bis.example/", selectors=Selectors(item="li.news")
+        fixture("listing.html"), url="https://www.bis.example/", selectors=selectors(item="li.news")
     )
     assert parsed.failed
     assert "matched nothing" in parsed.warnings[0]
@@ -308,7 +312,7 @@ def test_page_with_a_broken_selector_is_a_warning() -> None:
     parsed = parse_page(
         fixture("listing.html"),
         url="https://www.bis.example/",
-        selectors=Selectors(item="article[["),
+        selectors=selectors(item="article[["),
     )
     assert parsed.failed
     assert parsed.warnings[0].startswith("bad CSS selector")
