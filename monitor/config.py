@@ -322,6 +322,12 @@ def _interpolate(value: Any, loc: Loc, env: Mapping[str, str], located: _Located
         return {key: _interpolate(item, (*loc, key), env, located) for key, item in value.items()}
     if isinstance(value, list):
         return [_interpolate(item, (*loc, index), env, located) for index, item in enumerate(value)]
+    if loc in _SECRET_PATHS and isinstance(value, str) and value and "${" not in value:
+        # Not an error (a local experiment may do it), but a file is copied, committed and mounted.
+        where = f"{located.file}:{located.line_of(loc)}: {format_key_path(loc)}"
+        log.warning(
+            "%s: a secret written in the file; use ${SLACK_BOT_TOKEN} and the environment", where
+        )
     if not isinstance(value, str) or "$" not in value:
         return value
     try:

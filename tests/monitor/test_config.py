@@ -543,3 +543,14 @@ def test_check_shows_next_runs_recorded_in_an_existing_sqlite_store(
     assert cmd_check(argparse.Namespace(file=str(path))) == 0
     out = capsys.readouterr().out
     assert due.strftime("%Y-%m-%d %H:%M UTC") in out
+
+
+def test_a_token_written_in_the_file_is_warned_about_without_echoing_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write(tmp_path, MINIMAL + "slack:\n  token: xoxb-written-in-the-file\n")
+    with caplog.at_level(logging.WARNING, logger="monitor.config"):
+        settings = load_settings(path, env={})
+    assert settings.slack.token == "xoxb-written-in-the-file"
+    assert f"{path}:9: slack.token: a secret written in the file" in caplog.text
+    assert "xoxb-written-in-the-file" not in caplog.text
