@@ -175,6 +175,7 @@ def test_signals_and_weights_come_from_the_topic() -> None:
         ("500 million yuan", [("500 million yuan", 7e7)]),
         ("$1,200,000 settlement", [("$1,200,000", 1.2e6)]),
         ("$5 more per share", [("$5", 5.0)]),
+        ("USD 5bn and HK$ 3m", [("USD 5bn", 5e9), ("HK$ 3m", 3.9e5)]),
         ("2 billion people and 7 million chips", []),
     ],
 )
@@ -216,6 +217,12 @@ def test_impact_of_nothing_is_one() -> None:
             Sentiment.VERY_POSITIVE,
         ),
         ("Rule published", "Exporters are worried about delays.", Sentiment.NEGATIVE),
+        (
+            "Bureau of Industry and Security publishes advanced computing rule",
+            "The Justice Department and the United States said artificial intelligence chips "
+            "are covered. A second sentence full of wonderful, great joy is not read.",
+            Sentiment.NEUTRAL,
+        ),
     ],
 )
 def test_sentiment_tiers(headline: str, lead: str, expected: Sentiment) -> None:
