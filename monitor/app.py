@@ -44,18 +44,14 @@ def open_store(settings: Settings, config_path: str | Path) -> Store:
 @contextlib.asynccontextmanager
 async def open_app(config_path: str | Path, *, clock=utcnow) -> AsyncIterator[App]:
     """Everything `monitor run` needs, closed in the right order on the way out."""
-    from alerts.deliver import make_relay
+    from alerts.deliver import Relay
 
     holder = ConfigHolder.load(config_path)
     store = open_store(holder.settings, config_path)
     try:
         async with Fetcher(holder.settings.http) as fetcher:
             runtime = build_runtime(holder.settings, store, fetcher, clock=clock)
-            relay = make_relay(store, holder.settings, clock=clock)
-            try:
-                yield App(holder, store, runtime, relay)
-            finally:
-                await relay.aclose()
+            yield App(holder, store, runtime, Relay.from_settings(store, holder.settings, clock=clock))
     finally:
         store.close()
 
@@ -91,7 +87,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     evaluate = sub.add_parser("eval", help="measure clustering or extraction on a labelled corpus")
     eval_sub = evaluate.add_subparsers(dest="eval_command", metavar="WHAT", required=True)
-    from monitor import eval_pages, evaluate as cluster_eval
+    from monitor import eval_pages
+    from monitor import evaluate as cluster_eval
 
     cluster_eval.add_eval_clusters_parser(eval_sub)
     eval_pages.add_eval_pages_parser(eval_sub)
@@ -158,8 +155,8 @@ async def cmd_sources_test(args: argparse.Namespace) -> int:
 
 
 def cmd_developments(args: argparse.Namespace) -> int:
-    from monitor.status import print_developments
     from monitor.settings import parse_duration
+    from monitor.status import print_developments
 
     settings = load_settings(args.config)
     store = open_store(settings, args.config)

@@ -155,7 +155,6 @@ sources:
   - id: demo-agency
     name: Bureau of Industry and Security
     tier: primary
-    owner: us-government
     url: {base}/feeds/agency.xml
   - id: demo-broken
     name: A broken feed

@@ -12,24 +12,19 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from sqlalchemy import Connection
+
 from alerts import health_alerts
+from alerts.routing import ActiveSilence
+from monitor import corroborate, extract, health, normalize, relevance, score, timeline
 from monitor import decide as decide_stage
-from monitor import extract, health, normalize, relevance, score, timeline
 from monitor.analysis import AnalysisConfig, Analyzer, Outcome
 from monitor.config import EffectiveSource, effective_sources
 from monitor.fetch import Fetcher
-from monitor.models import (
-    Alert,
-    Article,
-    Development,
-    DevelopmentState,
-    ErrorKind,
-    FetchResult,
-    SourceHealth,
-)
+from monitor.models import Alert, Article, Development, FetchResult, SourceHealth
 from monitor.parse import parse
 from monitor.settings import Settings
 from monitor.store import Store, articles, developments, outbox, silences, sources
@@ -128,22 +123,22 @@ async def poll_source(source: EffectiveSource, rt: Runtime) -> PollReport:
 
 async def process(source: EffectiveSource, result: FetchResult, previous: SourceHealth, rt: Runtime) -> PollReport:
     now = rt.clock()
-    source_health = health.record_fetch(
-        previous, result, source.interval, now, backoff_max=rt.settings.http.backoff_max, rng=rt.rng
-    )
+    limits = {"backoff_max": rt.settings.http.backoff_max, "rng": rt.rng}
+    source_health = health.record_fetch(previous, result, source.interval, now, **limits)
     if not result.ok or result.not_modified:
-        outcome = "unchanged" if result.ok else "failed"
-        save_source_state(rt, source, source_health, now, [], [])
         if not result.ok:
-            log.warning("fetch failed", extra={"source": source.id, "kind": str(result.error_kind), "error": result.error})
-        return PollReport(source.id, outcome, error=result.error or "")
+            log.warning(
+                "fetch failed",
+                extra={"source": source.id, "error_kind": result.error_kind.value if result.error_kind else "", "error": result.error},
+            )
+        alerts = save_results(rt, source, source_health, now, [])
+        return PollReport(source.id, "unchanged" if result.ok else "failed", alerts=alerts, error=result.error or "")
 
     parsed = parse(result, kind=source.kind, selectors=source.selectors)
     if parsed.failed:
-        source_health = health.record_parse_failure(
-            source_health, "; ".join(parsed.warnings), source.interval, now,
-            backoff_max=rt.settings.http.backoff_max, rng=rt.rng,
-        )
+        # `previous`, not `source_health`: the successful fetch has already reset the count.
+        source_health = health.record_parse_failure(previous, "; ".join(parsed.warnings), source.interval, now, **limits)
+        log.warning("parse failed", extra={"source": source.id, "warnings": list(parsed.warnings)})
     found = normalize.normalize_items(
         parsed.items,
         source_id=source.id,
@@ -153,18 +148,19 @@ async def process(source: EffectiveSource, result: FetchResult, previous: Source
         fetched_at=result.fetched_at,
         now=now,
     )
-    relevant = [a for a in (with_topics(a, source, rt) for a in found) if a.topics]
-    relevant = await with_full_text(relevant, rt)
+    relevant = [a for a in found if with_topics(a, source, rt).topics]
     fresh = unseen(relevant, rt)
+    fresh = await with_full_text(fresh, rt)
     outcomes = [rt.analyzer.add(article, now) for article in fresh]
-    new_alerts = save_source_state(rt, source, source_health, now, fresh, outcomes)
+    alerts = save_results(rt, source, source_health, now, outcomes)
     return PollReport(
         source.id,
-        "new" if fresh else "unchanged",
+        "failed" if parsed.failed else "new" if fresh else "unchanged",
         items=len(parsed.items),
         relevant=len(relevant),
         new_articles=len(fresh),
-        alerts=new_alerts,
+        alerts=alerts,
+        error="; ".join(parsed.warnings) if parsed.failed else "",
         warnings=parsed.warnings,
     )
 
@@ -212,52 +208,92 @@ def unseen(found: Sequence[Article], rt: Runtime) -> list[Article]:
     return fresh
 
 
-def save_source_state(
+def save_results(
     rt: Runtime,
     source: EffectiveSource,
     source_health: SourceHealth,
     now: datetime,
-    fresh: Sequence[Article],
     outcomes: Sequence[Outcome],
 ) -> int:
-    """One transaction: articles, developments, the alerts they cause, and source health."""
-    alerts: list[Alert] = []
+    """One transaction: developments, articles, the alerts they cause, and source health.
+
+    Returns how many alert rows were queued (a row whose dedup key exists is not queued twice).
+    """
+    touched = touched_developments(outcomes)
     with rt.store.transaction() as conn:
+        previous = {dev_id: developments.get_development(conn, dev_id) for dev_id in touched}
+        # Developments first: articles reference them.
+        for change in touched.values():
+            developments.upsert_development(conn, change.development, change.features)
+            for absorbed in change.merged:
+                developments.upsert_development(conn, absorbed)
         articles.insert_articles(conn, [o.article for o in outcomes])
-        active = silences.active_silences(conn, now)
-        for development, outcome in touched_developments(outcomes):
-            alerts.extend(refresh_development(conn, development, outcome, rt, active, now))
+        active = silences.active_silences(conn, now) if touched else []
+        alerts: list[Alert] = []
+        for dev_id, change in touched.items():
+            for absorbed in change.merged:
+                assert absorbed.id is not None
+                articles.reassign_development(conn, absorbed.id, dev_id)
+            alerts.extend(refresh_development(conn, change, previous[dev_id], rt, active, source, now))
         alerts.extend(health_alert(conn, source, source_health, rt, now))
         sources.save_health(conn, source_health)
-        return sum(1 for a in alerts if outbox.enqueue(conn, a) is not None)
+        return sum(1 for alert in alerts if outbox.enqueue(conn, alert) is not None)
 
 
-def touched_developments(outcomes: Sequence[Outcome]) -> list[tuple[Development, Outcome]]:
-    """The last outcome per development carries its newest state."""
-    latest: dict[int, tuple[Development, Outcome]] = {}
+@dataclass
+class DevelopmentChange:
+    """Everything one batch did to one development (a batch may add several articles)."""
+
+    development: Development
+    decision: object
+    features: dict
+    new_article_ids: list[int] = field(default_factory=list)
+    merged: list[Development] = field(default_factory=list)
+
+
+def touched_developments(outcomes: Sequence[Outcome]) -> dict[int, DevelopmentChange]:
+    """The last outcome per development carries its newest state; article ids accumulate."""
+    changes: dict[int, DevelopmentChange] = {}
     for outcome in outcomes:
-        assert outcome.development.id is not None
-        latest[outcome.development.id] = (outcome.development, outcome)
-    return list(latest.values())
+        dev_id = outcome.development.id
+        assert dev_id is not None and outcome.article.id is not None
+        change = changes.get(dev_id)
+        if change is None:
+            change = changes[dev_id] = DevelopmentChange(outcome.development, outcome.decision, outcome.features)
+        change.development, change.decision, change.features = outcome.development, outcome.decision, outcome.features
+        change.new_article_ids.append(outcome.article.id)
+        change.merged.extend(outcome.merged)
+    return changes
 
 
-def refresh_development(conn, development: Development, outcome: Outcome, rt: Runtime, active, now: datetime) -> list[Alert]:
+def refresh_development(
+    conn: Connection,
+    change: DevelopmentChange,
+    previous: Development | None,
+    rt: Runtime,
+    active: Sequence[ActiveSilence],
+    source: EffectiveSource,
+    now: datetime,
+) -> list[Alert]:
+    """Score, place in a storyline, store, and decide what to tell people."""
+    development = change.development
+    assert development.id is not None
     topic = topic_by_id(rt.settings, development.topic)
-    members = articles.articles_for_development(conn, development.id) if development.id else []
-    decision = outcome.decision
-    previous = developments.get_development(conn, development.id) if development.id else None
+    members = articles.articles_for_development(conn, development.id)
+    decision = corroborate.corroborate(members, topic.min_sources if topic else 2)
     if topic is not None:
         development.impact = score.impact(members, decision, topic)
     development.sentiment = score.sentiment(development.headline, development.lead)
+    development.state, development.independent = decision.state, decision.independent
+    development.decision_reason = decision.reason
     if development.storyline_id is None:
-        candidates = developments.developments_seen_since(conn, now - rt.settings.cluster.storyline_window, topics=[development.topic])
-        development.storyline_id = timeline.storyline_for(
-            development, candidates, window=rt.settings.cluster.storyline_window, now=now
-        )
-    developments.upsert_development(conn, development, outcome.features)
-    for merged in outcome.merged_from:
-        articles.reassign_development(conn, merged, development.id)
-        developments.mark_merged(conn, merged, development.id)
+        window = rt.settings.cluster.storyline_window
+        candidates = [
+            d for d in developments.developments_seen_since(conn, now - window, topics=[development.topic])
+            if d.id != development.id
+        ]
+        development.storyline_id = timeline.storyline_for(development, candidates, window=window, now=now) or development.id
+    developments.upsert_development(conn, development, change.features)
     return decide_stage.decide(
         development,
         decision,
@@ -265,8 +301,9 @@ def refresh_development(conn, development: Development, outcome: Outcome, rt: Ru
         rt.settings.routes,
         active,
         now=now,
-        new_article_ids=[a.id for a in outcome.new_articles if a.id is not None],
-        merged_from=outcome.merged_from,
+        new_article_ids=change.new_article_ids,
+        merged_from=[d.id for d in change.merged if d.id is not None],
+        source_ids=sorted({a.source_id for a in members}),
     )
 
 
@@ -284,21 +321,11 @@ def health_alert(conn, source: EffectiveSource, source_health: SourceHealth, rt:
     if event is None:
         return []
     sources.set_health_alerted(conn, source.id, event.failing)
-    return [event.alert(channel)]
+    return [health_alerts.health_alert(event, channel=channel, now=now)]
 
 
 def topic_by_id(settings: Settings, topic_id: str):
     return next((t for t in settings.topics if t.id == topic_id), None)
 
 
-__all__ = [
-    "PollReport",
-    "Runtime",
-    "build_runtime",
-    "poll_source",
-    "process",
-    "utcnow",
-    "DevelopmentState",
-    "ErrorKind",
-    "replace",
-]
+__all__ = ["PollReport", "Runtime", "build_runtime", "poll_source", "process", "utcnow"]
