@@ -19,6 +19,7 @@ import math
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from monitor import textfeatures as tf
 from monitor.models import Development, DevelopmentState, TimelineEntry
@@ -33,11 +34,17 @@ LEAD_CHARS = 500
 
 def features(dev: Development, common: Collection[str] = ()) -> frozenset[str]:
     """Folded, stemmed key terms, headline terms and names of one development."""
-    found: set[str] = {tf.stem(tf.fold(t)) for t in dev.key_terms if t}
-    found.update(tf.terms(dev.headline or ""))
-    found.update(tf.names(dev.headline or "", headline=True))
-    found.update(tf.names((dev.lead or "")[:LEAD_CHARS]))
-    return frozenset(f for f in found if _useful(f) and f not in common)
+    found = _features(dev.headline or "", tuple(dev.key_terms), (dev.lead or "")[:LEAD_CHARS])
+    return found - frozenset(common) if common else found
+
+
+@lru_cache(maxsize=50_000)  # every candidate is compared again for each new development
+def _features(headline: str, key_terms: tuple[str, ...], lead: str) -> frozenset[str]:
+    found: set[str] = {tf.stem(tf.fold(t)) for t in key_terms if t}
+    found.update(tf.terms(headline))
+    found.update(tf.names(headline, headline=True))
+    found.update(tf.names(lead))
+    return frozenset(f for f in found if _useful(f))
 
 
 def _useful(feature: str) -> bool:
@@ -63,15 +70,18 @@ def _eligible(
 ) -> list[Development]:
     """Earlier, unmerged developments of the same topic, still within the window."""
     since = min(dev.first_seen, now) - window
+    before = _order(dev)
+    # Cheap comparisons first: most candidates fail on time or topic.
     kept = [
         c
         for c in candidates
-        if _alive(c)
-        and c.id != dev.id
+        if c.last_seen >= since
+        and c.first_seen <= dev.first_seen
         and c.topic == dev.topic
-        and c.last_seen >= since
+        and c.id != dev.id
+        and _alive(c)
         and c.first_seen <= now
-        and _order(c) < _order(dev)
+        and _order(c) < before
     ]
     kept.sort(key=lambda c: c.last_seen, reverse=True)
     return kept[:MAX_CANDIDATES]
@@ -95,13 +105,14 @@ def storyline_for(
         return None
     common = _common(common_terms)
     mine = features(dev, common)
-    theirs = [(c, features(c, common)) for c in pool]
-    df = Counter(f for _, fs in theirs for f in fs)
-    n = len(theirs) + 1
+    # Only the development's own features matter, so only their spread is counted.
+    overlaps = [(c, mine & features(c)) for c in pool]
+    df = Counter(f for _, shared in overlaps for f in shared)
+    n = len(pool) + 1
     limit = max(COMMON_FLOOR, COMMON_SHARE * n)
     best: tuple[float, datetime, Development] | None = None
-    for cand, fs in theirs:
-        shared = [f for f in mine & fs if df[f] + 1 <= limit]
+    for cand, overlap in overlaps:
+        shared = [f for f in overlap if df[f] + 1 <= limit]
         if len(shared) < MIN_SHARED:
             continue
         weight = sum(math.log((n + 1) / df[f]) for f in shared)
