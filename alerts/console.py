@@ -82,10 +82,11 @@ class ConsoleSink:
             self._write(f"#{channel.lstrip('#')} thread reply{also}", message, indent="    ")
         else:
             self._write(f"#{channel.lstrip('#')} new message", message)
-        return Posted(channel.lstrip("#"), ts)
+        # No channel id: nothing was posted anywhere a link could point to.
+        return Posted("", ts)
 
     async def update(self, channel_id: str, ts: str, message: Message, *, metadata: Mapping[str, Any] | None = None) -> Posted:
-        self._write(f"#{channel_id} message updated", message)
+        self._write("message updated", message)
         return Posted(channel_id, ts)
 
     async def find_own_message(

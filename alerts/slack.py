@@ -336,8 +336,9 @@ class WebhookSink:
                 raise DeliveryError("ratelimited", retry_after=_retry_after(response.headers))
             raise DeliveryError(code, permanent=response.status_code < 500 and code in PERMANENT_ERRORS | _WEBHOOK_PERMANENT)
         self._count += 1
-        # A webhook answers "ok" and nothing else: there is no ts to record.
-        return Posted("webhook", f"webhook-{self._count}")
+        # A webhook answers "ok" and nothing else: no channel id, no real ts. The placeholder
+        # ts marks the row delivered; the empty channel id keeps digests from linking to it.
+        return Posted("", f"webhook-{self._count}")
 
     async def update(self, channel_id: str, ts: str, message: Message, *, metadata: Mapping[str, Any] | None = None) -> Posted:
         raise DeliveryError("webhook mode cannot update messages", permanent=True)

@@ -108,6 +108,7 @@ class FakeSlack:
         self.archived = set(archived)
         self.not_member = set(not_member)
         self.calls: list[Call] = []
+        self.channels.setdefault("webhook", "C0WEBHOOK1")
         self._messages: dict[str, list[dict[str, Any]]] = {cid: [] for cid in self.channels.values()}
         self._faults: deque[Fault] = deque()
         self._seq = 0
@@ -122,6 +123,11 @@ class FakeSlack:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/api/"
+
+    @property
+    def webhook_url(self) -> str:
+        """An incoming webhook that posts to the `webhook` channel (calls recorded as method "webhook")."""
+        return f"http://127.0.0.1:{self.port}/services/T0FAKE/B0HOOK/secret"
 
     def start(self) -> FakeSlack:
         started = threading.Event()
@@ -143,6 +149,7 @@ class FakeSlack:
     async def _serve(self) -> None:
         app = web.Application(client_max_size=10 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._handle)
+        app.router.add_post("/services/{hook:.*}", self._handle_webhook)
         self._runner = web.AppRunner(app, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -250,6 +257,30 @@ class FakeSlack:
         if fault is not None and fault.kind == "timeout":
             await asyncio.sleep(fault.delay)  # the message is stored; the client gives up first
         return self._answer(call, body)
+
+    async def _handle_webhook(self, request: web.Request) -> web.Response:
+        """Incoming webhook: JSON body, plain-text answers ("ok", "invalid_blocks", ...)."""
+        params = await _read_params(request)
+        call = Call("webhook", params, time.monotonic())
+        fault = self._take_fault("webhook")
+        with self._lock:
+            self.calls.append(call)
+            if fault is not None and fault.kind == "status":
+                headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+                return self._answer_text(call, "rate_limited" if fault.status == 429 else "server_error", fault.status, headers)
+            if fault is not None and fault.kind == "error":
+                return self._answer_text(call, fault.error, 400)
+            error = self._content_error(params)
+            if error:
+                return self._answer_text(call, error, 400)
+            message = {"type": "message", "bot_id": "B0HOOK", "ts": self._next_ts(), "text": params.get("text", ""),
+                       "blocks": params.get("blocks")}
+            self._messages[self.channels["webhook"]].append(message)
+        return self._answer_text(call, "ok")
+
+    def _answer_text(self, call: Call, body: str, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+        call.status, call.response, call.headers = status, {"body": body}, dict(headers or {})
+        return web.Response(text=body, status=status, headers=headers)
 
     def _take_fault(self, method: str) -> Fault | None:
         with self._lock:

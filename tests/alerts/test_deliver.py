@@ -20,7 +20,7 @@ import pytest
 
 from alerts.console import ConsoleSink
 from alerts.deliver import Backoff, Relay
-from alerts.slack import PERMANENT_ERRORS, SlackWebSink, make_client
+from alerts.slack import PERMANENT_ERRORS, SlackWebSink, WebhookSink, make_client
 from monitor.models import (
     Alert,
     AlertKind,
@@ -505,3 +505,39 @@ async def test_without_token_the_console_shows_the_message_and_marks_it_sent(sto
 def test_relay_from_settings_picks_the_console_without_token(store: Store) -> None:
     relay = Relay.from_settings(store, Settings())
     assert isinstance(relay.sink, ConsoleSink)
+
+
+# --- incoming-webhook mode ---------------------------------------------------------------------
+
+
+async def test_webhook_mode_posts_parents_and_only_material_updates(store: Store, slack: FakeSlack, clock: Clock) -> None:
+    alert_id = seed_and_enqueue(store, clock.now, channel="webhook")
+    relay = Relay(store, WebhookSink(slack.webhook_url), clock=clock, settings=SETTINGS)
+    assert (await relay.deliver_due()).sent == 1
+    [parent] = slack.messages("webhook")
+    assert parent["blocks"][0]["text"]["text"] == HEADLINE
+    [call] = slack.calls_to("webhook")
+    assert call.params["unfurl_links"] is False and "link_names" not in call.params
+
+    def update(key: str, material: bool) -> Alert:
+        return Alert(AlertKind.UPDATE, "webhook", f"dev:1:webhook:{key}", development_id=1,
+                     payload={"new_article_ids": [], "material": material}, created=clock.now)
+
+    with store.transaction() as conn:
+        quiet_id = outbox.enqueue(conn, update("upd:3", False))
+        loud_id = outbox.enqueue(conn, update("upd:3:material", True))
+    report = await relay.deliver_due(clock.advance(minutes=1))
+
+    assert report.sent == 2
+    assert len(slack.messages("webhook")) == 2  # the material change, as a new message
+    assert quiet_id is not None and loud_id is not None
+    assert "webhook mode" in str(row(store, quiet_id).payload["delivery"])
+    assert row(store, alert_id).state is AlertState.SENT
+
+
+async def test_webhook_permanent_error_is_not_retried(store: Store, slack: FakeSlack, clock: Clock) -> None:
+    alert_id = seed_and_enqueue(store, clock.now, channel="webhook")
+    slack.fail_next(1, error="invalid_token", methods=("webhook",))
+    relay = Relay(store, WebhookSink(slack.webhook_url), clock=clock, settings=SETTINGS)
+    assert (await relay.deliver_due()).failed == 1
+    assert (row(store, alert_id).state, row(store, alert_id).last_error) == (AlertState.FAILED, "invalid_token")
