@@ -122,3 +122,13 @@ def test_timeline_keeps_the_newest_entries() -> None:
 
 def test_development_without_storyline_has_no_timeline() -> None:
     assert timeline_entries(dev(1, "Alone", 0), history()) == ()
+
+
+def test_a_root_that_names_itself_as_storyline_is_followed() -> None:
+    """The pipeline stores a story's first development with storyline_id = its own id."""
+    root = dev(1, "US adds SMIC to Entity List over 7nm chips for Huawei", 0, storyline_id=1)
+    new = dev(9, "Huawei's new phone uses SMIC 7nm chip, teardown shows", 40)
+    assert storyline_for(new, [root], window=WINDOW, now=new.first_seen) == 1
+    new.storyline_id = 1
+    assert [e.development_id for e in timeline_entries(new, [root, new])] == [1]
+    assert timeline_entries(root, [root, new]) == ()
