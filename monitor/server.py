@@ -1,0 +1,168 @@
+"""The monitor's own small HTTP server: `/metrics`, `/healthz`, `/readyz`.
+
+Off by default (`server.enabled`), bound to 127.0.0.1 unless `server.host` says otherwise:
+the endpoints carry no secrets, but source ids and channel names are nobody else's business.
+
+- `/healthz`: the process and its event loop answer → 200. For liveness probes: a monitor
+  whose loop is blocked does not answer and gets restarted.
+- `/readyz`: 200 when the store answers a query, the scheduler is running and a
+  configuration is loaded; otherwise 503 with `{"ready": false, "reasons": [...]}`. For
+  readiness probes and the container HEALTHCHECK's stricter sibling.
+- `/metrics`: Prometheus text from `monitor.metrics.REGISTRY`. The gauges that describe the
+  store (outbox depth, developments by state) are refreshed from it at scrape time, so they are
+  right even when nothing has happened since the start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aiohttp import web
+from sqlalchemy import func, select
+
+from monitor import metrics
+from monitor.config import ConfigHolder
+from monitor.store import Store
+
+log = logging.getLogger(__name__)
+
+PING_TIMEOUT_SECONDS = 5.0
+HEALTH_PATHS = ("/healthz", "/readyz", "/metrics")
+# Alerts that are still to be delivered.
+_WAITING_STATES = ("pending", "deferred")
+
+
+class AppLike(Protocol):
+    """What the server reads from `monitor.app.App`."""
+
+    holder: ConfigHolder
+    store: Store
+
+
+class ServiceLike(Protocol):
+    """What the server reads from `monitor.scheduler.Service`."""
+
+    ready: bool
+
+
+@dataclass
+class RunningServer:
+    """A started server; `url` is where it listens (the real port when 0 was asked for)."""
+
+    runner: web.AppRunner
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+
+@contextlib.asynccontextmanager
+async def serve_if_enabled(
+    app: AppLike, service: ServiceLike, *, port: int | None = None
+) -> AsyncIterator[RunningServer | None]:
+    """Serve the endpoints for the body of the `async with` when `server.enabled` is set.
+
+    `port` overrides `server.port` (tests pass 0 for a free port). Yields None when disabled.
+    """
+    settings = app.holder.settings.server
+    if not settings.enabled:
+        yield None
+        return
+    server = await start_server(app, service, settings.host, settings.port if port is None else port)
+    try:
+        yield server
+    finally:
+        await server.runner.cleanup()
+
+
+async def start_server(app: AppLike, service: ServiceLike, host: str, port: int) -> RunningServer:
+    runner = web.AppRunner(build_web_app(app, service), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        # A port in use or an address not on this host: say which setting to change.
+        raise OSError(f"cannot serve metrics on {host}:{port} (server.host/server.port): {exc}") from exc
+    bound = _bound_port(site) or port
+    log.info("metrics and health endpoints listening", extra={"url": f"http://{host}:{bound}"})
+    return RunningServer(runner, host, bound)
+
+
+def build_web_app(app: AppLike, service: ServiceLike) -> web.Application:
+    web_app = web.Application()
+
+    async def healthz(_request: web.Request) -> web.Response:
+        return web.json_response({"alive": True})
+
+    async def readyz(_request: web.Request) -> web.Response:
+        reasons = await readiness_problems(app, service)
+        status = 503 if reasons else 200
+        return web.json_response({"ready": not reasons, "reasons": reasons}, status=status)
+
+    async def metrics_page(_request: web.Request) -> web.Response:
+        await asyncio.to_thread(refresh_store_gauges, app.store)
+        response = web.Response(body=metrics.render())
+        response.headers["Content-Type"] = metrics.CONTENT_TYPE
+        return response
+
+    web_app.router.add_get("/healthz", healthz)
+    web_app.router.add_get("/readyz", readyz)
+    web_app.router.add_get("/metrics", metrics_page)
+    return web_app
+
+
+async def readiness_problems(app: AppLike, service: ServiceLike) -> list[str]:
+    """Why the monitor is not ready; empty when it is."""
+    reasons: list[str] = []
+    if getattr(app.holder, "settings", None) is None:
+        reasons.append("configuration not loaded")
+    if not service.ready:
+        reasons.append("scheduler not running")
+    try:
+        # ping() blocks (a driver call); a hung database must not hang the probe as well.
+        reachable = await asyncio.wait_for(asyncio.to_thread(app.store.ping), PING_TIMEOUT_SECONDS)
+    except TimeoutError:
+        reachable = False
+    if not reachable:
+        reasons.append(f"store not reachable ({app.store.url})")
+    return reasons
+
+
+def refresh_store_gauges(store: Store) -> None:
+    """Outbox depth and developments by state, read from the store (never raises)."""
+    from monitor.store.schema import alert, development
+
+    try:
+        with store.connect() as conn:
+            waiting = conn.execute(
+                select(func.count()).select_from(alert).where(alert.c.state.in_(_WAITING_STATES))
+            ).scalar()
+            by_state = dict(
+                conn.execute(select(development.c.state, func.count()).group_by(development.c.state)).all()
+            )
+    except Exception as exc:  # an unreachable store shows on /readyz; keep the last values here
+        log.warning("metrics: cannot read the store: %s", exc)
+        return
+    metrics.set_outbox_depth(int(waiting or 0))
+    metrics.set_developments({str(k): int(v) for k, v in by_state.items()})
+
+
+def _bound_port(site: web.TCPSite) -> int | None:
+    server: Any = site._server  # aiohttp keeps the asyncio server here; no public accessor
+    sockets = getattr(server, "sockets", None) or ()
+    for sock in sockets:
+        return int(sock.getsockname()[1])
+    return None
+
+
+__all__ = ["RunningServer", "build_web_app", "readiness_problems", "serve_if_enabled", "start_server"]
