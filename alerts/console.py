@@ -77,11 +77,12 @@ class ConsoleSink:
         reply_broadcast: bool = False,
     ) -> Posted:
         ts = self._next_ts()
+        where = f"#{channel.lstrip('#')} " if channel else ""
         if thread_ts:
             also = " (also sent to the channel)" if reply_broadcast else ""
-            self._write(f"#{channel.lstrip('#')} thread reply{also}", message, indent="    ")
+            self._write(f"{where}thread reply{also}", message, indent="    ")
         else:
-            self._write(f"#{channel.lstrip('#')} new message", message)
+            self._write(f"{where}new message", message)
         # No channel id: nothing was posted anywhere a link could point to.
         return Posted("", ts)
 

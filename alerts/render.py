@@ -225,13 +225,23 @@ def source_lines(view: DevelopmentView) -> list[str]:
             line += f" (+{origin.reprints} reprint{'s' if origin.reprints != 1 else ''})"
         if first is not None and first.title:
             line += ": " + escape_clipped(first.title, _TITLE_IN_LIST)
-        copies = [link(a.url, a.outlet, limit=80) for a in articles[1:]]
-        if not copies and len(origin.outlets) > 1:
-            copies = [escape_clipped(o, 80) for o in origin.outlets[1:]]
-        if copies:
-            line += "\n      ↳ " + clip_markup(", ".join(copies), 1500)
-        lines.append(line)
+        lines.append(line + _copies_line(origin, first, articles[1:]))
     return lines
+
+
+def _copies_line(origin: Origin, first: Article | None, others: list[Article]) -> str:
+    """'↳ reprinted by: A, B' and 'more from Reuters: …' under an origin, or ''."""
+    own = first.outlet if first else origin.label
+    reprints = [link(a.url, a.outlet, limit=80) for a in others if a.outlet != own]
+    more = [link(a.url, a.title or a.outlet, limit=80) for a in others if a.outlet == own]
+    if not others and len(origin.outlets) > 1:
+        reprints = [escape_clipped(o, 80) for o in origin.outlets[1:]]
+    parts = []
+    if reprints:
+        parts.append("reprinted by: " + ", ".join(reprints))
+    if more:
+        parts.append(f"more from {escape_clipped(own, 80)}: " + ", ".join(more))
+    return "".join("\n      ↳ " + clip_markup(p, 1500) for p in parts)
 
 
 def timeline_lines(view: DevelopmentView) -> list[str]:
@@ -297,7 +307,7 @@ def render_plain(text: str, *, title: str | None = None) -> Message:
         blocks.append(header(title))
     body = escape(text)
     blocks.extend(pack_lines(body.splitlines() or [ELLIPSIS], title="", max_sections=MAX_BLOCKS - 1))
-    fallback = escape_clipped(title or clip(text, 300), MAX_FALLBACK)
+    fallback = escape_clipped(title or clip(text, 300), MAX_FALLBACK).strip() or "Monitor notice"
     return Message(fallback, fit_blocks(blocks))
 
 

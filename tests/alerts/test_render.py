@@ -159,7 +159,7 @@ def test_parent_message_shows_what_on_call_needs() -> None:
     assert "Impact 8/10 — regulatory action, agency named, money" in text
     assert "negative" in text and "AI export controls" in text
     assert "Reuters.example" not in text and "<https://reuters.example/story-1|Reuters> (+4 reprints)" in text
-    assert "<https://reprinter0.example/story-2|Reprinter 0>" in text  # reprints listed under their origin
+    assert "↳ reprinted by: <https://reprinter0.example/story-2|Reprinter 0>, " in text  # under their origin
     assert "2026-10-23 — Earlier: rule proposed (2 sources)" in text
     assert "The Commerce Department widened licence requirements." in text
     assert message.text.startswith("US tightens AI chip export rules — ")
