@@ -14,6 +14,7 @@ fetch counter.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping
 from datetime import datetime
@@ -171,10 +172,8 @@ def set_last_success(source_id: str, ts: datetime | float) -> None:
 def forget_source(source_id: str) -> None:
     """Drop a removed source's series, so /metrics does not report it forever."""
     for metric in (ITEMS_PARSED, ARTICLES_STORED, LAST_SUCCESS):
-        try:
+        with contextlib.suppress(KeyError):
             metric.remove(source_id)
-        except KeyError:
-            pass
 
 
 def render() -> bytes:

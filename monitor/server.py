@@ -147,14 +147,13 @@ def refresh_store_gauges(store: Store) -> None:
             waiting = conn.execute(
                 select(func.count()).select_from(alert).where(alert.c.state.in_(_WAITING_STATES))
             ).scalar()
-            by_state = dict(
-                conn.execute(select(development.c.state, func.count()).group_by(development.c.state)).all()
-            )
+            rows = conn.execute(select(development.c.state, func.count()).group_by(development.c.state))
+            by_state: dict[str, int] = {str(state): int(count) for state, count in rows}
     except Exception as exc:  # an unreachable store shows on /readyz; keep the last values here
         log.warning("metrics: cannot read the store: %s", exc)
         return
     metrics.set_outbox_depth(int(waiting or 0))
-    metrics.set_developments({str(k): int(v) for k, v in by_state.items()})
+    metrics.set_developments(by_state)
 
 
 def _bound_port(site: web.TCPSite) -> int | None:
