@@ -48,6 +48,7 @@ from sqlalchemy import Connection
 from alerts import render
 from alerts.render import Message
 from alerts.slack import DeliveryError, Posted, Sink, SlackWebSink, alert_metadata, make_sink
+from monitor import metrics
 from monitor.models import Alert, AlertKind, AlertState, Article, DevelopmentView
 from monitor.settings import Settings
 from monitor.store import outbox
@@ -158,6 +159,9 @@ class Relay:
             rows = outbox.due(conn, now, self.batch)
         for alert in rows:
             await self._deliver_one(alert, now, report)
+        with self.store.transaction() as conn:
+            counts = outbox.counts_by_state(conn)
+        metrics.set_outbox_depth(counts.get(AlertState.PENDING.value, 0))
         return report
 
     async def _deliver_one(self, alert: Alert, now: datetime, report: RelayReport) -> None:
@@ -175,16 +179,21 @@ class Relay:
             if isinstance(outcome, _Done):
                 outbox.mark_sent(conn, alert.id, outcome.channel_id, outcome.ts, outcome.thread_ts, self.clock(), outcome.payload)
                 report.sent += 1
+                state = "sent"
             elif isinstance(outcome, _Wait):
                 outbox.mark_retry(conn, alert.id, outcome.reason, outcome.until, now)
                 report.waiting += 1
+                state = "retry"
             elif outcome.state is AlertState.SILENCED:
                 outbox.mark_silenced(conn, alert.id, outcome.reason, now)
                 report.skipped += 1
+                state = "silenced"
             else:
                 outbox.mark_failed(conn, alert.id, outcome.reason, now)
                 log.error("alert %s (%s) not delivered: %s", alert.id, alert.dedup_key, outcome.reason)
                 report.failed += 1
+                state = "failed"
+        metrics.observe_alert(state, alert.channel)
 
     def _record_failure(self, alert: Alert, error: DeliveryError, now: datetime, report: RelayReport) -> None:
         assert alert.id is not None
@@ -197,12 +206,14 @@ class Relay:
                 # Logged once: the row is never picked up again.
                 log.error("alert %s (%s to %s) failed permanently: %s", alert.id, alert.kind.value, alert.channel, reason)
                 report.failed += 1
+                metrics.observe_alert("failed", alert.channel)
                 return
             until = now + self.backoff.delay(max(attempts, 1), error.retry_after)
             note = f"{error.code} (may have reached Slack; will look before re-posting)" if error.ambiguous else error.code
             outbox.mark_retry(conn, alert.id, note, until, now)
         log.warning("alert %s (%s): %s; retry at %s", alert.id, alert.dedup_key, note, until.isoformat())
         report.retried += 1
+        metrics.observe_alert("retry", alert.channel)
 
     def _attempts(self, alert_id: int) -> int:
         with self.store.transaction() as conn:

@@ -35,6 +35,8 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
+from slack_sdk.http_retry.interval_calculator import RetryIntervalCalculator
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
@@ -127,19 +129,26 @@ def alert_metadata(alert_id: int | None, development_id: int | None, part: str =
     return {"event_type": EVENT_TYPE, "event_payload": payload}
 
 
-def make_client(slack: Slack, *, rate_limit_retries: int = 5, server_error_retries: int = 2) -> AsyncWebClient:
+def make_client(
+    slack: Slack,
+    *,
+    rate_limit_retries: int = 5,
+    server_error_retries: int = 2,
+    retry_interval: RetryIntervalCalculator | None = None,
+) -> AsyncWebClient:
     """AsyncWebClient for `slack.base_url` with slack-sdk's retry handlers.
 
     - 429: wait Retry-After and try again, up to `rate_limit_retries` times.
-    - HTTP 500/503: back off and try again (Slack answers these before acting).
+    - HTTP 500/503: back off (`retry_interval`, default 0.5 s · 2^n with jitter) and try again.
     - Connection errors: only a refused/unreachable connect is retried here, because the
       request never left. A timeout or a dropped connection *after* sending is ambiguous:
       it is left to the relay, which first looks for the message in the channel.
     """
+    interval = retry_interval or BackoffRetryIntervalCalculator(backoff_factor=0.5)
     handlers: list[AsyncRetryHandler] = [
         AsyncRateLimitErrorRetryHandler(max_retry_count=rate_limit_retries),
-        AsyncServerErrorRetryHandler(max_retry_count=server_error_retries),
-        AsyncConnectionErrorRetryHandler(max_retry_count=2, error_types=[aiohttp.ClientConnectorError]),
+        AsyncServerErrorRetryHandler(max_retry_count=server_error_retries, interval_calculator=interval),
+        AsyncConnectionErrorRetryHandler(max_retry_count=2, interval_calculator=interval, error_types=[aiohttp.ClientConnectorError]),
     ]
     timeout = max(slack.timeout.total_seconds(), 0.1)
     return AsyncWebClient(

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 
 from alerts.console import ConsoleSink
 from alerts.deliver import Backoff, Relay
@@ -124,7 +125,8 @@ def seed_and_enqueue(store: Store, now: datetime, *, dev_id: int = 1, channel: s
 
 def make_relay(store: Store, slack: FakeSlack, clock: Clock, *, timeout: float = 2, rate_limit_retries: int = 5) -> Relay:
     config = Slack(token=slack.token, base_url=slack.base_url, timeout=timedelta(seconds=timeout))
-    client = make_client(config, rate_limit_retries=rate_limit_retries)
+    # Short pauses between the SDK's 5xx retries keep the suite quick; Retry-After is still honoured.
+    client = make_client(config, rate_limit_retries=rate_limit_retries, retry_interval=FixedValueRetryIntervalCalculator(0.05))
     return Relay(store, SlackWebSink(client), clock=clock, settings=SETTINGS, backoff=Backoff(base=timedelta(seconds=10)))
 
 
