@@ -68,6 +68,11 @@ PERMANENT_ERRORS = frozenset(
         "edit_window_closed",
         "thread_not_found",
         "restricted_action",
+        "invalid_arguments",
+        "invalid_metadata_format",
+        "invalid_metadata_schema",
+        "metadata_too_large",
+        "channel_is_archived",
     }
 )
 

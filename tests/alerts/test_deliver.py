@@ -543,3 +543,18 @@ async def test_webhook_permanent_error_is_not_retried(store: Store, slack: FakeS
     relay = Relay(store, WebhookSink(slack.webhook_url), clock=clock, settings=SETTINGS)
     assert (await relay.deliver_due()).failed == 1
     assert (row(store, alert_id).state, row(store, alert_id).last_error) == (AlertState.FAILED, "invalid_token")
+
+
+async def test_one_parent_per_routed_channel_and_mention_only_where_configured(store: Store, slack: FakeSlack, clock: Clock) -> None:
+    with store.transaction() as conn:
+        seed_development(conn, clock.now)
+        outbox.enqueue(conn, new_alert(1, "alerts", clock.now))
+        outbox.enqueue(conn, new_alert(1, "oncall", clock.now, oncall=True, mention="<!subteam^S0ONCALL>"))
+        assert outbox.enqueue(conn, new_alert(1, "alerts", clock.now)) is None  # same dedup key: no second row
+
+    assert (await make_relay(store, slack, clock).deliver_due()).sent == 2
+
+    [topic] = slack.messages("alerts")
+    [oncall] = slack.messages("oncall")
+    assert "<!subteam^" not in str(topic)
+    assert oncall["text"].startswith("<!subteam^S0ONCALL> ")
