@@ -249,6 +249,13 @@ class Http(Strict):
 class Store(Strict):
     url: str = Field("sqlite:///monitor.db", description="SQLAlchemy URL: `sqlite:///path.db` (relative to the config file) or `postgresql+psycopg://...`.")
     retention: Duration = Field(timedelta(days=90), description="Articles older than this are pruned; developments and alerts keep their summaries.")
+    forget_after: Duration = Field(timedelta(days=365), description="Pruned articles older than this are deleted with their dedup keys, which bounds the database; keep it well beyond how long any feed lists an item (at least `retention`).")
+
+    @model_validator(mode="after")
+    def _forget_after_retention(self) -> Store:
+        if self.forget_after < self.retention:
+            raise ValueError("store.forget_after must not be shorter than store.retention")
+        return self
 
 
 class Digest(Strict):

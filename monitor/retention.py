@@ -1,0 +1,171 @@
+"""Retention: old articles are pruned, then forgotten, and SQLite's file stays bounded.
+
+Once a day (the scheduler's `retention` job) `prune()`:
+
+1. *prunes* articles published before `now - store.retention`: text, summary and signature
+   are cleared; dedup keys, title, URL and outlet stay, so a feed that still lists the item
+   does not bring it back as news (see `monitor.store.articles`);
+2. *forgets* articles published before `now - store.forget_after`: the rows are deleted. This
+   is what bounds the database: everything else grows only with developments and alerts,
+   which keep their summaries (headline, lead, counts, payloads) and are a few per day;
+3. on SQLite, checkpoints the write-ahead log and, rarely, compacts the file.
+
+Why no routine VACUUM: SQLite reuses the pages that step 1 and 2 free (they go on the
+freelist), so with a steady intake the file reaches a plateau without one — measured by
+`bench/retention_month.py`. VACUUM rewrites the whole file, needs as much free disk again
+and locks writers out while it runs, so it is only worth it when a large share of the file is
+free and will stay free: after `retention` or `forget_after` was shortened, or after a burst
+that will not recur. `prune()` compacts when free pages are both over
+`COMPACT_FREE_FRACTION` of the file and over `COMPACT_MIN_FREE_BYTES`. (auto_vacuum=
+INCREMENTAL would need a full VACUUM to switch on for existing files, and it fragments the
+file; it buys nothing the freelist does not already give us.)
+
+The WAL is checkpointed with TRUNCATE after pruning: one day's prune is the largest write of
+the day, and without a truncating checkpoint `monitor.db-wal` keeps that size on disk.
+
+On PostgreSQL, autovacuum reuses the space; nothing extra is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from monitor.config import ConfigHolder
+from monitor.settings import Settings
+from monitor.store import Store
+from monitor.store.articles import count_articles, prune_articles
+
+log = logging.getLogger(__name__)
+
+COMPACT_FREE_FRACTION = 0.25
+COMPACT_MIN_FREE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    """What one retention run did."""
+
+    pruned: int  # articles whose text was cleared
+    forgotten: int  # articles deleted outright
+    before: datetime  # articles published before this were pruned
+    forget_before: datetime  # ... and before this, deleted
+    file_bytes: int | None = None  # SQLite only: main file size after the run
+    free_bytes: int | None = None  # SQLite only: freelist pages (reused by new rows)
+    compacted: bool = False  # SQLite only: VACUUM ran
+
+
+def prune(
+    store: Store,
+    settings: Settings,
+    now: datetime,
+    *,
+    compact_min_free_bytes: int = COMPACT_MIN_FREE_BYTES,
+) -> PruneReport:
+    """Apply `store.retention` and `store.forget_after` as of `now` (see the module doc)."""
+    before = now - settings.store.retention
+    forget_before = now - settings.store.forget_after
+    with store.transaction() as conn:
+        total_before = count_articles(conn)
+        affected = prune_articles(conn, before, forget_before=forget_before)
+        forgotten = total_before - count_articles(conn)
+    report = PruneReport(affected - forgotten, forgotten, before, forget_before)
+    if store.dialect != "sqlite":
+        return report
+    return _maintain_sqlite(store, report, compact_min_free_bytes)
+
+
+def _maintain_sqlite(store: Store, report: PruneReport, min_free_bytes: int) -> PruneReport:
+    checkpoint_wal(store)
+    page_size, pages, free_pages = _page_counts(store)
+    free_bytes = free_pages * page_size
+    compact = free_bytes >= min_free_bytes and free_pages >= COMPACT_FREE_FRACTION * pages
+    if compact:
+        log.info("retention: compacting the SQLite file", extra={"free_bytes": free_bytes, "file_bytes": pages * page_size})
+        vacuum(store)
+        checkpoint_wal(store)
+        page_size, pages, free_pages = _page_counts(store)
+    return PruneReport(
+        report.pruned,
+        report.forgotten,
+        report.before,
+        report.forget_before,
+        file_bytes=pages * page_size,
+        free_bytes=free_pages * page_size,
+        compacted=compact,
+    )
+
+
+def checkpoint_wal(store: Store) -> None:
+    """Copy the WAL into the main file and truncate it (SQLite; a no-op elsewhere).
+
+    A reader holding an old snapshot makes the checkpoint partial; that is fine, the next
+    run finishes it.
+    """
+    if store.dialect == "sqlite":
+        _outside_transaction(store, "PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def vacuum(store: Store) -> None:
+    """Rewrite the SQLite file without its free pages (a no-op elsewhere)."""
+    if store.dialect == "sqlite":
+        _outside_transaction(store, "VACUUM")
+
+
+def _outside_transaction(store: Store, statement: str) -> None:
+    # VACUUM and a full checkpoint refuse to run inside a transaction, and the store's
+    # SQLAlchemy connections always BEGIN (see monitor.store.db); the DB-API connection is
+    # in autocommit mode (isolation_level=None), so the statement runs on its own there.
+    raw = store.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        try:
+            cursor.execute(statement)
+            cursor.fetchall()
+        finally:
+            cursor.close()
+    finally:
+        raw.close()
+
+
+def _page_counts(store: Store) -> tuple[int, int, int]:
+    with store.connect() as conn:
+        page_size = int(conn.exec_driver_sql("PRAGMA page_size").scalar() or 0)
+        pages = int(conn.exec_driver_sql("PRAGMA page_count").scalar() or 0)
+        free = int(conn.exec_driver_sql("PRAGMA freelist_count").scalar() or 0)
+    return page_size, pages, free
+
+
+def make_retention_job(
+    store: Store, holder: ConfigHolder, clock: Callable[[], datetime]
+) -> Callable[[], Awaitable[PruneReport | None]]:
+    """The scheduler's daily job: `prune()` with the settings in force, off the event loop.
+
+    Errors are logged and the job returns None; the next day's run tries again.
+    """
+
+    async def retention_job() -> PruneReport | None:
+        settings, now = holder.settings, clock()
+        try:
+            report = await asyncio.to_thread(prune, store, settings, now)
+        except Exception:  # never let retention take the scheduler down
+            log.exception("retention failed; articles stay until the next run")
+            return None
+        log.info(
+            "retention done",
+            extra={
+                "pruned": report.pruned,
+                "forgotten": report.forgotten,
+                "file_bytes": report.file_bytes,
+                "compacted": report.compacted,
+            },
+        )
+        return report
+
+    return retention_job
+
+
+__all__ = ["PruneReport", "checkpoint_wal", "make_retention_job", "prune", "vacuum"]
