@@ -8,7 +8,11 @@ Once a day (the scheduler's `retention` job) `prune()`:
 2. *forgets* articles published before `now - store.forget_after`: the rows are deleted. This
    is what bounds the database: everything else grows only with developments and alerts,
    which keep their summaries (headline, lead, counts, payloads) and are a few per day;
-3. on SQLite, checkpoints the write-ahead log and, rarely, compacts the file.
+3. clears the clustering features (term centroids, a few KB each) of developments last seen
+   before both cuts (`store.retention` and `cluster.window`): the cluster index is rebuilt
+   only from developments seen within `cluster.window`, so nothing reads them again, and
+   they would otherwise be the largest part of a development row kept forever;
+4. on SQLite, checkpoints the write-ahead log and, rarely, compacts the file.
 
 Why no routine VACUUM: SQLite reuses the pages that step 1 and 2 free (they go on the
 freelist), so with a steady intake the file reaches a plateau without one — measured by
@@ -31,8 +35,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+
+from sqlalchemy import Connection, null, update
 
 from monitor.config import ConfigHolder
 from monitor.settings import Settings
@@ -51,6 +57,7 @@ class PruneReport:
 
     pruned: int  # articles whose text was cleared
     forgotten: int  # articles deleted outright
+    features_cleared: int  # developments whose clustering features were dropped
     before: datetime  # articles published before this were pruned
     forget_before: datetime  # ... and before this, deleted
     file_bytes: int | None = None  # SQLite only: main file size after the run
@@ -72,7 +79,8 @@ def prune(
         total_before = count_articles(conn)
         affected = prune_articles(conn, before, forget_before=forget_before)
         forgotten = total_before - count_articles(conn)
-    report = PruneReport(affected - forgotten, forgotten, before, forget_before)
+        cleared = _clear_features(conn, min(before, now - settings.cluster.window))
+    report = PruneReport(affected - forgotten, forgotten, cleared, before, forget_before)
     if store.dialect != "sqlite":
         return report
     return _maintain_sqlite(store, report, compact_min_free_bytes)
@@ -88,15 +96,19 @@ def _maintain_sqlite(store: Store, report: PruneReport, min_free_bytes: int) -> 
         vacuum(store)
         checkpoint_wal(store)
         page_size, pages, free_pages = _page_counts(store)
-    return PruneReport(
-        report.pruned,
-        report.forgotten,
-        report.before,
-        report.forget_before,
-        file_bytes=pages * page_size,
-        free_bytes=free_pages * page_size,
-        compacted=compact,
+    return replace(report, file_bytes=pages * page_size, free_bytes=free_pages * page_size, compacted=compact)
+
+
+def _clear_features(conn: Connection, before: datetime) -> int:
+    """Drop clustering features of developments last seen before `before` (see step 3)."""
+    from monitor.store.schema import development
+
+    query = (
+        update(development)
+        .where(development.c.last_seen < before, development.c.features.is_not(None))
+        .values(features=null())
     )
+    return int(conn.execute(query).rowcount)
 
 
 def checkpoint_wal(store: Store) -> None:
@@ -159,6 +171,7 @@ def make_retention_job(
             extra={
                 "pruned": report.pruned,
                 "forgotten": report.forgotten,
+                "features_cleared": report.features_cleared,
                 "file_bytes": report.file_bytes,
                 "compacted": report.compacted,
             },

@@ -53,7 +53,7 @@ def seed(store: Store) -> None:
                 article(3, NOW - timedelta(days=1)),
             ],
         )
-        developments.upsert_development(conn, dev)
+        developments.upsert_development(conn, dev, {"centroid": {"chip": 1.0}})
         outbox.enqueue(conn, Alert(AlertKind.NEW, "#exports", "dev-1", development_id=1, payload={"headline": "Old rule"}, created=old))
 
 
@@ -76,11 +76,26 @@ def test_prune_clears_middle_aged_text_forgets_the_oldest_and_keeps_summaries(st
     assert alert is not None and alert.payload["headline"] == "Old rule"
 
 
+def test_clustering_features_go_only_once_a_development_is_past_both_windows(store: Store) -> None:
+    seed(store)  # development 1: last seen 40 days ago
+    recent = Development(id=2, topic="ai", headline="Recent", first_seen=NOW - timedelta(days=2), last_seen=NOW - timedelta(days=2))
+    with store.transaction() as conn:
+        developments.upsert_development(conn, recent, {"centroid": {"rule": 1.0}})
+    report = prune(store, settings("1d", "30d"), NOW)  # retention 1d, cluster.window 3d
+    with store.connect() as conn:
+        old_features = developments.get_features(conn, 1)
+        recent_features = developments.get_features(conn, 2)
+    assert report.features_cleared == 1
+    assert old_features is None
+    # Within cluster.window: a restart rebuilds the cluster index from these.
+    assert recent_features == {"centroid": {"rule": 1.0}}
+
+
 def test_a_second_run_the_same_day_changes_nothing(store: Store) -> None:
     seed(store)
     prune(store, settings(), NOW)
     again = prune(store, settings(), NOW)
-    assert (again.pruned, again.forgotten) == (0, 0)
+    assert (again.pruned, again.forgotten, again.features_cleared) == (0, 0, 0)
 
 
 def test_forget_after_shorter_than_retention_is_refused() -> None:
