@@ -162,6 +162,17 @@ class Source(Strict):
         return self
 
 
+def _check_terms(terms: tuple[str, ...]) -> tuple[str, ...]:
+    """Refuse terms the matcher cannot use ('*', emoji only, a*b*c*d) with the reason."""
+    from monitor.terms import RejectedTerm, normalise_term
+
+    for term in terms:
+        result = normalise_term(term)
+        if isinstance(result, RejectedTerm):
+            raise ValueError(f"term {term!r}: {result.reason}")
+    return terms
+
+
 class TopicRules(Strict):
     """Term lists; a term may be a phrase ("export controls") or use * as a wildcard (chip*)."""
 
@@ -172,11 +183,21 @@ class TopicRules(Strict):
     title_weight: float = Field(2.0, description="Score of a term found in the title (summary and text count 1).")
     min_score: float = Field(1.0, description="Minimum score for an article to match the topic.")
 
+    @field_validator("any", "all", "none")
+    @classmethod
+    def _terms(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_terms(value)
+
 
 class ImpactSignal(Strict):
     name: str = Field(description="Reason shown in alerts, e.g. 'regulatory action'.")
     terms: tuple[str, ...] = Field(description="Terms (phrases, * wildcards) that trigger the signal.")
     weight: float = Field(description="Points added to the impact score when the signal is present. Signals sharing a name form tiers: only the strongest present counts. A term found only in the body (not a headline or lead) counts half. A negative weight (e.g. commentary) counts only when most headlines carry the term.")
+
+    @field_validator("terms")
+    @classmethod
+    def _terms(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_terms(value)
 
 
 class Impact(Strict):

@@ -5,9 +5,10 @@ in feeds.yaml:
 
 - **Words and phrases.** ``export controls`` matches those words in that order, separated
   by any run of whitespace or hyphens ("export-controls", "export\\ncontrols").
-- **Wildcards.** ``*`` stands for any run of letters/digits inside one word: ``chip*``
-  matches chip, chips, chipmakers; ``semi*conductor*`` matches semiconductors. A term that
-  is nothing but ``*`` is rejected (it would match everything).
+- **Wildcards.** ``*`` stands for a run of up to 40 letters/digits inside one word:
+  ``chip*`` matches chip, chips, chipmakers; ``semi*conductor*`` matches semiconductors.
+  A term that is nothing but ``*`` is rejected (it would match everything), and so is a
+  word with more than two wildcards (it would only be slow).
 - **Case.** Matching ignores case (Unicode-aware), *except* for words written in capitals
   in the rule: a word with at least two capital letters and no lower-case letter (``BIS``,
   ``OFAC``, ``MOFCOM``, ``U.S.``) is matched exactly as written. So ``BIS`` finds the
@@ -40,6 +41,10 @@ _NO_SPACE_SCRIPTS = re.compile(
     r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
 )
 _PHRASE_GAP = r"(?:\s|[-\u2010\u2011\u2013])+"
+# Bounded so that several wildcards in one term cannot backtrack without end on a long
+# run of letters (a base64 blob in a page, say): each tries at most 40 positions.
+WILDCARD = r"\w{0,40}"
+MAX_WILDCARDS = 2  # per word: "semi*conductor*" is useful, "a*b*c*d" only slow
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +70,7 @@ def is_acronym(word: str) -> bool:
 
 
 def _word_pattern(word: str) -> str:
-    body = r"\w*".join(re.escape(part) for part in word.split("*"))
+    body = WILDCARD.join(re.escape(part) for part in word.split("*"))
     return f"(?-i:{body})" if is_acronym(word) else body
 
 
@@ -90,6 +95,8 @@ def normalise_term(raw: str) -> str | RejectedTerm:
         return RejectedTerm(term, f"longer than {MAX_TERM} characters")
     if not any(ch.isalnum() for ch in term):
         return RejectedTerm(term, "has no letters or digits")
+    if any(word.count("*") > MAX_WILDCARDS for word in term.split()):
+        return RejectedTerm(term, f"more than {MAX_WILDCARDS} wildcards in one word")
     return term
 
 
@@ -180,7 +187,7 @@ def _longest_first(terms: Sequence[str]) -> list[int]:
 
 
 def _folded_pattern(term: str) -> str:
-    words = (r"\w*".join(re.escape(p) for p in w.casefold().split("*")) for w in term.split())
+    words = (WILDCARD.join(re.escape(p) for p in w.casefold().split("*")) for w in term.split())
     return _PHRASE_GAP.join(words)
 
 

@@ -86,13 +86,22 @@ def test_overlapping_terms_are_all_reported() -> None:
 
 
 def test_terms_that_would_match_everything_or_nothing_are_rejected() -> None:
-    matcher = compile_terms(["*", "  ", "🚀", "chip*"])
+    matcher = compile_terms(["*", "  ", "🚀", "chip*", "a*b*c*d", "x" * 201])
     assert matcher.terms == ("chip*",)
     assert [r.reason for r in matcher.rejected] == [
         "has no letters or digits",
         "empty term",
         "has no letters or digits",
+        "more than 2 wildcards in one word",
+        "longer than 200 characters",
     ]
+
+
+def test_long_runs_of_letters_are_scanned_in_bounded_time() -> None:
+    # A base64 blob in a page: wildcards are bounded, so this returns (pytest-timeout guards).
+    matcher = compile_terms(["a*a*z", "chip*", "semi*conductor*"])
+    assert matcher.find("a" * 200_000) == ()
+    assert [h.matched for h in matcher.find("a" * 50 + " chips " + "b" * 50)] == ["chips"]
 
 
 def test_matcher_is_compiled_once_per_term_list() -> None:
@@ -200,3 +209,14 @@ def test_topic_without_required_terms_matches_only_with_zero_min_score() -> None
     assert verdict.matched and verdict.explanation == "topic has no required terms"
     closed = Topic(id="none", name="none", rules=TopicRules())
     assert matches(article(title="Anything"), closed) == ()
+
+
+def test_unusable_terms_are_configuration_errors() -> None:
+    from pydantic import ValidationError
+
+    from monitor.settings import ImpactSignal
+
+    with pytest.raises(ValidationError, match=r"term '\*': has no letters or digits"):
+        TopicRules(any=("chip*", "*"))
+    with pytest.raises(ValidationError, match="more than 2 wildcards in one word"):
+        ImpactSignal(name="x", terms=("a*b*c*d",), weight=1)
