@@ -14,15 +14,24 @@ Once a day (the scheduler's `retention` job) `prune()`:
    they would otherwise be the largest part of a development row kept forever;
 4. on SQLite, checkpoints the write-ahead log and, rarely, compacts the file.
 
-Why no routine VACUUM: SQLite reuses the pages that step 1 and 2 free (they go on the
-freelist), so with a steady intake the file reaches a plateau without one — measured by
-`bench/retention_month.py`. VACUUM rewrites the whole file, needs as much free disk again
-and locks writers out while it runs, so it is only worth it when a large share of the file is
-free and will stay free: after `retention` or `forget_after` was shortened, or after a burst
-that will not recur. `prune()` compacts when free pages are both over
-`COMPACT_FREE_FRACTION` of the file and over `COMPACT_MIN_FREE_BYTES`. (auto_vacuum=
-INCREMENTAL would need a full VACUUM to switch on for existing files, and it fragments the
-file; it buys nothing the freelist does not already give us.)
+Why no routine VACUUM: SQLite reuses the pages that forgetting frees (they go on the
+freelist), so with a steady intake the file reaches a plateau without one. VACUUM rewrites
+the whole file, needs as much free disk again (in WAL mode the copy goes through the WAL) and
+locks writers out while it runs, so it runs only when it wins a lot back: when the
+*reclaimable* space — free pages plus the unused bytes inside pages — is both over
+`COMPACT_FREE_FRACTION` of the file and over `COMPACT_MIN_FREE_BYTES`. Pruning is what makes
+unused bytes inside pages: clearing an article's text shrinks its row in place, and SQLite
+only gives that space to rows that land on the same page, which new articles (higher ids)
+never do. Without compaction a pruned article keeps most of its page until it is forgotten,
+so the plateau would be `forget_after` days of full-size rows; with it, roughly `retention`
+days of full rows plus small pruned ones (measured by `bench/retention_month.py`). The
+unused bytes come from SQLite's `dbstat` table (Debian's and the python image's SQLite have
+it); without it only free pages count. (auto_vacuum=INCREMENTAL only returns free pages, not
+space inside pages, and would need a VACUUM to switch on for existing files.)
+
+A compaction blocks writers for its duration (seconds per hundred MB); a poll that waits
+longer than the busy timeout fails and is retried at its next interval. That is why it is
+rare, and runs in the 03:17 job.
 
 The WAL is checkpointed with TRUNCATE after pruning: one day's prune is the largest write of
 the day, and without a truncating checkpoint `monitor.db-wal` keeps that size on disk.
@@ -61,7 +70,7 @@ class PruneReport:
     before: datetime  # articles published before this were pruned
     forget_before: datetime  # ... and before this, deleted
     file_bytes: int | None = None  # SQLite only: main file size after the run
-    free_bytes: int | None = None  # SQLite only: freelist pages (reused by new rows)
+    free_bytes: int | None = None  # SQLite only: reclaimable (free pages + unused in pages)
     compacted: bool = False  # SQLite only: VACUUM ran
 
 
@@ -88,15 +97,14 @@ def prune(
 
 def _maintain_sqlite(store: Store, report: PruneReport, min_free_bytes: int) -> PruneReport:
     checkpoint_wal(store)
-    page_size, pages, free_pages = _page_counts(store)
-    free_bytes = free_pages * page_size
-    compact = free_bytes >= min_free_bytes and free_pages >= COMPACT_FREE_FRACTION * pages
+    file_bytes, reclaimable = _space(store)
+    compact = reclaimable >= min_free_bytes and reclaimable >= COMPACT_FREE_FRACTION * file_bytes
     if compact:
-        log.info("retention: compacting the SQLite file", extra={"free_bytes": free_bytes, "file_bytes": pages * page_size})
+        log.info("retention: compacting the SQLite file", extra={"reclaimable_bytes": reclaimable, "file_bytes": file_bytes})
         vacuum(store)
         checkpoint_wal(store)
-        page_size, pages, free_pages = _page_counts(store)
-    return replace(report, file_bytes=pages * page_size, free_bytes=free_pages * page_size, compacted=compact)
+        file_bytes, reclaimable = _space(store)
+    return replace(report, file_bytes=file_bytes, free_bytes=reclaimable, compacted=compact)
 
 
 def _clear_features(conn: Connection, before: datetime) -> int:
@@ -143,12 +151,18 @@ def _outside_transaction(store: Store, statement: str) -> None:
         raw.close()
 
 
-def _page_counts(store: Store) -> tuple[int, int, int]:
+def _space(store: Store) -> tuple[int, int]:
+    """(file bytes, reclaimable bytes: free pages + unused bytes inside pages)."""
     with store.connect() as conn:
         page_size = int(conn.exec_driver_sql("PRAGMA page_size").scalar() or 0)
         pages = int(conn.exec_driver_sql("PRAGMA page_count").scalar() or 0)
-        free = int(conn.exec_driver_sql("PRAGMA freelist_count").scalar() or 0)
-    return page_size, pages, free
+        free = int(conn.exec_driver_sql("PRAGMA freelist_count").scalar() or 0) * page_size
+        try:
+            # Aggregated per table and index (the second argument); reads every page once.
+            unused = int(conn.exec_driver_sql("SELECT sum(unused) FROM dbstat('main', 1)").scalar() or 0)
+        except Exception:  # SQLite built without SQLITE_ENABLE_DBSTAT_VTAB
+            unused = 0
+    return pages * page_size, free + unused
 
 
 def make_retention_job(

@@ -110,9 +110,9 @@ def sqlite_store(tmp_path: Path) -> tuple[Store, Path]:
     return store, path
 
 
-def fill(store: Store, first: int, count: int, published: datetime) -> None:
+def fill(store: Store, first: int, count: int, published: datetime, chars: int = 4000) -> None:
     with store.transaction() as conn:
-        articles.insert_articles(conn, [article(n, published, text="x" * 4000) for n in range(first, first + count)])
+        articles.insert_articles(conn, [article(n, published, text="x" * chars) for n in range(first, first + count)])
 
 
 def test_sqlite_compacts_when_most_of_the_file_is_freed(tmp_path: Path) -> None:
@@ -128,6 +128,17 @@ def test_sqlite_compacts_when_most_of_the_file_is_freed(tmp_path: Path) -> None:
     assert report.file_bytes == path.stat().st_size
     wal = Path(str(path) + "-wal")
     assert not wal.exists() or wal.stat().st_size == 0
+
+
+def test_sqlite_compacts_when_pruned_text_leaves_pages_mostly_empty(tmp_path: Path) -> None:
+    store, path = sqlite_store(tmp_path)
+    # Rows that fit in a page: clearing their text empties the pages without freeing them.
+    fill(store, 1, 3000, NOW - timedelta(days=10), chars=2500)
+    size_full = path.stat().st_size
+    report = prune(store, settings("7d", "30d"), NOW, compact_min_free_bytes=1_000_000)
+    store.close()
+    assert (report.pruned, report.forgotten, report.compacted) == (3000, 0, True)
+    assert path.stat().st_size < size_full / 2
 
 
 def test_sqlite_keeps_freed_pages_for_reuse_when_little_is_freed(tmp_path: Path) -> None:
