@@ -69,6 +69,8 @@ def safe_url(url: str) -> str | None:
         return None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         return None
+    # Slack only recognises lower-case schemes as links.
+    candidate = parts.scheme.lower() + candidate[len(parts.scheme):]
     # quote() percent-encodes <, >, |, quotes and non-ASCII; only & needs the entity form.
     return quote(candidate, safe=_URL_SAFE).replace("&", "&amp;")
 
