@@ -292,7 +292,12 @@ def refresh_development(
             d for d in developments.developments_seen_since(conn, now - window, topics=[development.topic])
             if d.id != development.id
         ]
-        development.storyline_id = timeline.storyline_for(development, candidates, window=window, now=now) or development.id
+        # The topic's own words are shared by every development of the topic: they link nothing.
+        common = (*topic.rules.any, *topic.rules.all) if topic else ()
+        development.storyline_id = (
+            timeline.storyline_for(development, candidates, window=window, now=now, common_terms=common)
+            or development.id
+        )
     developments.upsert_development(conn, development, change.features)
     return decide_stage.decide(
         development,
