@@ -7,6 +7,7 @@ every command that touches the store does) and returns an exit code.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from monitor.settings import parse_duration
+
+log = logging.getLogger(__name__)
 
 
 def add_commands(subparsers: Any) -> None:
@@ -191,16 +194,9 @@ async def _post(store: Any, settings: Any, digest: Any, now: datetime) -> int:
     key = f"manual-digest:{digest.digest_id}:{now.astimezone(UTC).isoformat()}"
     with store.transaction() as conn:
         digests.enqueue_digest(conn, digest, key=key, now=now)
-    from alerts import deliver
+    from alerts.deliver import Relay
 
-    # `make_relay` is the composition root's factory; Relay.from_settings is the plain one.
-    factory = getattr(deliver, "make_relay", None) or deliver.Relay.from_settings
-    relay = factory(store, settings)
-    try:
-        await relay.deliver_due()
-    finally:
-        close = getattr(relay, "aclose", None)
-        if close is not None:
-            await close()
+    report = await Relay.from_settings(store, settings).deliver_due()
+    log.debug("relay after digest: %s", report)
     print(f"digest queued for {digest.channel} and handed to the relay", file=sys.stderr)
     return 0

@@ -304,3 +304,20 @@ async def test_an_empty_digest_is_posted_and_says_so(tmp_path: Path) -> None:
     assert "No corroborated developments between 2026-06-09 08:00 UTC and 2026-06-10 08:00 UTC." in json.dumps(message["blocks"], ensure_ascii=False)
     assert "no corroborated developments" in message["text"]
     store.close()
+
+
+def test_digest_command_post_delivers_to_slack(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from monitor.cli import main
+    from tests.fakeslack import FakeSlack
+
+    with FakeSlack() as slack:
+        config = tmp_path / "feeds.yaml"
+        config.write_text(
+            "store:\n  url: sqlite:///monitor.db\n"
+            f"slack:\n  token: {slack.token}\n  base_url: {slack.base_url}\n"
+            "digests:\n  - id: morning\n    cron: '0 8 * * *'\n    channel: '#oncall'\n"
+        )
+        assert main(["--config", str(config), "digest", "--since", "12h", "--post"]) == 0
+        [message] = slack.messages("oncall")
+    assert "No corroborated developments between" in json.dumps(message["blocks"])
+    assert "No corroborated developments between" in capsys.readouterr().out
