@@ -91,6 +91,9 @@ class postgres_schema:  # noqa: N801 - used as a context manager, reads like a f
                 text(
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
                     " WHERE application_name = :name AND pid <> pg_backend_pid()"
+                    # Only these hold locks; a just-closed connection may still be listed.
+                    " AND state IN ('active', 'idle in transaction',"
+                    " 'idle in transaction (aborted)')"
                 ),
                 {"name": self.name},
             ).scalar()

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# pg_advisory_xact_lock key held while migrating ("mon" "db" in ASCII; any fixed number works).
+UPGRADE_LOCK_ID = 0x6D6F6E6462
 # Tables that belong to the migration tool, not to our schema.
 _FOREIGN_TABLES = frozenset({"alembic_version"})
 
@@ -98,6 +100,11 @@ class Store:
         from alembic import command
 
         with self.transaction() as conn:
+            if self.dialect == "postgresql":
+                # Two processes starting at once (replicas, `monitor run` next to `monitor db
+                # upgrade`) queue here instead of racing on CREATE TABLE. The lock ends with
+                # the transaction. SQLite's BEGIN IMMEDIATE already queues writers.
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({UPGRADE_LOCK_ID})")
             command.upgrade(_alembic_config(conn), revision)
 
     def current_revision(self) -> str | None:

@@ -91,6 +91,28 @@ def test_upgrade_twice_changes_nothing(store: Store) -> None:
         assert meta.get_meta(conn, "k") == 1
 
 
+def test_processes_upgrading_at_once_queue_instead_of_colliding(store_url: str) -> None:
+    stores = [Store.open(store_url) for _ in range(4)]
+    errors: list[BaseException] = []
+
+    def upgrade(store: Store) -> None:
+        try:
+            store.upgrade()
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=upgrade, args=(s,), daemon=True) for s in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)  # a guard against a deadlock, not a speed check
+    assert not any(t.is_alive() for t in threads), "upgrades deadlocked"
+    assert errors == []
+    assert stores[0].schema_diff() == []
+    for store in stores:
+        store.close()
+
+
 def test_db_commands_upgrade_and_report(store_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     parser = argparse.ArgumentParser()
     db.add_commands(parser.add_subparsers(dest="command"))
