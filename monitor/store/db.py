@@ -73,6 +73,16 @@ class Store:
         """The URL with any password masked, for logs and status screens."""
         return self.engine.url.render_as_string(hide_password=True)
 
+    def describe(self) -> str:
+        """One line for `monitor status`: where the data is and whether it is migrated."""
+        try:
+            current, head = self.current_revision(), self.head_revision()
+        except SQLAlchemyError as exc:
+            return f"{self.url} (unreachable: {_first_line(exc)})"
+        if current == head:
+            return f"{self.url} (schema {current})"
+        return f"{self.url} (schema {current or 'empty'}; needs `monitor db upgrade` to {head})"
+
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """A connection inside one transaction: commit on success, rollback on exception."""

@@ -140,6 +140,17 @@ def test_db_upgrade_reports_an_unreachable_database(capsys: pytest.CaptureFixtur
     assert "cannot upgrade" in err and "secret" not in err
 
 
+def test_describe_names_the_database_and_its_schema(store_url: str) -> None:
+    store = Store.open(store_url)
+    assert "needs `monitor db upgrade` to 0001" in store.describe()
+    store.upgrade()
+    assert store.describe().endswith("(schema 0001)")
+    assert store.describe().startswith(store_url.split(":")[0])
+    store.close()
+    secret = Store.open("postgresql+psycopg://u:hunter2@127.0.0.1:1/none").describe()
+    assert "unreachable" in secret and "hunter2" not in secret
+
+
 def test_ping(store: Store) -> None:
     assert store.ping() is True
     assert Store.open("postgresql+psycopg://nobody@127.0.0.1:1/none").ping() is False
