@@ -246,6 +246,33 @@ def _alembic_config(connection: Connection | None = None) -> Any:
     return config
 
 
+def autogenerate_revision(message: str, rev_id: str) -> list[str]:
+    """For developers, after editing schema.py: write a new revision file that brings a
+    database at head up to `schema.metadata`, and return its path(s). Review it before
+    committing (rename columns by hand; autogenerate sees a drop and an add).
+
+        python -c "from monitor.store.db import autogenerate_revision as a; \\
+                   print(a('add article.language', '0002'))"
+
+    `test_migrations_create_exactly_the_schema` fails until such a revision exists.
+    """
+    import tempfile
+
+    from alembic import command
+
+    with tempfile.TemporaryDirectory() as scratch:
+        store = Store.open(f"sqlite:///{scratch}/head.db")
+        try:
+            store.upgrade()
+            with store.transaction() as conn:
+                config = _alembic_config(conn)
+                scripts = command.revision(config, message, autogenerate=True, rev_id=rev_id)
+        finally:
+            store.close()
+    items = scripts if isinstance(scripts, list) else [scripts]
+    return [script.path for script in items if script is not None]
+
+
 # --- `monitor db ...` -------------------------------------------------------------------
 
 

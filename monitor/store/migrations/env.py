@@ -7,10 +7,19 @@ migration runs inside the store's own transaction. For developers' `alembic` com
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
-from monitor.store.schema import metadata
+from monitor.store.schema import UtcDateTime, metadata
+
+
+def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+    # A revision must not import today's code: write our UTC type as the column type it is.
+    if type_ == "type" and isinstance(obj, UtcDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
 
 
 def run_with(connection: Connection) -> None:
@@ -18,6 +27,7 @@ def run_with(connection: Connection) -> None:
         connection=connection,
         target_metadata=metadata,
         compare_type=True,
+        render_item=render_item,
         # SQLite cannot ALTER most things; batch mode rebuilds tables when a later
         # revision needs it.
         render_as_batch=connection.dialect.name == "sqlite",
