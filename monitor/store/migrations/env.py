@@ -7,7 +7,7 @@ migration runs inside the store's own transaction. For developers' `alembic` com
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
 from sqlalchemy import Connection, create_engine
@@ -15,7 +15,7 @@ from sqlalchemy import Connection, create_engine
 from monitor.store.schema import UtcDateTime, metadata
 
 
-def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+def render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
     # A revision must not import today's code: write our UTC type as the column type it is.
     if type_ == "type" and isinstance(obj, UtcDateTime):
         return "sa.DateTime(timezone=True)"
