@@ -122,15 +122,15 @@ class Analyzer:
         else:
             self.next_article_id = max(self.next_article_id, article.id + 1)
         self.reprints.expire(now - cfg.reprint_window)
-        mh = dedup.signature(f"{article.title}\n{article.text or article.summary}")
-        match = self.reprints.query(mh)
+        fp = dedup.fingerprint(f"{article.title}\n{article.text or article.summary}")
+        match = self.reprints.query(fp)
         article.origin, origin_why = dedup.assign_origin(
             article, match, cfg.wires, cfg.outlets_by_host
         )
         article.reprint_of = match.article_id if match else None
-        article.signature = dedup.signature_bytes(mh) if mh is not None else None
+        article.signature = dedup.signature_bytes(fp.minhash) if fp.minhash is not None else None
         if match is None:
-            self.reprints.add(article.id, article.origin, article.published, mh)
+            self.reprints.add(article.id, article.origin, article.published, fp)
 
         topic = article.topics[0].topic_id if article.topics else ""
         assignment = self.cluster.assign(article, now, self.next_development_id, topic)
@@ -230,9 +230,9 @@ class Analyzer:
             self.cluster.learn(article)
             if article.id is not None:
                 self.next_article_id = max(self.next_article_id, article.id + 1)
-            if article.reprint_of is None and article.signature and article.id is not None:
-                mh = dedup.signature_from_bytes(article.signature)
-                self.reprints.add(article.id, article.origin, article.published, mh)
+            if article.reprint_of is None and article.id is not None:
+                fp = dedup.article_fingerprint(article)
+                self.reprints.add(article.id, article.origin, article.published, fp)
             if article.development_id is not None:
                 by_dev.setdefault(article.development_id, []).append(article)
         for dev, features in developments:

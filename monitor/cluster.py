@@ -26,7 +26,7 @@ import logging
 import math
 import zlib
 from array import array
-from collections import Counter, OrderedDict, deque
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -37,6 +37,8 @@ from monitor.models import Article
 
 log = logging.getLogger(__name__)
 
+UNDATED = "no publication date"  # an Article warning: its time says nothing, ignore time
+
 _DF_SLOTS = 1 << 21  # hashed document-frequency table: 8 MB, collisions negligible
 
 
@@ -44,15 +46,19 @@ _DF_SLOTS = 1 << 21  # hashed document-frequency table: 8 MB, collisions negligi
 class ClusterConfig:
     """Thresholds and bounds of the clusterer. One configuration for all data."""
 
-    threshold: float = 0.45  # minimum match score to join an open development (full text)
-    headline_threshold: float = 0.08  # the same for an article that has only a headline
+    threshold: float = 0.5  # minimum match score to join an open development (full text)
+    headline_threshold: float = 0.12  # the same for an article that has only a headline
     min_body_terms: int = 25  # fewer body terms than this: judged as headline-only
-    member_weight: float = 0.0  # weight of the best match among the latest members' headlines
-    recent_members: int = 8  # headlines of the latest members kept per development
-    merge_threshold: float = 0.8  # a second development above this (and similar) → merge
-    merge_similarity: float = 0.5  # centroid cosine two developments need to be merged
+    merge_ratio: float = 1.6  # a second development scoring this × the threshold (and similar) → merge
+    # Centroid cosine two developments need to be merged. Full texts: only near-identical
+    # developments (on ECB+ any lower bar merged different events of one subject);
+    # headline-only developments are sparse, so their centroids meet at much lower values.
+    merge_similarity: float = 0.9
+    headline_merge_similarity: float = 0.1
     window: timedelta = timedelta(days=7)  # developments idle longer are closed to new articles
     half_life: timedelta = timedelta(hours=6)  # score decays by half per idle half-life
+    burst_boost: float = 3.0  # extra score share for a development updated moments ago
+    burst_scale: timedelta = timedelta(minutes=10)  # how fast that boost fades (e-folding)
     title_weight: float = 2.0  # a headline term counts this many body occurrences
     name_weight: float = 0.5  # weight of the cosine over capitalised names
     number_weight: float = 0.2  # weight of shared numbers and amounts
@@ -60,6 +66,7 @@ class ClusterConfig:
     max_terms: int = 150  # centroid size cap per development
     max_names: int = 60  # name/number counter cap per development
     max_article_terms: int = 2000  # tokens read from one article's text
+    vector_terms: int = 25  # strongest terms kept in an article's vector
     query_terms: int = 12  # article terms used to look up candidates
     postings_cap: int = 48  # developments kept per term (most recently active)
     max_candidates: int = 64  # candidates scored in full per article
@@ -74,6 +81,7 @@ class ArticleFeatures:
     numbers: frozenset[str]  # amounts and counts (years excluded)
     years: frozenset[str]
     title_terms: tuple[str, ...]
+    dated: bool = True  # False: the article's time is unknown, so time features stay neutral
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +115,8 @@ class _Dev:
     norm: float = 0.0
     title_centroid: dict[str, float] = field(default_factory=dict)  # sum of headline vectors
     title_norm: float = 0.0
-    recent: deque[dict[str, float]] = field(default_factory=deque)
     size: int = 0
+    with_body: int = 0  # members that had a body text (not just a headline)
     name_centroid: dict[str, float] = field(default_factory=dict)
     name_norm: float = 0.0
     numbers: Counter[str] = field(default_factory=Counter)
@@ -166,18 +174,21 @@ class ClusterIndex:
         nums = tf.numbers(article.title) | tf.numbers(head)
         years = frozenset(n for n in nums if tf.is_year(n))
         return ArticleFeatures(
-            self._weigh(counts),
+            self._weigh(counts, cfg.vector_terms),
             self._weigh(Counter(title)),
             len(set(body)),
             self._weigh(names),
             frozenset(nums - years),
             years,
             tuple(title),
+            UNDATED not in article.warnings,
         )
 
-    def _weigh(self, counts: Mapping[str, float]) -> dict[str, float]:
-        """Sublinear TF × IDF, scaled to unit length."""
+    def _weigh(self, counts: Mapping[str, float], keep: int = 0) -> dict[str, float]:
+        """Sublinear TF × IDF of the ``keep`` strongest terms (all when 0), scaled to unit length."""
         vec = {t: (1.0 + math.log(c)) * self.df.idf(t) for t, c in counts.items() if c > 0}
+        if keep and len(vec) > keep:
+            vec = dict(heapq.nlargest(keep, vec.items(), key=lambda kv: kv[1]))
         norm = math.sqrt(sum(w * w for w in vec.values())) or 1.0
         return {t: w / norm for t, w in vec.items()}
 
@@ -201,7 +212,7 @@ class ClusterIndex:
             return Assignment(dev.id, True, 0.0, f"new development ({best} < {threshold})")
         score, dev_id = scored[0]
         dev = self._devs[dev_id]
-        dev, merges = self._bridge(dev, scored[1:], feats)
+        dev, merges = self._bridge(dev, scored[1:], threshold)
         self._add_member(dev, feats, article, now, score=score)
         return Assignment(dev.id, False, score, f"joined (score {score:.2f})", tuple(merges))
 
@@ -232,34 +243,35 @@ class ClusterIndex:
         cfg = self.config
         if feats.body_terms >= cfg.min_body_terms:
             score = _dot(feats.vector, dev.centroid) / (dev.norm or 1.0)
-            score += (
-                cfg.name_weight
-                * _dot(feats.name_vector, dev.name_centroid)
-                / (dev.name_norm or 1.0)
-            )
+            names = _dot(feats.name_vector, dev.name_centroid) / (dev.name_norm or 1.0)
+            score += cfg.name_weight * names
             score += cfg.number_weight * _known_share(feats.numbers, dev.numbers, dev.size)
             score += cfg.year_weight * _agreement(feats.years, dev.years, dev.size)
         else:
             score = _dot(feats.title_vector, dev.title_centroid) / (dev.title_norm or 1.0)
-            if cfg.member_weight and dev.recent:
-                best = max(_dot(feats.title_vector, m) for m in dev.recent)
-                score = max(score, cfg.member_weight * best)
+        if not feats.dated:
+            return score
         idle = max(0.0, (now - dev.last_seen).total_seconds())
-        return score * 0.5 ** (idle / cfg.half_life.total_seconds())
+        score *= 0.5 ** (idle / cfg.half_life.total_seconds())
+        if cfg.burst_boost:
+            score *= 1.0 + cfg.burst_boost * math.exp(-idle / cfg.burst_scale.total_seconds())
+        return score
 
     def _bridge(
-        self, dev: _Dev, others: list[tuple[float, int]], feats: ArticleFeatures
+        self, dev: _Dev, others: list[tuple[float, int]], threshold: float
     ) -> tuple[_Dev, list[Merge]]:
         """Merge strong second matches into one development; the oldest one is kept."""
         merges: list[Merge] = []
+        cfg = self.config
         for score, other_id in others:
-            if score < self.config.merge_threshold:
+            if score < threshold * self.config.merge_ratio:
                 break
             other = self._devs.get(other_id)
             if other is None:
                 continue
             similarity = _cosine(dev.centroid, dev.norm, other.centroid, other.norm)
-            if similarity < self.config.merge_similarity:
+            sparse = _headline_only(dev) and _headline_only(other)
+            if similarity < (cfg.headline_merge_similarity if sparse else cfg.merge_similarity):
                 continue
             kept, absorbed = (dev, other) if dev.id < other.id else (other, dev)
             self._absorb(kept, absorbed)
@@ -278,7 +290,6 @@ class ClusterIndex:
     def _new_dev(self, dev_id: int, topic: str, article: Article, now: datetime) -> _Dev:
         seen = article.published or now
         dev = _Dev(dev_id, topic, article.title, seen, seen)
-        dev.recent = deque(maxlen=self.config.recent_members)
         self._devs[dev_id] = dev
         return dev
 
@@ -289,12 +300,12 @@ class ClusterIndex:
             dev.centroid[t] = dev.centroid.get(t, 0.0) + w
         for t, w in feats.title_vector.items():
             dev.title_centroid[t] = dev.title_centroid.get(t, 0.0) + w
-        dev.recent.append(feats.title_vector)
         for t, w in feats.name_vector.items():
             dev.name_centroid[t] = dev.name_centroid.get(t, 0.0) + w
         dev.numbers.update(feats.numbers)
         dev.years.update(feats.years)
         dev.size += 1
+        dev.with_body += feats.body_terms >= self.config.min_body_terms
         seen = article.published or now
         dev.first_seen = min(dev.first_seen, seen)
         dev.last_seen = max(dev.last_seen, now)
@@ -308,12 +319,12 @@ class ClusterIndex:
             kept.centroid[t] = kept.centroid.get(t, 0.0) + w
         for t, w in absorbed.title_centroid.items():
             kept.title_centroid[t] = kept.title_centroid.get(t, 0.0) + w
-        kept.recent.extend(absorbed.recent)
         for t, w in absorbed.name_centroid.items():
             kept.name_centroid[t] = kept.name_centroid.get(t, 0.0) + w
         kept.numbers.update(absorbed.numbers)
         kept.years.update(absorbed.years)
         kept.size += absorbed.size
+        kept.with_body += absorbed.with_body
         kept.first_seen = min(kept.first_seen, absorbed.first_seen)
         kept.last_seen = max(kept.last_seen, absorbed.last_seen)
         self._drop(absorbed.id)
@@ -402,12 +413,12 @@ class ClusterIndex:
             "first_seen": dev.first_seen.isoformat(),
             "last_seen": dev.last_seen.isoformat(),
             "size": dev.size,
+            "with_body": dev.with_body,
             "centroid": dict(dev.centroid),
             "title_centroid": dict(dev.title_centroid),
             "name_centroid": dict(dev.name_centroid),
             "numbers": dict(dev.numbers),
             "years": dict(dev.years),
-            "recent": [dict(v) for v in dev.recent],
         }
 
     def restore(self, dev_id: int, features: Mapping[str, Any]) -> None:
@@ -419,6 +430,7 @@ class ClusterIndex:
             first_seen=datetime.fromisoformat(str(features["first_seen"])),
             last_seen=datetime.fromisoformat(str(features["last_seen"])),
             size=int(features.get("size", 1)),
+            with_body=int(features.get("with_body", 0)),
             headline_score=float(features.get("headline_score", 0.0)),
         )
         dev.centroid = _floats(features.get("centroid"))
@@ -426,7 +438,6 @@ class ClusterIndex:
         dev.name_centroid = _floats(features.get("name_centroid"))
         dev.numbers = Counter({str(k): int(v) for k, v in dict(features.get("numbers") or {}).items()})
         dev.years = Counter({str(k): int(v) for k, v in dict(features.get("years") or {}).items()})
-        dev.recent = deque((_floats(v) for v in features.get("recent") or ()), maxlen=self.config.recent_members)
         self._devs[dev_id] = dev
         self._trim(dev)
         self._touch(dev, dev.centroid)
@@ -437,6 +448,10 @@ class ClusterIndex:
             feats = self.featurize(article)
             dev = self._devs.get(dev_id) or self._new_dev(dev_id, topic, article, article.published)
             self._add_member(dev, feats, article, article.published, score=0.0)
+
+
+def _headline_only(dev: _Dev) -> bool:
+    return 2 * dev.with_body < dev.size
 
 
 def _floats(value: Any) -> dict[str, float]:

@@ -180,13 +180,32 @@ def assign_origin(
 # -- near duplicates ------------------------------------------------------------------
 
 
-def signature(text: str, num_perm: int = 64) -> MinHash | None:
-    """MinHash of the text's word 5-shingles; None when the text is too short to judge."""
-    if len(tf.words(text)) < MIN_WORDS:
-        return None
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """How a text is recognised again: MinHash for real texts, an exact key for short ones."""
+
+    minhash: MinHash | None
+    exact: str | None  # folded words of a text too short for MinHash (a headline)
+
+
+def fingerprint(text: str, num_perm: int = 64) -> Fingerprint:
+    """MinHash of the text's word 5-shingles; a short text (a headline) is only matched exactly."""
+    words = tf.words(text)
+    if len(words) < MIN_WORDS:
+        folded = " ".join(tf.fold(w) for w in words)
+        # identical wording from two outlets is syndication; three words could be chance
+        return Fingerprint(None, folded if len(words) >= 4 else None)
     mh = MinHash(num_perm=num_perm, seed=7)
     mh.update_batch([s.encode() for s in tf.shingles(text)])
-    return mh
+    return Fingerprint(mh, None)
+
+
+def signature(text: str, num_perm: int = 64) -> MinHash | None:
+    """MinHash of the text's word 5-shingles; None when the text is too short to judge."""
+    return fingerprint(text, num_perm).minhash
+
+
+_SCHEME = MinHash(num_perm=1, seed=7).scheme
 
 
 def signature_bytes(mh: MinHash) -> bytes:
@@ -197,7 +216,8 @@ def signature_from_bytes(data: bytes, num_perm: int = 64) -> MinHash | None:
     values = np.frombuffer(data, dtype=np.uint64)
     if len(values) != num_perm:
         return None
-    return MinHash(num_perm=num_perm, seed=7, hashvalues=values)
+    # The scheme must match the one fresh signatures use (datasketch ≥ 2 insists on it).
+    return MinHash(num_perm=num_perm, seed=7, hashvalues=values, scheme=_SCHEME)
 
 
 @dataclass(slots=True)
@@ -205,7 +225,8 @@ class _Entry:
     article_id: int
     origin: str
     published: datetime
-    minhash: MinHash
+    minhash: MinHash | None
+    exact: str | None = None
     copies: int = 0
 
 
@@ -225,28 +246,34 @@ class ReprintIndex:
         self.max_candidates = max_candidates
         self._lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
         self._entries: OrderedDict[int, _Entry] = OrderedDict()  # oldest first
+        self._exact: dict[str, int] = {}  # folded short text → article id
         self._noisy: set[int] = set()  # originals already logged as mass-copied
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def query(self, mh: MinHash | None) -> ReprintMatch | None:
-        """The earliest indexed original this signature copies, if any."""
-        if mh is None:
+    def query(self, fp: Fingerprint) -> ReprintMatch | None:
+        """The earliest indexed original this text copies, if any."""
+        if fp.exact is not None:
+            key = self._exact.get(fp.exact)
+            entry = self._entries.get(key) if key is not None else None
+            return self._matched(entry, 1.0) if entry is not None else None
+        if fp.minhash is None:
             return None
+        mh = fp.minhash
         best: tuple[float, datetime, _Entry] | None = None
         for key in self._lsh.query(mh)[: self.max_candidates]:
             entry = self._entries.get(key)
-            if entry is None:
+            if entry is None or entry.minhash is None:
                 continue
             sim = mh.jaccard(entry.minhash)
             if sim < self.threshold:
                 continue
             if best is None or (entry.published, -sim) < (best[1], -best[0]):
                 best = (sim, entry.published, entry)
-        if best is None:
-            return None
-        entry = best[2]
+        return self._matched(best[2], best[0]) if best is not None else None
+
+    def _matched(self, entry: _Entry, similarity: float) -> ReprintMatch:
         entry.copies += 1
         if entry.copies >= 1000 and entry.article_id not in self._noisy:
             self._noisy.add(entry.article_id)
@@ -254,14 +281,17 @@ class ReprintIndex:
                 "mass-copied text: 1000+ copies of one article",
                 extra={"article_id": entry.article_id, "origin": entry.origin},
             )
-        return ReprintMatch(entry.article_id, entry.origin, best[0])
+        return ReprintMatch(entry.article_id, entry.origin, similarity)
 
-    def add(self, article_id: int, origin: str, published: datetime, mh: MinHash | None) -> None:
+    def add(self, article_id: int, origin: str, published: datetime, fp: Fingerprint) -> None:
         """Index an original (never a copy: copies are found through their original)."""
-        if mh is None or article_id in self._entries:
+        if article_id in self._entries or (fp.minhash is None and fp.exact is None):
             return
-        self._lsh.insert(article_id, mh, check_duplication=False)
-        self._entries[article_id] = _Entry(article_id, origin, published, mh)
+        if fp.minhash is not None:
+            self._lsh.insert(article_id, fp.minhash, check_duplication=False)
+        if fp.exact is not None:
+            self._exact.setdefault(fp.exact, article_id)
+        self._entries[article_id] = _Entry(article_id, origin, published, fp.minhash, fp.exact)
         while len(self._entries) > self.max_entries:
             self._remove(next(iter(self._entries)))
 
@@ -281,15 +311,24 @@ class ReprintIndex:
         return dropped
 
     def _remove(self, key: int) -> None:
-        self._entries.pop(key, None)
+        entry = self._entries.pop(key, None)
+        if entry is not None and entry.exact is not None and self._exact.get(entry.exact) == key:
+            del self._exact[entry.exact]
         self._noisy.discard(key)
         if key in self._lsh:
             self._lsh.remove(key)
 
     def restore(self, articles: Iterable[Article]) -> None:
-        """Re-index stored originals (articles that copy nothing) from their signatures."""
+        """Re-index stored originals (articles that copy nothing), in publication order."""
         for article in articles:
-            if article.reprint_of is not None or article.id is None or not article.signature:
-                continue
-            mh = signature_from_bytes(article.signature, self.num_perm)
-            self.add(article.id, article.origin, article.published, mh)
+            if article.reprint_of is None and article.id is not None:
+                self.add(article.id, article.origin, article.published, article_fingerprint(article, self.num_perm))
+
+
+def article_fingerprint(article: Article, num_perm: int = 64) -> Fingerprint:
+    """The fingerprint of an article's title and text (stored signature reused when present)."""
+    if article.signature:
+        mh = signature_from_bytes(article.signature, num_perm)
+        if mh is not None:
+            return Fingerprint(mh, None)
+    return fingerprint(f"{article.title}\n{article.text or article.summary}", num_perm)

@@ -23,6 +23,7 @@ from typing import Any, TextIO
 
 from monitor import dedup
 from monitor.analysis import AnalysisConfig, Analyzer, Outcome
+from monitor.cluster import UNDATED
 from monitor.corroborate import describe
 from monitor.models import Article, DevelopmentState
 
@@ -78,13 +79,14 @@ def read_cluster_file(path: str | Path) -> Iterator[LabelledArticle]:
                     log.warning("skipped a bad line", extra={"file": str(path), "line": number})
                 continue
             published = _parse_time(row.get("published"))
+            dated = published is not None
             if published is None:
                 undated += 1
                 published = (last_time or SYNTHETIC_START) + undated * SYNTHETIC_STEP
             else:
                 last_time, undated = published, 0
             yield LabelledArticle(
-                str(row.get("id", number)), str(row["cluster"]), _article(row, published), number
+                str(row.get("id", number)), str(row["cluster"]), _article(row, published, dated), number
             )
     if bad:
         log.warning("bad lines skipped", extra={"file": str(path), "count": bad})
@@ -114,7 +116,7 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _article(row: dict[str, Any], published: datetime) -> Article:
+def _article(row: dict[str, Any], published: datetime, dated: bool = True) -> Article:
     url = _text(row.get("url"))
     outlet = _text(row.get("source")).removeprefix("www.") or dedup.host(url) or "unknown"
     title, text = _text(row.get("title")), _text(row.get("text"))
@@ -131,6 +133,8 @@ def _article(row: dict[str, Any], published: datetime) -> Article:
         fetched=published,
         guid=str(row.get("id", "")),
         content_hash=digest,
+        # File order stands in for time here; tell the clusterer not to read it as time.
+        warnings=() if dated else (UNDATED,),
     )
 
 

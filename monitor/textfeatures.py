@@ -101,8 +101,8 @@ def terms(text: str) -> list[str]:
     out: list[str] = []
     for w in words(text):
         f = fold(w)
-        if len(f) < 2 or f in STOPWORDS:
-            continue
+        if len(f) < 2 or f in STOPWORDS or f.replace(".", "").isdigit():
+            continue  # bare numbers are matched by numbers(), with their units
         s = stem(f)
         if s and s not in STOPWORDS:
             out.append(s)
