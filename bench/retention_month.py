@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitor.models import Alert, AlertKind, Article, Development, DevelopmentState, TopicMatch
-from monitor.retention import checkpoint_wal, prune
+from monitor.retention import COMPACT_MIN_FREE_BYTES, checkpoint_wal, prune
 from monitor.settings import Settings
 from monitor.store import Store, articles, developments, outbox
 
@@ -116,7 +116,7 @@ def simulate(args: argparse.Namespace, workdir: Path) -> list[Day]:
             inserted = time.perf_counter() - started
             now = day_start + timedelta(days=1, hours=3, minutes=17)
             started = time.perf_counter()
-            report = prune(store, settings, now)
+            report = prune(store, settings, now, compact_min_free_bytes=int(args.compact_min_mb * 1e6))
             checkpoint_wal(store)
             pruned_s = time.perf_counter() - started
             days.append(measure(store, path, day, report, inserted, pruned_s))
@@ -260,6 +260,7 @@ def summary(days: list[Day], args: argparse.Namespace) -> dict[str, object]:
         "days": len(days),
         "retention": args.retention,
         "forget_after": args.forget_after,
+        "compactions": sum(d.compacted for d in days),
         "final_db_mb": sizes[-1],
         "peak_db_mb": max(sizes),
         "first_week_growth_mb": round(first_week, 1),
@@ -278,6 +279,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--summary-chars", type=int, default=500)
     parser.add_argument("--text-chars", type=int, default=2_000)
     parser.add_argument("--articles-per-development", type=int, default=20)
+    parser.add_argument(
+        "--compact-min-mb", type=float, default=COMPACT_MIN_FREE_BYTES / 1e6,
+        help="reclaimable MB before a VACUUM (default: the monitor's); a huge value shows the size without compaction",
+    )
     parser.add_argument("--dir", help="keep the database in this directory (default: a temporary one)")
     parser.add_argument("--json", help="write the per-day table and the summary here")
     args = parser.parse_args(argv)

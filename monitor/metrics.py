@@ -73,7 +73,7 @@ DEVELOPMENTS = Gauge(
 )
 ALERTS = Counter(
     "monitor_alerts",
-    "Alerts by resulting state (queued, sent, retry, failed, silenced) and channel.",
+    "Delivery attempts by result (sent, retry, failed, silenced) and channel.",
     ["state", "channel"],
     registry=REGISTRY,
 )
@@ -140,7 +140,7 @@ def observe_poll(report: PollReportLike) -> None:
 
 
 def observe_alert(state: str, channel: str) -> None:
-    """An alert reached `state` (queued, sent, retry, failed, silenced) for `channel`."""
+    """A delivery attempt for `channel` ended in `state` (sent, retry, failed, silenced)."""
     try:
         ALERTS.labels(state=state, channel=channel).inc()
     except Exception:
