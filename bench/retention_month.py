@@ -249,11 +249,11 @@ def format_day(d: Day) -> str:
 
 
 def summary(days: list[Day], args: argparse.Namespace) -> dict[str, object]:
-    """Plateau: the last week's growth compared with the first week's."""
+    """Plateau: the peak size of the last week against the week before (compaction makes the
+    size a sawtooth, so peaks compare like with like)."""
     sizes = [d.db_mb for d in days]
-    week = min(7, len(days) - 1)
-    first_week = sizes[week] - sizes[0] if week > 0 else 0.0
-    last_week = sizes[-1] - sizes[-1 - week] if week > 0 else 0.0
+    last_peak = max(sizes[-7:])
+    previous_peak = max(sizes[-14:-7]) if len(sizes) > 7 else 0.0
     return {
         "feeds": args.feeds,
         "items_per_day": args.feeds * args.items_per_day,
@@ -263,9 +263,11 @@ def summary(days: list[Day], args: argparse.Namespace) -> dict[str, object]:
         "compactions": sum(d.compacted for d in days),
         "final_db_mb": sizes[-1],
         "peak_db_mb": max(sizes),
-        "first_week_growth_mb": round(first_week, 1),
-        "last_week_growth_mb": round(last_week, 1),
+        "last_week_min_mb": min(sizes[-7:]),
+        "last_week_peak_mb": last_peak,
+        "peak_growth_over_last_week_mb": round(last_peak - previous_peak, 1),
         "final_wal_mb": days[-1].wal_mb,
+        "developments_and_alerts_kept": (days[-1].developments, days[-1].alerts),
     }
 
 
