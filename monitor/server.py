@@ -9,8 +9,8 @@ the endpoints carry no secrets, but source ids and channel names are nobody else
   configuration is loaded; otherwise 503 with `{"ready": false, "reasons": [...]}`. For
   readiness probes and the container HEALTHCHECK's stricter sibling.
 - `/metrics`: Prometheus text from `monitor.metrics.REGISTRY`. The gauges that describe the
-  store (outbox depth, developments by state) are refreshed from it at scrape time, so they are
-  right even when nothing has happened since the start.
+  store (outbox depth, developments by state, each configured source's last success) are
+  refreshed from it at scrape time, so they are right even right after a restart.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def build_web_app(app: AppLike, service: ServiceLike) -> web.Application:
         return web.json_response({"ready": not reasons, "reasons": reasons}, status=status)
 
     async def metrics_page(_request: web.Request) -> web.Response:
-        await asyncio.to_thread(refresh_store_gauges, app.store)
+        await asyncio.to_thread(refresh_store_gauges, app.store, _source_ids(app))
         response = web.Response(body=metrics.render())
         response.headers["Content-Type"] = metrics.CONTENT_TYPE
         return response
@@ -138,9 +138,15 @@ async def readiness_problems(app: AppLike, service: ServiceLike) -> list[str]:
     return reasons
 
 
-def refresh_store_gauges(store: Store) -> None:
-    """Outbox depth and developments by state, read from the store (never raises)."""
-    from monitor.store.schema import alert, development
+def _source_ids(app: AppLike) -> set[str]:
+    settings = getattr(app.holder, "settings", None)
+    return {source.id for source in settings.sources} if settings is not None else set()
+
+
+def refresh_store_gauges(store: Store, source_ids: set[str] | None = None) -> None:
+    """Outbox depth, developments by state and the configured sources' last success, read
+    from the store (never raises)."""
+    from monitor.store.schema import alert, development, source_state
 
     try:
         with store.connect() as conn:
@@ -149,11 +155,17 @@ def refresh_store_gauges(store: Store) -> None:
             ).scalar()
             rows = conn.execute(select(development.c.state, func.count()).group_by(development.c.state))
             by_state: dict[str, int] = {str(state): int(count) for state, count in rows}
+            last_ok = conn.execute(
+                select(source_state.c.source_id, source_state.c.last_ok).where(source_state.c.last_ok.is_not(None))
+            ).all()
     except Exception as exc:  # an unreachable store shows on /readyz; keep the last values here
         log.warning("metrics: cannot read the store: %s", exc)
         return
     metrics.set_outbox_depth(int(waiting or 0))
     metrics.set_developments(by_state)
+    for source_id, when in last_ok:
+        if source_ids is None or source_id in source_ids:
+            metrics.set_last_success(source_id, when)
 
 
 def _bound_port(site: web.TCPSite) -> int | None:

@@ -14,16 +14,20 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.app import open_app
 from monitor.config import ConfigHolder
-from monitor.models import Alert, AlertKind
+from monitor.models import Alert, AlertKind, SourceHealth
 from monitor.scheduler import Service
 from monitor.server import serve_if_enabled
-from monitor.store import Store, outbox
+from monitor.store import Store, outbox, sources
 
 CONFIG = """
 store:
   url: sqlite:///monitor.db
 server:
   enabled: {enabled}
+sources:
+  - id: wire
+    name: Wire
+    url: http://127.0.0.1:9/feed.xml
 """
 
 
@@ -131,6 +135,8 @@ async def test_metrics_are_prometheus_text_with_store_gauges(running: tuple[str,
     with store.transaction() as conn:
         for n in range(3):
             outbox.enqueue(conn, Alert(AlertKind.NEW, "#exports", f"dev-{n}", created=now))
+        sources.save_health(conn, SourceHealth("wire", last_ok=now))
+        sources.save_health(conn, SourceHealth("removed-long-ago", last_ok=now))
     status, content_type, text = await get(url + "/metrics")
     assert status == 200
     assert content_type.startswith("text/plain") and "version=" in content_type
@@ -140,6 +146,10 @@ async def test_metrics_are_prometheus_text_with_store_gauges(running: tuple[str,
     states = {s.labels["state"]: s.value for s in families["monitor_developments"].samples}
     assert states["corroborated"] == 0 and set(states) >= {"single_source", "corroborated"}
     assert "monitor_fetch_duration_seconds" in families
+    # Last success survives a restart (read from the store); unconfigured sources are left out.
+    last = {s.labels["source"]: s.value for s in families["monitor_source_last_success_timestamp_seconds"].samples}
+    assert last["wire"] == pytest.approx(now.timestamp())
+    assert "removed-long-ago" not in last
 
 
 async def test_unknown_paths_are_404(running: tuple[str, Service, Store]) -> None:
