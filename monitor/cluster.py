@@ -47,7 +47,7 @@ class ClusterConfig:
     """Thresholds and bounds of the clusterer. One configuration for all data."""
 
     threshold: float = 0.5  # minimum match score to join an open development (full text)
-    headline_threshold: float = 0.12  # the same for an article that has only a headline
+    headline_threshold: float = 0.15  # the same for an article that has only a headline
     min_body_terms: int = 25  # fewer body terms than this: judged as headline-only
     merge_ratio: float = 1.6  # a second development scoring this × the threshold (and similar) → merge
     # Centroid cosine two developments need to be merged. Full texts: only near-identical
@@ -57,7 +57,7 @@ class ClusterConfig:
     headline_merge_similarity: float = 0.1
     window: timedelta = timedelta(days=7)  # developments idle longer are closed to new articles
     half_life: timedelta = timedelta(hours=6)  # score decays by half per idle half-life
-    burst_boost: float = 3.0  # extra score share for a development updated moments ago
+    burst_boost: float = 2.0  # headline-only: extra score share for a development updated moments ago
     burst_scale: timedelta = timedelta(minutes=10)  # how fast that boost fades (e-folding)
     title_weight: float = 2.0  # a headline term counts this many body occurrences
     name_weight: float = 0.5  # weight of the cosine over capitalised names
@@ -253,7 +253,9 @@ class ClusterIndex:
             return score
         idle = max(0.0, (now - dev.last_seen).total_seconds())
         score *= 0.5 ** (idle / cfg.half_life.total_seconds())
-        if cfg.burst_boost:
+        if cfg.burst_boost and feats.body_terms < cfg.min_body_terms:
+            # A headline is thin evidence; a development being reported this very minute
+            # is extra evidence for it (news comes in bursts). Full texts need no such help.
             score *= 1.0 + cfg.burst_boost * math.exp(-idle / cfg.burst_scale.total_seconds())
         return score
 

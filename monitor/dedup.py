@@ -106,7 +106,7 @@ def _patterns(
         dateline = re.compile(rf"\(\s*({alias.pattern})\s*\)\s*[-—–:]")
         # "By Jane Doe, Associated Press" / "© 2024 Thomson Reuters" / "— AFP" closing a text
         byline = re.compile(
-            rf"(?:\bBy\b[^\n]{{0,60}}?|©|\(c\)|Copyright[^\n]{{0,20}}?|^\s*[-—–]\s*)\b({alias.pattern})\b",
+            rf"(?:\bBy\b[^\n]{{0,60}}?|(?:©|\(c\)|Copyright)[^\n]{{0,30}}?|^\s*[-—–]\s*)\b({alias.pattern})\b",
             re.IGNORECASE | re.MULTILINE,
         )
         whole = re.compile(rf"^\s*(?:the\s+)?({alias.pattern})(?:\s+news)?\s*$", re.IGNORECASE)
@@ -235,7 +235,7 @@ class ReprintIndex:
 
     def __init__(
         self,
-        threshold: float = 0.7,
+        threshold: float = 0.5,
         num_perm: int = 64,
         max_entries: int = 200_000,
         max_candidates: int = 50,
@@ -326,9 +326,17 @@ class ReprintIndex:
 
 
 def article_fingerprint(article: Article, num_perm: int = 64) -> Fingerprint:
-    """The fingerprint of an article's title and text (stored signature reused when present)."""
+    """The fingerprint of an article (its stored signature reused when present)."""
     if article.signature:
         mh = signature_from_bytes(article.signature, num_perm)
         if mh is not None:
             return Fingerprint(mh, None)
-    return fingerprint(f"{article.title}\n{article.text or article.summary}", num_perm)
+    return fingerprint(copy_text(article), num_perm)
+
+
+def copy_text(article: Article) -> str:
+    """What is compared to find copies: the body (outlets rewrite headlines), else the headline."""
+    body = article.text or article.summary
+    if len(tf.words(body)) >= MIN_WORDS:
+        return body
+    return f"{article.title}\n{body}"

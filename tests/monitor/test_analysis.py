@@ -1,0 +1,128 @@
+"""The story engine the monitor and the evaluation share (monitor.analysis)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from monitor.analysis import AnalysisConfig, Analyzer
+from monitor.cluster import ClusterConfig
+from monitor.models import DevelopmentState, TopicMatch
+from tests.monitor.story_data import (
+    EDITED_COPY,
+    OWN_REPORTING,
+    QUAKE_HAITI,
+    QUAKE_SUMATRA,
+    T0,
+    WIRE_STORY,
+    article,
+)
+
+
+def _at(minutes: float):
+    return T0 + timedelta(minutes=minutes)
+
+
+def test_wire_copy_and_independent_report_make_two_sources_not_three() -> None:
+    analyzer = Analyzer()
+    wire = analyzer.add(article(*WIRE_STORY, outlet="Reuters", tier="wire"), _at(0))
+    copy = analyzer.add(article(*EDITED_COPY, outlet="Daily Planet", minutes=20), _at(20))
+    own = analyzer.add(article(*OWN_REPORTING, outlet="Politico", minutes=40), _at(40))
+
+    assert wire.decision.state is DevelopmentState.SINGLE_SOURCE
+    assert copy.decision.independent == 1  # a reprint is not a second source
+    assert own.development.id == wire.development.id
+    assert own.decision.state is DevelopmentState.CORROBORATED
+    assert own.decision.independent == 2
+    assert own.development.state is DevelopmentState.CORROBORATED
+    assert own.development.independent == 2
+    assert "Reuters (+1 reprint)" in own.decision.reason
+    assert "Politico" in own.decision.reason
+
+
+def test_outlets_of_one_owner_count_once() -> None:
+    analyzer = Analyzer()
+    analyzer.add(article(*QUAKE_SUMATRA[0], outlet="The Times", owner="News Corp"), _at(0))
+    second = analyzer.add(article(*QUAKE_SUMATRA[1], outlet="The Sun", owner="News Corp", minutes=5), _at(5))
+    assert second.article.origin == "owner:newscorp"
+    assert second.decision.independent == 1
+    third = analyzer.add(article(*QUAKE_SUMATRA[2], outlet="BBC", minutes=10), _at(10))
+    assert third.decision.independent == 2
+
+
+def test_required_sources_per_topic() -> None:
+    config = AnalysisConfig(required={"quakes": 3})
+    analyzer = Analyzer(config)
+    topic = (TopicMatch("quakes", 1.0, "'earthquake' in title"),)
+    analyzer.add(article(*QUAKE_SUMATRA[0], outlet="a.com", topics=topic), _at(0))
+    out = analyzer.add(article(*QUAKE_SUMATRA[1], outlet="b.com", minutes=5, topics=topic), _at(5))
+    assert out.development.topic == "quakes"
+    assert out.decision.independent == 2
+    assert out.decision.state is DevelopmentState.SINGLE_SOURCE
+    assert "needs 3" in out.decision.reason
+
+
+def test_ids_are_allocated_from_the_seeds() -> None:
+    analyzer = Analyzer(next_article_id=100, next_development_id=40)
+    first = analyzer.add(article(*QUAKE_SUMATRA[0], outlet="a.com"), _at(0))
+    second = analyzer.add(article(*QUAKE_HAITI[0], outlet="b.com", minutes=1), _at(1))
+    assert (first.article.id, first.development.id, first.created) == (100, 40, True)
+    assert (second.article.id, second.development.id) == (101, 41)
+    assert first.article.development_id == 40
+    assert "origin outlet:acom" in first.why
+
+
+def test_restore_after_restart_gives_the_same_assignments() -> None:
+    stream = [
+        article(*QUAKE_SUMATRA[0], outlet="a.com", minutes=0),
+        article(*QUAKE_HAITI[0], outlet="b.com", minutes=5),
+        article(*QUAKE_SUMATRA[1], outlet="c.com", minutes=10),
+        article(*WIRE_STORY, outlet="Reuters", tier="wire", minutes=15),
+    ]
+    live = Analyzer()
+    outcomes = [live.add(a, a.published) for a in stream]
+    stored_articles = [replace(o.article) for o in outcomes]
+    latest = {o.development.id: o for o in outcomes}
+    stored_devs = [(replace(o.development), live.cluster.features(dev_id)) for dev_id, o in latest.items()]
+
+    restarted = Analyzer(next_article_id=len(stream) + 1, next_development_id=max(latest) + 1)
+    restarted.restore(stored_articles, stored_devs)
+
+    for probe in (
+        article(*QUAKE_HAITI[1], outlet="d.com", minutes=20),
+        article(*QUAKE_SUMATRA[2], outlet="e.com", minutes=25),
+        article(*EDITED_COPY, outlet="Daily Planet", minutes=30),
+    ):
+        expected = live.add(replace(probe), probe.published)
+        got = restarted.add(replace(probe), probe.published)
+        assert got.article.id == expected.article.id
+        assert got.development.id == expected.development.id
+        assert got.article.reprint_of == expected.article.reprint_of
+        assert got.article.origin == expected.article.origin
+        assert got.decision.independent == expected.decision.independent
+
+
+def test_merge_is_reported_with_the_absorbed_development() -> None:
+    config = AnalysisConfig(cluster=replace(ClusterConfig(), headline_threshold=0.45, merge_ratio=1.0))
+    analyzer = Analyzer(config)
+    one = analyzer.add(article("Acme recalls Model X toaster ovens", outlet="a.com"), _at(0))
+    two = analyzer.add(article("Toaster oven fires prompt federal safety warning", outlet="b.com", minutes=60), _at(60))
+    bridge = analyzer.add(
+        article("Acme toaster oven recall follows fires and federal safety warning", outlet="c.com", minutes=61),
+        _at(61),
+    )
+    assert bridge.merged_from == (two.development.id,)
+    assert bridge.development.id == one.development.id
+    (absorbed,) = bridge.merged
+    assert absorbed.state is DevelopmentState.MERGED
+    assert absorbed.merged_into == one.development.id
+    # all three outlets now stand behind the one development
+    assert bridge.decision.independent == 3
+
+
+def test_degenerate_articles_get_a_bounded_outcome() -> None:
+    analyzer = Analyzer()
+    for n, (title, text) in enumerate([("", ""), ("!!!", ""), ("🚀🔥", ""), ("Breaking", ""), ("x" * 50_000, "y " * 200_000)]):
+        out = analyzer.add(article(title, text, outlet=f"o{n}.com", minutes=n), _at(n))
+        assert out.development.id is not None
+        assert out.decision.independent >= 1

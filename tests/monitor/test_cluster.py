@@ -1,0 +1,114 @@
+"""Incremental clustering into developments (monitor.cluster)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from monitor.cluster import ClusterConfig, ClusterIndex
+from tests.monitor.story_data import QUAKE_HAITI, QUAKE_SUMATRA, article
+
+
+def test_same_event_joins_and_same_subject_other_event_stays_apart() -> None:
+    index = ClusterIndex()
+    stream = [
+        (QUAKE_SUMATRA[0], "a.com", "sumatra"),
+        (QUAKE_HAITI[0], "b.com", "haiti"),
+        (QUAKE_SUMATRA[1], "c.com", "sumatra"),
+        (QUAKE_HAITI[1], "d.com", "haiti"),
+        (QUAKE_SUMATRA[2], "e.com", "sumatra"),
+    ]
+    devs: dict[str, set[int]] = {"sumatra": set(), "haiti": set()}
+    for n, ((title, text), outlet, event) in enumerate(stream):
+        a = article(title, text, outlet=outlet, minutes=5 * n)
+        devs[event].add(index.assign(a, a.published, new_id=n + 1).development_id)
+    assert len(devs["sumatra"]) == 1
+    assert len(devs["haiti"]) == 1
+    assert devs["sumatra"] != devs["haiti"]
+
+
+def test_development_keeps_headline_key_terms_and_times() -> None:
+    index = ClusterIndex()
+    first = article(*QUAKE_SUMATRA[0], minutes=0)
+    later = article(*QUAKE_SUMATRA[1], minutes=90)
+    dev = index.assign(first, first.published, new_id=7).development_id
+    assert index.assign(later, later.published, new_id=8).development_id == dev
+    assert index.headline(dev) in (QUAKE_SUMATRA[0][0], QUAKE_SUMATRA[1][0])
+    assert {"padang", "sumatra"} <= set(index.key_terms(dev))
+    assert index.seen(dev) == (first.published, later.published)
+
+
+def test_headline_only_articles_cluster_by_headline() -> None:
+    index = ClusterIndex()
+    titles = [
+        "Pizza chain Sbarro files for bankruptcy",
+        "Sbarro files for Chapter 11 bankruptcy protection again",
+        "Malaysia Airlines jet missing over South China Sea",
+        "Sbarro bankruptcy: pizza chain files for second time",
+    ]
+    ids = [index.assign(a, a.published, new_id=n + 1).development_id
+           for n, a in enumerate(article(t, outlet=f"o{n}.com", minutes=n * 30) for n, t in enumerate(titles))]
+    assert ids[0] == ids[1] == ids[3]
+    assert ids[2] != ids[0]
+
+
+def test_bridging_article_merges_two_developments() -> None:
+    # A stricter join bar than the default, so the two fragments surely stay apart at first.
+    index = ClusterIndex(replace(ClusterConfig(), headline_threshold=0.45, merge_ratio=1.0))
+    # Two fragments of one story that share little, then an article naming both sides.
+    a = article("Acme recalls Model X toaster ovens", outlet="a.com")
+    b = article("Toaster oven fires prompt federal safety warning", outlet="b.com", minutes=60)
+    bridge = article("Acme toaster oven recall follows fires and federal safety warning", outlet="c.com", minutes=61)
+    first = index.assign(a, a.published, new_id=1)
+    second = index.assign(b, b.published, new_id=2)
+    assert first.development_id != second.development_id
+    third = index.assign(bridge, bridge.published, new_id=3)
+    assert [(m.kept, m.absorbed) for m in third.merges] == [(1, 2)]
+    assert third.development_id == 1
+    assert 2 not in index
+
+
+def test_old_developments_expire_out_of_the_window() -> None:
+    index = ClusterIndex(replace(ClusterConfig(), window=timedelta(days=2)))
+    old = article(*QUAKE_SUMATRA[0])
+    index.assign(old, old.published, new_id=1)
+    much_later = article(*QUAKE_SUMATRA[1], minutes=3 * 24 * 60)
+    result = index.assign(much_later, much_later.published, new_id=2)
+    assert result.created
+    assert 1 not in index
+
+
+def test_features_restore_gives_the_same_next_assignment() -> None:
+    stream = [article(t, x, outlet=f"o{n}.com", minutes=n) for n, (t, x) in enumerate(QUAKE_SUMATRA[:2] + QUAKE_HAITI[:1])]
+    live = ClusterIndex()
+    for n, a in enumerate(stream):
+        live.assign(a, a.published, new_id=n + 1)
+    restarted = ClusterIndex()
+    for a in stream:
+        restarted.learn(a)
+    for dev_id in range(1, len(stream) + 1):
+        if dev_id in live:
+            restarted.restore(dev_id, live.features(dev_id))
+    probe = article(*QUAKE_HAITI[1], outlet="p.com", minutes=10)
+    expected = live.assign(probe, probe.published, new_id=10)
+    got = restarted.assign(replace(probe), probe.published, new_id=10)
+    assert (got.development_id, got.created) == (expected.development_id, expected.created)
+    assert abs(got.score - expected.score) < 1e-9
+
+
+def test_candidate_lists_stay_bounded_as_developments_pile_up() -> None:
+    cfg = replace(ClusterConfig(), postings_cap=16)
+    index = ClusterIndex(cfg)
+    # 500 distinct developments that all mention "tariffs": the posting list stays capped.
+    for n in range(500):
+        a = article(f"Tariffs hit product{n} maker{n} in region{n}", outlet=f"o{n}.com", minutes=n * 600)
+        index.assign(a, a.published, new_id=n + 1)
+    assert max(len(p) for p in index._postings.values()) <= 16
+
+
+def test_empty_and_punctuation_titles_get_their_own_development() -> None:
+    index = ClusterIndex()
+    for n, title in enumerate(["", "!!! ???", "🚀🚀🚀", "Breaking"]):
+        a = article(title, outlet=f"o{n}.com", minutes=n)
+        result = index.assign(a, a.published, new_id=n + 1)
+        assert result.created
