@@ -49,6 +49,7 @@ class ClusterConfig:
     threshold: float = 0.5  # minimum match score to join an open development (full text)
     headline_threshold: float = 0.15  # the same for an article that has only a headline
     min_body_terms: int = 25  # fewer body terms than this: judged as headline-only
+    pair_shared_terms: int = 2  # a headline joins a lone headline only on this many shared terms
     merge_ratio: float = 1.6  # a second development scoring this × the threshold (and similar) → merge
     # Centroid cosine two developments need to be merged. Full texts: only near-identical
     # developments (on ECB+ any lower bar merged different events of one subject);
@@ -156,14 +157,14 @@ class ClusterIndex:
     def learn(self, article: Article) -> list[str]:
         """Count the article's terms in the document frequencies; returns its terms."""
         body = tf.terms(article.text or article.summary)[: self.config.max_article_terms]
-        title = tf.terms(article.title)
+        title = tf.terms(article.title, months=False)
         self.df.add(title + body)
         return title + body
 
     def featurize(self, article: Article) -> ArticleFeatures:
         """TF-IDF vector (headline terms weighted up), names and numbers of one article."""
         cfg = self.config
-        title = tf.terms(article.title)
+        title = tf.terms(article.title, months=False)
         body_text = article.text or article.summary
         body = tf.terms(body_text)[: cfg.max_article_terms]
         counts: Counter[str] = Counter(body)
@@ -248,6 +249,10 @@ class ClusterIndex:
             score += cfg.number_weight * _known_share(feats.numbers, dev.numbers, dev.size)
             score += cfg.year_weight * _agreement(feats.years, dev.years, dev.size)
         else:
+            if dev.size == 1 and _shared(feats.title_vector, dev.title_centroid) < min(
+                cfg.pair_shared_terms, len(feats.title_vector)
+            ):
+                return 0.0  # two headlines sharing one word ("market", "TV") is chance
             score = _dot(feats.title_vector, dev.title_centroid) / (dev.title_norm or 1.0)
         if not feats.dated:
             return score
@@ -450,6 +455,10 @@ class ClusterIndex:
             feats = self.featurize(article)
             dev = self._devs.get(dev_id) or self._new_dev(dev_id, topic, article, article.published)
             self._add_member(dev, feats, article, article.published, score=0.0)
+
+
+def _shared(a: Mapping[str, float], b: Mapping[str, float]) -> int:
+    return sum(1 for t in a if t in b)
 
 
 def _headline_only(dev: _Dev) -> bool:

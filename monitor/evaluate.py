@@ -264,10 +264,10 @@ class ReplayAlert:
     independent: int
     reason: str
     sources: list[str]
-    article_ids: list[str]
-    story: str  # the gold story most of its articles belong to (at alert time)
-    mixed: bool  # its articles at alert time come from more than one gold story
-    merged_into: int | None = None  # reconciled into another alerted development later
+    article_ids: list[str]  # the development's articles when the alert fired
+    mixed: bool  # those articles came from more than one gold story
+    story: str = ""  # the gold story most of the development's articles belong to, at the end
+    merged_into: int | None = None  # folded into another alerted development's message later
     updates: int = 0  # later articles that added a new independent source
 
 
@@ -275,16 +275,18 @@ class ReplayAlert:
 class ReplayMetrics:
     stories: int
     multi_host_stories: int  # gold stories reported by two or more hosts
-    alerted_share: float  # of those, share that got an alert
-    alerts: int
-    messages: int  # alerts left after merges were reconciled into one message
+    alerted_share: float  # of those, the share that got an alert
+    alerts: int  # alerts fired (a development reaching the required independent sources)
+    messages: int  # alerts left once merged developments are folded into one message
     alerts_per_story: float  # alerts / alerted stories
-    mixed_share: float  # share of alerts whose articles mixed stories
+    messages_per_story: float  # messages / alerted stories
+    mixed_share: float  # share of alerts whose articles, when it fired, mixed stories
 
 
 @dataclass(slots=True)
 class _Replay:
-    alerts: dict[int, ReplayAlert] = field(default_factory=dict)
+    alerts: dict[int, ReplayAlert] = field(default_factory=dict)  # by current development
+    folded: list[ReplayAlert] = field(default_factory=list)  # merged into another's message
     members: dict[int, list[LabelledArticle]] = field(default_factory=lambda: defaultdict(list))
     origins: dict[int, int] = field(default_factory=dict)
     merges: _UnionFind = field(default_factory=_UnionFind)
@@ -306,7 +308,10 @@ def replay(
         alert = _observe(state, item, outcome)
         if alert is not None and not as_json:
             _print_alert(alert, out)
-    alerts = list(state.alerts.values())
+    alerts = sorted([*state.alerts.values(), *state.folded], key=lambda a: (a.at, a.development_id))
+    for alert in alerts:
+        root = state.merges.find(alert.development_id)
+        alert.story = Counter(m.cluster for m in state.members[root]).most_common(1)[0][0]
     metrics = _replay_metrics(items, alerts)
     if as_json:
         json.dump(
@@ -325,11 +330,14 @@ def _observe(state: _Replay, item: LabelledArticle, outcome: Outcome) -> ReplayA
     for merge in outcome.merges:
         state.merges.union(merge.kept, merge.absorbed)
         state.members[merge.kept].extend(state.members.pop(merge.absorbed, []))
-        absorbed = state.alerts.get(merge.absorbed)
-        if absorbed is not None and merge.kept in state.alerts:
+        absorbed = state.alerts.pop(merge.absorbed, None)
+        if absorbed is None:
+            continue
+        if merge.kept in state.alerts:
             absorbed.merged_into = merge.kept  # one message: the later one is folded in
-        elif absorbed is not None:
-            state.alerts[merge.kept] = state.alerts.pop(merge.absorbed)
+            state.folded.append(absorbed)
+        else:
+            state.alerts[merge.kept] = absorbed  # the kept development carries this alert on
     state.members[dev.id].append(item)
     corroborated = outcome.decision.state is DevelopmentState.CORROBORATED
     previous = state.origins.get(dev.id, 0)
@@ -350,7 +358,6 @@ def _observe(state: _Replay, item: LabelledArticle, outcome: Outcome) -> ReplayA
         reason=outcome.decision.reason,
         sources=[describe(o) for o in outcome.decision.origins],
         article_ids=[m.id for m in members],
-        story=stories.most_common(1)[0][0],
         mixed=len(stories) > 1,
     )
     state.alerts[dev.id] = alert
@@ -364,13 +371,15 @@ def _replay_metrics(items: Sequence[LabelledArticle], alerts: Sequence[ReplayAle
     multi = {story for story, h in hosts.items() if len(h) >= 2}
     alerted = {a.story for a in alerts}
     n = len(alerts)
+    messages = sum(1 for a in alerts if a.merged_into is None)
     return ReplayMetrics(
         stories=len(hosts),
         multi_host_stories=len(multi),
         alerted_share=len(multi & alerted) / len(multi) if multi else 1.0,
         alerts=n,
-        messages=sum(1 for a in alerts if a.merged_into is None),
+        messages=messages,
         alerts_per_story=n / len(alerted) if alerted else 0.0,
+        messages_per_story=messages / len(alerted) if alerted else 0.0,
         mixed_share=sum(a.mixed for a in alerts) / n if n else 0.0,
     )
 
@@ -392,7 +401,8 @@ def _print_metrics(m: ReplayMetrics, out: TextIO) -> None:
     out.write(
         f"alerts {m.alerts} ({m.messages} messages after merges) for {m.stories} stories\n"
         f"stories reported by >= 2 hosts: {m.multi_host_stories}, alerted {m.alerted_share:.1%}\n"
-        f"alerts per alerted story {m.alerts_per_story:.2f}; alerts mixing stories {m.mixed_share:.1%}\n"
+        f"alerts per alerted story {m.alerts_per_story:.2f} ({m.messages_per_story:.2f} messages); "
+        f"alerts mixing stories {m.mixed_share:.1%}\n"
     )
 
 

@@ -96,13 +96,19 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
-def terms(text: str) -> list[str]:
-    """Folded, stemmed content terms (stopwords and 1-letter tokens dropped)."""
+def terms(text: str, *, months: bool = True) -> list[str]:
+    """Folded, stemmed content terms (stopwords, 1-letter tokens and bare numbers dropped).
+
+    ``months=False`` drops month names too: in a headline they are mostly a dateline
+    ("News in Pictures - 10 March"), in a body they help date the event.
+    """
     out: list[str] = []
     for w in words(text):
         f = fold(w)
         if len(f) < 2 or f in STOPWORDS or f.replace(".", "").isdigit():
             continue  # bare numbers are matched by numbers(), with their units
+        if not months and f in MONTHS:
+            continue
         s = stem(f)
         if s and s not in STOPWORDS:
             out.append(s)
