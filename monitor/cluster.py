@@ -110,7 +110,7 @@ class _Dev:
     id: int
     topic: str
     headline: str
-    first_seen: datetime
+    first_seen: datetime  # publication times of its earliest and latest article
     last_seen: datetime
     centroid: dict[str, float] = field(default_factory=dict)  # sum of member unit vectors
     norm: float = 0.0
@@ -123,6 +123,7 @@ class _Dev:
     numbers: Counter[str] = field(default_factory=Counter)
     years: Counter[str] = field(default_factory=Counter)
     headline_score: float = -1.0
+    touched: datetime | None = None  # when it last took an article (processing time)
 
 
 class DocumentFrequencies:
@@ -204,21 +205,24 @@ class ClusterIndex:
         self.learn(article)
         feats = self.featurize(article)
         self.expire(now - self.config.window)
-        scored = self._score_candidates(feats, now, topic)
+        # Time features use publication times, so a backlog polled today still lands in
+        # the developments of its own days (and an 18-day-old item does not join today's).
+        when = min(article.published, now) if article.published else now
+        scored = self._score_candidates(feats, when, topic)
         threshold = self.threshold(feats)
         if not scored or scored[0][0] < threshold:
-            dev = self._new_dev(new_id, topic, article, now)
-            self._add_member(dev, feats, article, now, score=0.0)
+            dev = self._new_dev(new_id, topic, when)
+            self._add_member(dev, feats, article, when, now, score=0.0)
             best = f"best candidate {scored[0][0]:.2f}" if scored else "no candidate"
             return Assignment(dev.id, True, 0.0, f"new development ({best} < {threshold})")
         score, dev_id = scored[0]
         dev = self._devs[dev_id]
         dev, merges = self._bridge(dev, scored[1:], threshold)
-        self._add_member(dev, feats, article, now, score=score)
+        self._add_member(dev, feats, article, when, now, score=score)
         return Assignment(dev.id, False, score, f"joined (score {score:.2f})", tuple(merges))
 
     def _score_candidates(
-        self, feats: ArticleFeatures, now: datetime, topic: str
+        self, feats: ArticleFeatures, when: datetime, topic: str
     ) -> list[tuple[float, int]]:
         hits: Counter[int] = Counter()
         for term in heapq.nlargest(self.config.query_terms, feats.vector, key=feats.vector.get):
@@ -229,7 +233,7 @@ class ClusterIndex:
             dev = self._devs.get(dev_id)
             if dev is None or dev.topic != topic:
                 continue
-            scored.append((self.score(feats, dev, now), dev_id))
+            scored.append((self.score(feats, dev, when), dev_id))
         scored.sort(reverse=True)
         return scored
 
@@ -239,8 +243,12 @@ class ClusterIndex:
             return self.config.threshold
         return self.config.headline_threshold
 
-    def score(self, feats: ArticleFeatures, dev: _Dev, now: datetime) -> float:
-        """Match score of an article against a development, decayed by the development's idleness."""
+    def score(self, feats: ArticleFeatures, dev: _Dev, when: datetime) -> float:
+        """Match score of an article published at ``when`` against a development.
+
+        Decays with the time between the article and the development's articles, and is
+        zero beyond the window (the development is closed to it).
+        """
         cfg = self.config
         if feats.body_terms >= cfg.min_body_terms:
             score = _dot(feats.vector, dev.centroid) / (dev.norm or 1.0)
@@ -256,7 +264,9 @@ class ClusterIndex:
             score = _dot(feats.title_vector, dev.title_centroid) / (dev.title_norm or 1.0)
         if not feats.dated:
             return score
-        idle = max(0.0, (now - dev.last_seen).total_seconds())
+        idle = _distance(when, dev.first_seen, dev.last_seen)
+        if idle > cfg.window.total_seconds():
+            return 0.0
         score *= 0.5 ** (idle / cfg.half_life.total_seconds())
         if cfg.burst_boost and feats.body_terms < cfg.min_body_terms:
             # A headline is thin evidence; a development being reported this very minute
@@ -294,14 +304,19 @@ class ClusterIndex:
 
     # -- development state ----------------------------------------------------------
 
-    def _new_dev(self, dev_id: int, topic: str, article: Article, now: datetime) -> _Dev:
-        seen = article.published or now
-        dev = _Dev(dev_id, topic, article.title, seen, seen)
+    def _new_dev(self, dev_id: int, topic: str, when: datetime) -> _Dev:
+        dev = _Dev(dev_id, topic, "", when, when)
         self._devs[dev_id] = dev
         return dev
 
     def _add_member(
-        self, dev: _Dev, feats: ArticleFeatures, article: Article, now: datetime, score: float
+        self,
+        dev: _Dev,
+        feats: ArticleFeatures,
+        article: Article,
+        when: datetime,
+        now: datetime,
+        score: float,
     ) -> None:
         for t, w in feats.vector.items():
             dev.centroid[t] = dev.centroid.get(t, 0.0) + w
@@ -313,9 +328,9 @@ class ClusterIndex:
         dev.years.update(feats.years)
         dev.size += 1
         dev.with_body += feats.body_terms >= self.config.min_body_terms
-        seen = article.published or now
-        dev.first_seen = min(dev.first_seen, seen)
-        dev.last_seen = max(dev.last_seen, now)
+        dev.first_seen = min(dev.first_seen, when)
+        dev.last_seen = max(dev.last_seen, when)
+        dev.touched = max(dev.touched or now, now)
         if score > dev.headline_score and article.title.strip():
             dev.headline, dev.headline_score = article.title, score
         self._trim(dev)
@@ -334,6 +349,7 @@ class ClusterIndex:
         kept.with_body += absorbed.with_body
         kept.first_seen = min(kept.first_seen, absorbed.first_seen)
         kept.last_seen = max(kept.last_seen, absorbed.last_seen)
+        kept.touched = max(kept.touched or kept.last_seen, absorbed.touched or absorbed.last_seen)
         self._drop(absorbed.id)
         self._trim(kept)
         self._touch(kept, kept.centroid)
@@ -369,12 +385,12 @@ class ClusterIndex:
         # Postings are cleaned lazily: a missing id is skipped and falls off the LRU end.
 
     def expire(self, before: datetime) -> int:
-        """Close developments idle since before ``before``; returns how many left the index."""
+        """Drop developments that took no article since ``before`` (processing time)."""
         dropped = 0
         while self._by_activity:
             dev_id = next(iter(self._by_activity))
             dev = self._devs.get(dev_id)
-            if dev is not None and dev.last_seen >= before:
+            if dev is not None and (dev.touched or dev.last_seen) >= before:
                 break
             self._by_activity.popitem(last=False)
             self._devs.pop(dev_id, None)
@@ -419,6 +435,7 @@ class ClusterIndex:
             "headline_score": dev.headline_score,
             "first_seen": dev.first_seen.isoformat(),
             "last_seen": dev.last_seen.isoformat(),
+            "touched": (dev.touched or dev.last_seen).isoformat(),
             "size": dev.size,
             "with_body": dev.with_body,
             "centroid": dict(dev.centroid),
@@ -440,6 +457,8 @@ class ClusterIndex:
             with_body=int(features.get("with_body", 0)),
             headline_score=float(features.get("headline_score", 0.0)),
         )
+        touched = features.get("touched")
+        dev.touched = datetime.fromisoformat(str(touched)) if touched else dev.last_seen
         dev.centroid = _floats(features.get("centroid"))
         dev.title_centroid = _floats(features.get("title_centroid"))
         dev.name_centroid = _floats(features.get("name_centroid"))
@@ -453,8 +472,15 @@ class ClusterIndex:
         """Rebuild a development from its articles when no stored features exist."""
         for article in articles:
             feats = self.featurize(article)
-            dev = self._devs.get(dev_id) or self._new_dev(dev_id, topic, article, article.published)
-            self._add_member(dev, feats, article, article.published, score=0.0)
+            dev = self._devs.get(dev_id) or self._new_dev(dev_id, topic, article.published)
+            self._add_member(dev, feats, article, article.published, article.published, score=0.0)
+
+
+def _distance(when: datetime, first: datetime, last: datetime) -> float:
+    """Seconds between a time and a development's span (0 inside it)."""
+    if when < first:
+        return (first - when).total_seconds()
+    return max(0.0, (when - last).total_seconds())
 
 
 def _shared(a: Mapping[str, float], b: Mapping[str, float]) -> int:

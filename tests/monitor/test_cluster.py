@@ -112,3 +112,18 @@ def test_empty_and_punctuation_titles_get_their_own_development() -> None:
         a = article(title, outlet=f"o{n}.com", minutes=n)
         result = index.assign(a, a.published, new_id=n + 1)
         assert result.created
+
+
+def test_a_backlog_polled_today_is_clustered_by_publication_time() -> None:
+    # First poll of a feed: an 18-day-old story arrives together with today's news.
+    index = ClusterIndex(replace(ClusterConfig(), window=timedelta(days=3)))
+    now = article("x").published + timedelta(days=18)
+    old_a = article(*QUAKE_SUMATRA[0], outlet="a.com")
+    old_b = article(*QUAKE_SUMATRA[1], outlet="b.com", minutes=120)
+    today = article(*QUAKE_SUMATRA[2], outlet="c.com", minutes=18 * 24 * 60)
+    first = index.assign(old_a, now, new_id=1)
+    second = index.assign(old_b, now, new_id=2)
+    third = index.assign(today, now, new_id=3)
+    assert second.development_id == first.development_id  # the old story stays together
+    assert third.created  # today's article does not join an 18-day-old development
+    assert index.seen(first.development_id) == (old_a.published, old_b.published)
