@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -26,7 +27,7 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from monitor import metrics
-from monitor.config import ConfigHolder
+from monitor.config import ConfigError, ConfigHolder, ConfigProblem
 from monitor.store import Store
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,12 @@ async def serve_if_enabled(
     if not settings.enabled:
         yield None
         return
-    server = await start_server(app, service, settings.host, settings.port if port is None else port)
+    try:
+        server = await start_server(app, service, settings.host, settings.port if port is None else port)
+    except OSError as exc:
+        # A port in use or an address not on this host: one clear line naming the setting.
+        problem = ConfigProblem(str(app.holder.path), None, "server", exc.strerror or str(exc))
+        raise ConfigError([problem]) from exc
     try:
         yield server
     finally:
@@ -91,8 +97,8 @@ async def start_server(app: AppLike, service: ServiceLike, host: str, port: int)
         await site.start()
     except OSError as exc:
         await runner.cleanup()
-        # A port in use or an address not on this host: say which setting to change.
-        raise OSError(f"cannot serve metrics on {host}:{port} (server.host/server.port): {exc}") from exc
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {reason}") from exc
     bound = _bound_port(site) or port
     log.info("metrics and health endpoints listening", extra={"url": f"http://{host}:{bound}"})
     return RunningServer(runner, host, bound)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -156,3 +158,21 @@ async def test_unknown_paths_are_404(running: tuple[str, Service, Store]) -> Non
     url, _service, _store = running
     status, _ctype, _text = await get(url + "/admin")
     assert status == 404
+
+
+async def test_a_port_in_use_is_one_clear_config_error(tmp_path: Path) -> None:
+    import socket
+
+    from monitor.config import ConfigError
+
+    parts = Parts(ConfigHolder.load(write_config(tmp_path)), Store.open(f"sqlite:///{tmp_path / 'm.db'}"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError) as raised:
+            async with serve_if_enabled(parts, NotStarted(), port=port):
+                pass
+    parts.store.close()
+    in_use = os.strerror(errno.EADDRINUSE)  # "Address already in use"
+    assert str(raised.value) == f"{tmp_path / 'feeds.yaml'}: server: cannot listen on 127.0.0.1:{port}: {in_use}"
