@@ -106,6 +106,8 @@ async def run_demo(*, keep: str | None = None) -> int:
                         or f"{report.items} items, {report.relevant} relevant, {report.new_articles} new"
                     )
                     say(f"   {report.source_id:<16} {report.outcome:<9} {detail}")
+                    for warning in () if report.error else report.warnings:
+                        say(f"   {'':<16} {'':<9} warning: {warning}")
                 say()
                 print_developments(
                     app.store, now - app.settings.cluster.storyline_window, out=sys.stdout

@@ -39,10 +39,11 @@ FEEDS: dict[str, list[DemoItem]] = {
             timedelta(hours=3),
         ),
         DemoItem(
-            "Commerce Department proposes licence rule for AI model weights exports",
-            "/wire/2026/model-weights-proposal",
-            "WASHINGTON (Reuters) - The Bureau of Industry and Security proposed export controls on "
-            "advanced AI model weights and a licence requirement for large training clusters abroad.",
+            "US tightens AI chip export rules, warns Chinese chip designers of Entity List action",
+            "/wire/2026/ai-chip-rules-tightened",
+            "WASHINGTON (Reuters) - The Bureau of Industry and Security tightened licence rules for "
+            "exports of advanced AI chips to China and said Chinese AI chip designers that evade them "
+            "could be added to the Entity List.",
             timedelta(days=18),
         ),
         DemoItem(
@@ -76,10 +77,10 @@ FEEDS: dict[str, list[DemoItem]] = {
             timedelta(hours=2),
         ),
         DemoItem(
-            "BIS floats export controls on AI model weights",
-            "/2026/bis-model-weights",
-            "The Bureau of Industry and Security proposed controls on exports of AI model weights, "
-            "with a licence requirement for large training clusters.",
+            "BIS tightens licence rules for AI chip exports to China",
+            "/2026/bis-tightens-ai-chip-licences",
+            "The Bureau of Industry and Security tightened licence requirements for advanced AI chip "
+            "exports to China and warned Chinese chip designers of Entity List action.",
             timedelta(days=17, hours=20),
         ),
     ],

@@ -64,7 +64,7 @@ class PollReport:
     """What one poll of one source did, for logs, `monitor run --once` and tests."""
 
     source_id: str
-    outcome: str  # "new", "unchanged", "failed", "skipped"
+    outcome: str  # "new", "seen" (nothing new), "unchanged" (not modified), "failed", "skipped"
     items: int = 0
     relevant: int = 0
     new_articles: int = 0
@@ -149,13 +149,14 @@ async def process(source: EffectiveSource, result: FetchResult, previous: Source
         now=now,
     )
     relevant = [a for a in found if with_topics(a, source, rt).topics]
-    fresh = unseen(relevant, rt)
+    # Oldest first, so "first seen", storylines and timelines follow the order events happened.
+    fresh = sorted(unseen(relevant, rt), key=lambda a: a.published)
     fresh = await with_full_text(fresh, rt)
     outcomes = [rt.analyzer.add(article, now) for article in fresh]
     alerts = save_results(rt, source, source_health, now, outcomes)
     return PollReport(
         source.id,
-        "failed" if parsed.failed else "new" if fresh else "unchanged",
+        "failed" if parsed.failed else "new" if fresh else "seen",
         items=len(parsed.items),
         relevant=len(relevant),
         new_articles=len(fresh),
@@ -299,6 +300,12 @@ def refresh_development(
             or development.id
         )
     developments.upsert_development(conn, development, change.features)
+    if now - development.last_seen > rt.settings.cluster.alert_max_age:
+        log.info(
+            "not alerting a stale development",
+            extra={"development": development.id, "last_seen": development.last_seen.isoformat(), "reason": "older than cluster.alert_max_age"},
+        )
+        return []
     return decide_stage.decide(
         development,
         decision,

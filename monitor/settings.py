@@ -314,6 +314,10 @@ class Server(Strict):
 class Cluster(Strict):
     window: Duration = Field(timedelta(days=3), description="How long a development stays open to new articles.")
     storyline_window: Duration = Field(timedelta(days=60), description="How far back related developments are linked into a storyline.")
+    alert_max_age: Duration = Field(
+        timedelta(days=2),
+        description="A development whose newest article is older than this is stored and shown in digests but not alerted, so a first start or a feed's backlog does not flood the channel.",
+    )
 
 
 class Settings(Strict):

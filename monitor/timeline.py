@@ -68,20 +68,23 @@ def _alive(dev: Development) -> bool:
 def _eligible(
     dev: Development, candidates: Sequence[Development], window: timedelta, now: datetime
 ) -> list[Development]:
-    """Earlier, unmerged developments of the same topic, still within the window."""
+    """Unmerged developments of the same topic within the window, before or after this one.
+
+    Both directions: a backlog can bring an earlier development in after a later one, and
+    the two still belong to one story.
+    """
     since = min(dev.first_seen, now) - window
-    before = _order(dev)
+    until = dev.last_seen + window
     # Cheap comparisons first: most candidates fail on time or topic.
     kept = [
         c
         for c in candidates
         if c.last_seen >= since
-        and c.first_seen <= dev.first_seen
+        and c.first_seen <= until
         and c.topic == dev.topic
         and c.id != dev.id
         and _alive(c)
         and c.first_seen <= now
-        and _order(c) < before
     ]
     kept.sort(key=lambda c: c.last_seen, reverse=True)
     return kept[:MAX_CANDIDATES]

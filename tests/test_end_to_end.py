@@ -130,6 +130,9 @@ def test_demo_shows_a_corroborated_development_then_its_update() -> None:
     assert "Verified by 3 sources" in second
     assert "message updated" in second and "thread reply" in second
     assert "new message" not in second  # the same development is never posted twice
+    assert "Earlier in this story" in second  # the timeline of the related earlier development
+    assert "BIS tightens licence rules for AI chip exports to China" in second
+    assert first.count("new message") == 1  # the 18-day-old development is stored, not alerted
     assert "Traceback" not in result.stderr
 
 

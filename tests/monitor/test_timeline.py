@@ -132,3 +132,20 @@ def test_a_root_that_names_itself_as_storyline_is_followed() -> None:
     new.storyline_id = 1
     assert [e.development_id for e in timeline_entries(new, [root, new])] == [1]
     assert timeline_entries(root, [root, new]) == ()
+
+
+def test_an_earlier_development_found_later_joins_the_same_storyline() -> None:
+    """A backlog can deliver last month's development after today's: still one story."""
+    now = datetime(2026, 3, 20, tzinfo=UTC)
+    today = Development(
+        topic="t", headline="Nvidia H20 exports to China halted by new BIS licence rule",
+        first_seen=now - timedelta(hours=2), last_seen=now - timedelta(hours=1), id=7, storyline_id=7,
+    )
+    earlier = Development(
+        topic="t", headline="BIS weighs licence rule for Nvidia H20 exports to China",
+        first_seen=now - timedelta(days=18), last_seen=now - timedelta(days=17), id=8,
+    )
+    assert storyline_for(earlier, [today], window=timedelta(days=60), now=now) == 7
+    earlier.storyline_id = 7
+    entries = timeline_entries(today, [earlier, today])
+    assert [e.development_id for e in entries] == [8]
