@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 
 from alerts import health_alerts
 from alerts.routing import ActiveSilence
-from monitor import corroborate, extract, health, normalize, relevance, score, timeline
+from monitor import corroborate, extract, health, metrics, normalize, relevance, score, timeline
 from monitor import decide as decide_stage
 from monitor.analysis import AnalysisConfig, Analyzer, Outcome
 from monitor.config import EffectiveSource, effective_sources
@@ -122,6 +122,20 @@ async def poll_source(source: EffectiveSource, rt: Runtime) -> PollReport:
 
 
 async def process(source: EffectiveSource, result: FetchResult, previous: SourceHealth, rt: Runtime) -> PollReport:
+    report = await _process(source, result, previous, rt)
+    metrics.observe_fetch(source.id, fetch_outcome(result), result.elapsed)
+    metrics.observe_poll(report)
+    return report
+
+
+def fetch_outcome(result: FetchResult) -> str:
+    """The `outcome` label of monitor_fetches_total: ok, not_modified or the error kind."""
+    if result.error_kind is not None:
+        return result.error_kind.value
+    return "not_modified" if result.not_modified else "ok"
+
+
+async def _process(source: EffectiveSource, result: FetchResult, previous: SourceHealth, rt: Runtime) -> PollReport:
     now = rt.clock()
     limits = {"backoff_max": rt.settings.http.backoff_max, "rng": rt.rng}
     source_health = health.record_fetch(previous, result, source.interval, now, **limits)

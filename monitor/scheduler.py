@@ -22,6 +22,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from monitor import metrics
 from monitor.config import ConfigHolder, EffectiveSource
 from monitor.pipeline import PollReport, Runtime, poll_source
 
@@ -116,6 +117,7 @@ class Service:
 
     def reload(self) -> None:
         ok, message = self.holder.reload()
+        metrics.observe_reload(ok)
         if ok:
             self.runtime.apply_settings(self.holder.settings)
             self.schedule_sources()
