@@ -13,12 +13,16 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from monitor.config import ConfigHolder, load_settings, resolve_store_url
 from monitor.fetch import Fetcher
 from monitor.pipeline import Runtime, build_runtime, utcnow
 from monitor.settings import Settings
 from monitor.store import Store
+
+if TYPE_CHECKING:
+    from alerts.deliver import Relay
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +32,7 @@ class App:
     holder: ConfigHolder
     store: Store
     runtime: Runtime
-    relay: object  # alerts.deliver.Relay
+    relay: Relay
 
     @property
     def settings(self) -> Settings:

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -566,7 +566,7 @@ class EffectiveSource:
     id: str
     name: str
     url: str
-    kind: str
+    kind: Literal["feed", "page"]
     outlet: str
     owner: str
     tier: str

@@ -29,7 +29,7 @@ class DemoServer:
         self.cycle = 1
         self.base = ""
 
-    def feed(self, request: web.Request) -> web.Response:
+    async def feed(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         if name == "broken":
             return web.Response(body=demo_feeds.BROKEN_FEED, content_type="application/rss+xml")
@@ -40,7 +40,7 @@ class DemoServer:
         body = demo_feeds.rss(outlet, f"{self.base}/{name}", items, self.now, self.cycle)
         return web.Response(body=body, content_type="application/rss+xml")
 
-    def page(self, request: web.Request) -> web.Response:
+    async def page(self, request: web.Request) -> web.Response:
         """Article pages, for items whose feed gives only a teaser."""
         for name, items in demo_feeds.FEEDS.items():
             for item in items:

@@ -113,10 +113,14 @@ METRIC_NAMES: tuple[str, ...] = (
 class PollReportLike(Protocol):
     """What `observe_poll` reads from `monitor.pipeline.PollReport`."""
 
-    source_id: str
-    outcome: str
-    items: int
-    new_articles: int
+    @property
+    def source_id(self) -> str: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def items(self) -> int: ...
+    @property
+    def new_articles(self) -> int: ...
 
 
 def observe_fetch(source_id: str, outcome: str, seconds: float) -> None:

@@ -137,8 +137,8 @@ def fetch_outcome(result: FetchResult) -> str:
 
 async def _process(source: EffectiveSource, result: FetchResult, previous: SourceHealth, rt: Runtime) -> PollReport:
     now = rt.clock()
-    limits = {"backoff_max": rt.settings.http.backoff_max, "rng": rt.rng}
-    source_health = health.record_fetch(previous, result, source.interval, now, **limits)
+    backoff_max = rt.settings.http.backoff_max
+    source_health = health.record_fetch(previous, result, source.interval, now, backoff_max=backoff_max, rng=rt.rng)
     if not result.ok or result.not_modified:
         if not result.ok:
             log.warning(
@@ -151,7 +151,9 @@ async def _process(source: EffectiveSource, result: FetchResult, previous: Sourc
     parsed = parse(result, kind=source.kind, selectors=source.selectors)
     if parsed.failed:
         # `previous`, not `source_health`: the successful fetch has already reset the count.
-        source_health = health.record_parse_failure(previous, "; ".join(parsed.warnings), source.interval, now, **limits)
+        source_health = health.record_parse_failure(
+            previous, "; ".join(parsed.warnings), source.interval, now, backoff_max=backoff_max, rng=rt.rng
+        )
         log.warning("parse failed", extra={"source": source.id, "warnings": list(parsed.warnings)})
     found = normalize.normalize_items(
         parsed.items,

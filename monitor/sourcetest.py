@@ -27,7 +27,7 @@ async def try_source(settings: Settings, source_id: str, *, out: TextIO) -> int:
                     line=None,
                     key_path="sources",
                     message=f"no source with id {source_id!r} (known: {known})",
-                    hint=None,
+                    hint="",
                 )
             ]
         )

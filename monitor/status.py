@@ -54,7 +54,7 @@ def collect_status(holder: ConfigHolder, store: Store, now: datetime) -> dict[st
                 "last_ok": health[s.id].last_ok if s.id in health else None,
                 "consecutive_failures": health[s.id].consecutive_failures if s.id in health else 0,
                 "last_error_kind": (
-                    health[s.id].last_error_kind.value
+                    health[s.id].last_error_kind.value  # type: ignore[union-attr]  # checked just below
                     if s.id in health and health[s.id].last_error_kind
                     else None
                 ),
