@@ -1,0 +1,134 @@
+"""``python -m bench [--quick]`` (``make bench [QUICK=1]``): every benchmark, one table, one JSON.
+
+Progress goes to stderr; the table to stdout; every raw run, the machine and the package
+versions to ``bench/results/latest.json`` (``--quick`` writes ``quick.json`` instead, so a
+quick check never overwrites the full figures). See bench/README.md for what each figure means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bench.common import ROOT, progress
+
+RESULTS_DIR = ROOT / "bench" / "results"
+PACKAGES = ("aiohttp", "feedparser", "lxml", "SQLAlchemy", "datasketch", "rss2email", "psutil", "slack-sdk", "APScheduler", "pydantic")
+
+
+@dataclass(frozen=True)
+class Plan:
+    feeds: int
+    poll_runs: int
+    sizes: tuple[int, ...]
+    analysis_articles: int
+    analysis_runs: int
+    interval: float
+    events: int
+
+
+FULL = Plan(feeds=2000, poll_runs=3, sizes=(10_000, 100_000, 1_000_000), analysis_articles=300, analysis_runs=2, interval=10, events=8)
+QUICK = Plan(feeds=30, poll_runs=1, sizes=(1_000, 4_000), analysis_articles=50, analysis_runs=1, interval=5, events=2)
+
+
+def machine() -> dict[str, Any]:
+    import os
+
+    import psutil
+
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        model = platform.processor()
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {
+        "cpu_model": model,
+        "cores": os.cpu_count(),
+        "memory_bytes": psutil.virtual_memory().total,
+        "load_average_at_start": list(os.getloadavg()),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": versions,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description="Run the benchmarks and print one table.")
+    parser.add_argument("--quick", action="store_true", help="reduced sizes, under a minute")
+    parser.add_argument("--only", choices=("poll", "analysis", "alerts"), action="append", help="run only these parts (repeatable)")
+    parser.add_argument("--feeds", type=int, help="override the number of feeds of the poll cycle")
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    if args.feeds:
+        plan = Plan(**{**plan.__dict__, "feeds": args.feeds})
+    parts = set(args.only or ("poll", "analysis", "alerts"))
+
+    from bench.alert_latency import run_alert_latency
+    from bench.analysis import run_analysis
+    from bench.poll import Floor, Monitor, Naive, Rss2Email, run_poll
+    from bench.report import render_table, summarize
+
+    started = time.monotonic()
+    result: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "mode": "quick" if args.quick else "full",
+        "plan": plan.__dict__,
+        "machine": machine(),
+    }
+    workdir = Path(tempfile.mkdtemp(prefix="exportwatch-bench-"))
+    try:
+        alert_thread: threading.Thread | None = None
+        if "alerts" in parts and args.quick:
+            # Quick mode only: the alert check mostly waits for poll intervals, so it runs
+            # alongside the analysis part to stay under a minute (the full run keeps them apart).
+            def alerts_job() -> None:
+                result["alerts"] = run_alert_latency(interval=plan.interval, events=plan.events, workdir=workdir)
+
+            alert_thread = threading.Thread(target=alerts_job, daemon=True)
+        if "poll" in parts:
+            result["poll"] = run_poll(
+                feeds=plan.feeds, runs=plan.poll_runs, latency=0.05, farm_workers=1, workdir=workdir,
+                contenders=[Monitor(), Floor(), Rss2Email(), Naive()],
+            )
+        if alert_thread is not None:
+            alert_thread.start()
+        if "analysis" in parts:
+            result["analysis"] = run_analysis(list(plan.sizes), plan.analysis_articles, plan.analysis_runs)
+        if alert_thread is not None:
+            alert_thread.join()
+        elif "alerts" in parts:
+            result["alerts"] = run_alert_latency(interval=plan.interval, events=plan.events, workdir=workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    result["seconds"] = time.monotonic() - started
+    result["summary"] = summarize(result)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    out = RESULTS_DIR / ("quick.json" if args.quick else "latest.json")
+    out.write_text(json.dumps(result, indent=1, default=str) + "\n", encoding="utf-8")
+    print(render_table(result))
+    progress(f"done in {result['seconds']:.0f} s; raw runs in {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

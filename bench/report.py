@@ -1,0 +1,146 @@
+"""Medians, ratios and targets from the raw runs, and the one table `make bench` prints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.common import median
+
+PEERS = ("monitor", "rss2email", "naive", "floor")
+
+
+def _cycles(result: dict[str, Any], contender: str, kind: str) -> list[dict[str, Any]]:
+    cycles = result.get("poll", {}).get("cycles", [])
+    return [c for c in cycles if c["contender"] == contender and c["kind"] == kind and "error" not in c]
+
+
+def _med(result: dict[str, Any], contender: str, kind: str, key: str) -> float | None:
+    values = [c.get(key) for c in _cycles(result, contender, kind)]
+    return median([v for v in values if v is not None])
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def _target(name: str, value: float | None, limit: float, *, at_most: bool, unit: str = "") -> dict[str, Any]:
+    met = None if value is None else (value <= limit if at_most else value >= limit)
+    return {"target": name, "value": value, "limit": limit, "at_most": at_most, "unit": unit, "met": met}
+
+
+def summarize(result: dict[str, Any]) -> dict[str, Any]:
+    summary: dict[str, Any] = {"poll": {}, "analysis": {}, "alerts": {}, "targets": []}
+    targets = summary["targets"]
+    if "poll" in result:
+        poll = summary["poll"]
+        feeds = result["poll"]["feeds"]
+        for contender in PEERS:
+            for kind in ("first", "steady", "unchanged"):
+                for key in ("wall", "cpu"):
+                    poll[f"{contender}.{kind}.{key}"] = _med(result, contender, kind, key)
+        # The naive loop has no state: its steady cycle is the same work as its first.
+        for key in ("wall", "cpu"):
+            if poll[f"naive.steady.{key}"] is None:
+                poll[f"naive.steady.{key}"] = poll[f"naive.first.{key}"]
+        poll["feeds"] = feeds
+        unchanged_cpu = poll["monitor.unchanged.cpu"]
+        poll["monitor.cpu_ms_per_unchanged_feed"] = 1000 * unchanged_cpu / feeds if unchanged_cpu is not None else None
+        floor_cpu = poll["floor.unchanged.cpu"]
+        poll["floor.cpu_ms_per_unchanged_feed"] = 1000 * floor_cpu / feeds if floor_cpu is not None else None
+        poll["steady_vs_floor"] = _ratio(poll["monitor.steady.wall"], poll["floor.steady.wall"])
+        poll["rss2email_vs_monitor"] = _ratio(poll["rss2email.steady.wall"], poll["monitor.steady.wall"])
+        targets.append(_target("steady cycle ÷ floor (wall)", poll["steady_vs_floor"], 1.5, at_most=True, unit="×"))
+        targets.append(_target("rss2email ÷ monitor, steady cycle (wall)", poll["rss2email_vs_monitor"], 20, at_most=False, unit="×"))
+        targets.append(_target("CPU per unchanged feed", poll["monitor.cpu_ms_per_unchanged_feed"], 1.0, at_most=True, unit="ms"))
+    if "analysis" in result:
+        analysis = summary["analysis"]
+        runs = [r for r in result["analysis"].get("runs", []) if "error" not in r]
+        for size in result["analysis"]["sizes"]:
+            mine = [r for r in runs if r["size"] == size]
+            analysis[str(size)] = {
+                "articles_per_s": median([r["articles_per_s"] for r in mine]),
+                "cpu_ms_per_article": median([1000 * r["cpu"] / r["articles"] for r in mine]),
+                "wall_ms_per_article": median([r["ms_per_article"] for r in mine]),
+                "peak_rss_mb": max((r["peak_rss"] / 1e6 for r in mine), default=None),
+                "restore_s": median([r["restore_seconds"] for r in mine]),
+                "stage_ms_per_article": {
+                    stage: median([1000 * r["stage_seconds"][stage] / r["articles"] for r in mine])
+                    for stage in (mine[0]["stage_seconds"] if mine else {})
+                },
+            }
+        sizes = result["analysis"]["sizes"]
+        small, big = str(min(sizes)), str(max(sizes))
+        growth = _ratio(analysis[big]["cpu_ms_per_article"], analysis[small]["cpu_ms_per_article"])
+        analysis["growth"] = growth
+        mid = "100000" if "100000" in analysis else big
+        targets.append(_target(f"analysis articles/s at {int(mid):,}", analysis[mid]["articles_per_s"], 1000, at_most=False, unit="/s"))
+        targets.append(_target(f"per-article CPU at {int(big):,} ÷ at {int(small):,}", growth, 2.0, at_most=True, unit="×"))
+        targets.append(_target(f"peak RSS at {int(big):,}", analysis[big]["peak_rss_mb"], 300, at_most=True, unit="MB"))
+    if "alerts" in result:
+        alerts = result["alerts"]
+        summary["alerts"] = {k: alerts.get(k) for k in ("interval", "median", "p95", "alerted", "verified_events", "error")}
+        interval = alerts.get("interval") or 0
+        targets.append(_target(f"time to alert p95 (I = {interval:g} s)", alerts.get("p95"), interval + 2, at_most=True, unit="s"))
+    return summary
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    if value is None:
+        return "—"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}f}"
+
+
+def render_table(result: dict[str, Any]) -> str:
+    s = result["summary"]
+    rows: list[tuple[str, ...]] = []
+    if s["poll"]:
+        p = s["poll"]
+        n = p["feeds"]
+
+        def row(label: str, kind: str, key: str) -> tuple[str, ...]:
+            values = [p[f"{c}.{kind}.{key}"] for c in PEERS]
+            return (label, *(_fmt(v) for v in values), _fmt(_ratio(values[0], values[3])) + "× floor")
+
+        rows.append(row(f"Poll {n:,} feeds, first cycle: wall s", "first", "wall"))
+        rows.append(row("  first cycle: CPU s", "first", "cpu"))
+        rows.append(row("Steady cycle (5 % changed): wall s", "steady", "wall"))
+        rows.append(row("  steady cycle: CPU s", "steady", "cpu"))
+        rows.append(("  rss2email ÷ ours (steady wall)", "", _fmt(p["rss2email_vs_monitor"], 1) + "×", "", "", "target ≥ 20×"))
+        rows.append(row("Unchanged cycle: wall s", "unchanged", "wall"))
+        parse = result.get("poll", {}).get("parse", {})
+        if parse:
+            rows.append((
+                "Parse one 50-item feed: CPU ms", _fmt(parse.get("monitor_ms")), "", _fmt(parse.get("feedparser_ms")), _fmt(parse.get("lxml_ms")),
+                _fmt(_ratio(parse.get("monitor_ms"), parse.get("lxml_ms"))) + "× lxml",
+            ))
+        rows.append((
+            "  CPU ms per unchanged feed", _fmt(p["monitor.cpu_ms_per_unchanged_feed"]), "", "", _fmt(p["floor.cpu_ms_per_unchanged_feed"]),
+            _fmt(_ratio(p["monitor.cpu_ms_per_unchanged_feed"], p["floor.cpu_ms_per_unchanged_feed"])) + "× floor",
+        ))
+    if s["analysis"]:
+        a = s["analysis"]
+        for size, figures in a.items():
+            if not size.isdigit():
+                continue
+            rows.append((f"Analysis, store of {int(size):,}: articles/s", _fmt(figures["articles_per_s"], 1), "", "", "", ""))
+            rows.append(("  CPU ms per article (peak RSS MB)", f"{_fmt(figures['cpu_ms_per_article'])} ({_fmt(figures['peak_rss_mb'], 0)})", "", "", "", ""))
+        rows.append(("  per-article CPU, largest ÷ smallest store", _fmt(a.get("growth")) + "×", "", "", "", "target < 2×"))
+    if s["alerts"]:
+        al = s["alerts"]
+        if al.get("error"):
+            rows.append(("Time to alert", "not measured: " + str(al["error"])[:60], "", "", "", ""))
+        else:
+            rows.append((f"Time to alert, I = {al['interval']:g} s: median s", _fmt(al["median"]), "", "", "", ""))
+            rows.append((f"  p95 s ({al['alerted']}/{al['verified_events']} events)", _fmt(al["p95"]), "", "", "", f"target ≤ {al['interval'] + 2:g}"))
+    header = ("figure", "ours", "rss2email", "naive loop", "floor", "ratio")
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    lines.append("")
+    lines.append("Targets:")
+    for t in s["targets"]:
+        mark = "MET" if t["met"] else ("not measured" if t["met"] is None else "MISSED")
+        cmp = "≤" if t["at_most"] else "≥"
+        lines.append(f"- {t['target']}: {_fmt(t['value'])} {t['unit']} (target {cmp} {t['limit']:g} {t['unit']}) — {mark}")
+    return "\n".join(lines)
