@@ -83,6 +83,13 @@ FEEDS: dict[str, list[DemoItem]] = {
             "exports to China and warned Chinese chip designers of Entity List action.",
             timedelta(days=17, hours=20),
         ),
+        DemoItem(
+            "Netherlands extends export licence rule to servicing of ASML lithography machines",
+            "/2026/dutch-asml-servicing-licences",
+            "The Dutch trade ministry said servicing and spare parts for ASML's older lithography "
+            "machines will need an export licence from next month, widening its export controls.",
+            timedelta(hours=4),
+        ),
     ],
     "agency": [
         DemoItem(

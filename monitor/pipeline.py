@@ -149,12 +149,6 @@ async def _process(source: EffectiveSource, result: FetchResult, previous: Sourc
         return PollReport(source.id, "unchanged" if result.ok else "failed", alerts=alerts, error=result.error or "")
 
     parsed = parse(result, kind=source.kind, selectors=source.selectors)
-    if parsed.failed:
-        # `previous`, not `source_health`: the successful fetch has already reset the count.
-        source_health = health.record_parse_failure(
-            previous, "; ".join(parsed.warnings), source.interval, now, backoff_max=backoff_max, rng=rt.rng
-        )
-        log.warning("parse failed", extra={"source": source.id, "warnings": list(parsed.warnings)})
     found = normalize.normalize_items(
         parsed.items,
         source_id=source.id,
@@ -164,6 +158,14 @@ async def _process(source: EffectiveSource, result: FetchResult, previous: Sourc
         fetched_at=result.fetched_at,
         now=now,
     )
+    # A feed that needed repair and gave nothing usable is broken, whatever the parser salvaged.
+    broken = parsed.failed or (bool(parsed.warnings) and not found)
+    if broken:
+        # `previous`, not `source_health`: the successful fetch has already reset the count.
+        source_health = health.record_parse_failure(
+            previous, "; ".join(parsed.warnings), source.interval, now, backoff_max=backoff_max, rng=rt.rng
+        )
+        log.warning("parse failed", extra={"source": source.id, "warnings": list(parsed.warnings)})
     relevant = [a for a in found if with_topics(a, source, rt).topics]
     # Oldest first, so "first seen", storylines and timelines follow the order events happened.
     fresh = sorted(unseen(relevant, rt), key=lambda a: a.published)
@@ -172,12 +174,12 @@ async def _process(source: EffectiveSource, result: FetchResult, previous: Sourc
     alerts = save_results(rt, source, source_health, now, outcomes)
     return PollReport(
         source.id,
-        "failed" if parsed.failed else "new" if fresh else "seen",
+        "failed" if broken else "new" if fresh else "seen",
         items=len(parsed.items),
         relevant=len(relevant),
         new_articles=len(fresh),
         alerts=alerts,
-        error="; ".join(parsed.warnings) if parsed.failed else "",
+        error="; ".join(parsed.warnings) if broken else "",
         warnings=parsed.warnings,
     )
 

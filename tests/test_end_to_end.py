@@ -212,3 +212,13 @@ def test_sigterm_stops_cleanly_and_sighup_keeps_a_good_config(tmp_path: Path, fe
     assert "Traceback" not in output
     db = tmp_path / "monitor.db"
     assert stored(db, "select count(*) from alert where kind = 'new'") == [(1,)]
+
+
+def test_digest_on_the_demo_store_lists_the_development_and_the_watch_list(tmp_path: Path) -> None:
+    assert monitor("demo", "--keep", str(tmp_path)).returncode == 0
+    result = monitor("digest", "--since", "24h", config=tmp_path / "feeds.yaml")
+    assert result.returncode == 0, result.stderr
+    corroborated, watch = result.stdout.split("Watch list")
+    assert "US adds 14 Chinese AI chip firms to Entity List" in corroborated
+    assert "Verified by 3 sources" in corroborated
+    assert "unverified — 1 source" in watch and "ASML" in watch
