@@ -222,3 +222,35 @@ def test_digest_on_the_demo_store_lists_the_development_and_the_watch_list(tmp_p
     assert "US adds 14 Chinese AI chip firms to Entity List" in corroborated
     assert "Verified by 3 sources" in corroborated
     assert "unverified — 1 source" in watch and "ASML" in watch
+
+
+def test_sources_test_explains_each_item_and_writes_nothing(tmp_path: Path, feeds: LocalServer) -> None:
+    config = write_config(tmp_path / "feeds.yaml", feeds)
+    result = monitor("sources", "test", "alpha", config=config)
+    assert result.returncode == 0, result.stderr
+    assert "US adds 14 Chinese AI chip designers to Entity List" in result.stdout
+    assert "✔ ai-export-controls" in result.stdout and "'Entity List' in title" in result.stdout
+    assert "✘" in result.stdout and "Football final" in result.stdout  # and why it did not match
+    assert "1 of 2 items match a topic" in result.stdout
+    assert not (tmp_path / "monitor.db").exists()
+
+    unknown = monitor("sources", "test", "nope", config=config)
+    assert unknown.returncode == 1 and "no source with id 'nope'" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+
+
+def test_an_edited_feeds_yaml_is_picked_up_without_a_signal(tmp_path: Path, feeds: LocalServer) -> None:
+    config = write_config(tmp_path / "feeds.yaml", feeds, interval="2s")
+    log = tmp_path / "monitor.log"
+    process = _start(config, log)
+    try:
+        assert _wait_for(lambda: feeds.hits["/alpha.xml"] >= 1), log.read_text()
+        feeds.add("/delta.xml", rss([]), content_type="application/rss+xml")
+        delta = f"  - id: delta\n    name: Delta\n    url: {feeds.url('/delta.xml')}\n"
+        write_config(config, feeds, extra_source=delta, interval="2s")
+        assert _wait_for(lambda: feeds.hits["/delta.xml"] >= 1), log.read_text()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=40) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
