@@ -41,7 +41,7 @@ bench: $(STAMP_BENCH)
 	$(BIN)/python -m bench $(if $(QUICK),--quick,)
 
 lint: $(STAMP_TEST)
-	$(BIN)/ruff check monitor alerts tests bench
+	$(BIN)/ruff check monitor alerts tests bench deploy
 	$(BIN)/mypy
 	$(BIN)/python -m deploy.verify
 

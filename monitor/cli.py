@@ -35,10 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
 def command_modules() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Every module that contributes subcommands; the order is the order of `monitor --help`."""
     from alerts import commands as alert_commands
-    from monitor import app, config
+    from monitor import app, config, dbcopy
     from monitor.store import db
 
-    return [app.add_commands, config.add_commands, db.add_commands, alert_commands.add_commands]
+    return [app.add_commands, config.add_commands, db.add_commands, dbcopy.add_commands, alert_commands.add_commands]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
