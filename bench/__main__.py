@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench.alert_latency import run_alert_latency
     from bench.analysis import run_analysis
-    from bench.poll import Floor, Monitor, Naive, Rss2Email, run_poll
+    from bench.poll import ChangeDetection, Floor, Monitor, Naive, Rss2Email, run_poll
     from bench.report import render_table, summarize
 
     started = time.monotonic()
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         if "poll" in parts:
             result["poll"] = run_poll(
                 feeds=plan.feeds, runs=plan.poll_runs, latency=0.05, farm_workers=1, workdir=workdir,
-                contenders=[Monitor(), Floor(), Rss2Email(), Naive()],
+                contenders=[Monitor(), Floor(), Rss2Email(), ChangeDetection(), Naive()],
             )
         if alert_thread is not None:
             alert_thread.start()

@@ -30,11 +30,11 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def run_timed(command: Sequence[str], *, timeout: float, cwd: Path | None = None) -> dict[str, Any]:
+def run_timed(command: Sequence[str], *, timeout: float, cwd: Path | None = None, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run a one-shot process; wall time, CPU of it and its children (wait4 rusage), its output."""
     started = time.monotonic()
     proc = subprocess.Popen(
-        list(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env(), cwd=cwd, text=True
+        list(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**child_env(), **(env or {})}, cwd=cwd, text=True
     )
     try:
         out, err = proc.communicate(timeout=timeout)

@@ -8,9 +8,10 @@ the contenders alternating in an order that rotates from run to run:
 - ``unchanged`` (every run; monitor and floor): nothing changed since their last cycle. Its
   CPU / N is the CPU per unchanged feed.
 
-The naive loop is measured in run 1 only: it keeps no validators, so every one of its cycles
-is the same full download and parse of N feeds (100+ s at N = 2,000) — its steady cycle *is*
-its first. rss2email's steady cycle is repeated like the monitor's.
+The naive loop is measured once: it keeps no validators, so every one of its cycles is the
+same full download and parse of N feeds (100+ s at N = 2,000) — its steady cycle *is* its
+first. changedetection.io (no conditional GETs either) does its first and steady cycle in run
+1 only. rss2email's steady cycle is repeated like the monitor's.
 
 Every cycle records wall time, CPU seconds of the contender (its own getrusage for long-lived
 contenders, cross-checked with psutil over the process tree; wait4 rusage for one-shot
@@ -28,7 +29,7 @@ from typing import Any
 from bench.common import PYTHON, ChildCPU, LongLived, progress, run_timed
 from bench.config import write_config
 from bench.farm import Farm
-from bench.peers import rss2email
+from bench.peers import changedetection, rss2email
 
 CYCLE_TIMEOUT = 3600.0
 STEADY_FRACTION = 0.05
@@ -82,8 +83,8 @@ class Floor(_LongLivedContender):
 
 class Naive(Contender):
     name = "naive"
-    kinds = ("first", "steady")
-    repeat = False  # every naive cycle is the same full download and parse
+    kinds = ("first",)  # every naive cycle is the same full download and parse of N feeds:
+    repeat = False  # its steady figure is its first cycle (the report says so)
 
     def start(self, run_dir: Path, urls: list[str], urls_file: Path) -> None:
         self.command = [PYTHON, "-m", "bench.peers.naive", str(urls_file)]
@@ -105,6 +106,30 @@ class Rss2Email(Contender):
     def cycle(self) -> dict[str, Any]:
         cpu = ChildCPU()
         result = run_timed(self.command, timeout=CYCLE_TIMEOUT)
+        result["cpu"] = cpu.elapsed()
+        return result
+
+
+class ChangeDetection(Contender):
+    name = "changedetection.io"
+    kinds = ("first", "steady")
+    repeat = False  # 100+ s a cycle at N = 2,000 and no conditional GETs: measured in run 1 only
+
+    def start(self, run_dir: Path, urls: list[str], urls_file: Path) -> None:
+        self.cycles = 0
+        self.error: str | None = None
+        try:
+            self.first, self.again = changedetection.commands(run_dir / "changedetection", urls)
+        except FileNotFoundError as exc:
+            self.error = str(exc)
+
+    def cycle(self) -> dict[str, Any]:
+        if self.error:
+            return {"error": self.error}
+        command = self.first if self.cycles == 0 else self.again
+        self.cycles += 1
+        cpu = ChildCPU()
+        result = run_timed(command, timeout=CYCLE_TIMEOUT, env=changedetection.environment())
         result["cpu"] = cpu.elapsed()
         return result
 
