@@ -42,7 +42,11 @@ class AnalysisConfig:
     default_required: int = 2
     wires: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dedup.WIRES)
     outlets_by_host: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # host → (outlet, owner)
-    members_per_origin: int = 20  # articles kept per origin of a development (for reasons)
+    members_per_origin: int = 5  # articles kept per origin of a development (for reasons)
+    # Corroborate reads at most this many origins of one development (the count stays exact),
+    # and above it a development is re-decided only when a new origin joins: 10,000 reprints
+    # or 500 outlets on one story must cost the same per article as three.
+    redecide_origins: int = 32
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AnalysisConfig:
@@ -103,6 +107,7 @@ class Analyzer:
         self.reprints = dedup.ReprintIndex(threshold=self._config.reprint_threshold)
         self._developments: dict[int, Development] = {}
         self._members: dict[int, dict[str, list[Article]]] = {}  # dev → origin → slim articles
+        self._decisions: dict[int, Decision] = {}
 
     @property
     def config(self) -> AnalysisConfig:
@@ -143,8 +148,8 @@ class Analyzer:
         article.development_id = dev_id
         merged = tuple(self._merge(m) for m in assignment.merges)
         development = self._development(dev_id, article, topic)
-        self._remember(dev_id, article)
-        decision = self._decide(dev_id, topic)
+        new_origin = self._remember(dev_id, article)
+        decision = self._decide(dev_id, topic, new_origin or bool(merged))
         self._refresh(development, decision)
         self._forget_closed()
         why = f"origin {article.origin} ({origin_why}); {assignment.reason}"
@@ -174,16 +179,29 @@ class Analyzer:
             self._developments[dev_id] = dev
         return dev
 
-    def _remember(self, dev_id: int, article: Article) -> None:
-        """Keep a slim copy (no text) per origin, capped, for corroborate's reasons."""
+    def _remember(self, dev_id: int, article: Article) -> bool:
+        """Keep a slim copy (no text) per origin, capped; True when the origin is new here."""
         by_origin = self._members.setdefault(dev_id, {})
+        new = article.origin not in by_origin
         kept = by_origin.setdefault(article.origin, [])
         if len(kept) < self._config.members_per_origin:
             kept.append(replace(article, text="", summary="", signature=None))
+        return new
 
-    def _decide(self, dev_id: int, topic: str) -> Decision:
-        members = [a for kept in self._members.get(dev_id, {}).values() for a in kept]
-        return self._corroborate(members, self._config.required_for(topic))
+    def _decide(self, dev_id: int, topic: str, changed: bool) -> Decision:
+        by_origin = self._members.get(dev_id, {})
+        cached = self._decisions.get(dev_id)
+        limit = self._config.redecide_origins
+        if cached is not None and not changed and len(by_origin) > limit:
+            return cached
+        required = self._config.required_for(topic)
+        origins = list(by_origin.values())
+        members = [a for kept in origins[:limit] for a in kept]
+        decision = self._corroborate(members, required)
+        if len(origins) > limit:
+            decision = _with_total(decision, len(origins), required)
+        self._decisions[dev_id] = decision
+        return decision
 
     def _refresh(self, dev: Development, decision: Decision) -> None:
         assert dev.id is not None
@@ -198,6 +216,7 @@ class Analyzer:
         """Move the absorbed development's members into the kept one; mark it merged."""
         absorbed = self._developments.pop(merge.absorbed, None)
         moved = self._members.pop(merge.absorbed, {})
+        self._decisions.pop(merge.absorbed, None)
         target = self._members.setdefault(merge.kept, {})
         for origin, kept in moved.items():
             room = self._config.members_per_origin - len(target.get(origin, []))
@@ -219,6 +238,7 @@ class Analyzer:
         for dev_id in [d for d in self._developments if d not in self.cluster]:
             self._developments.pop(dev_id, None)
             self._members.pop(dev_id, None)
+            self._decisions.pop(dev_id, None)
 
     # -- restart --------------------------------------------------------------------
 
@@ -252,3 +272,17 @@ class Analyzer:
             self._developments[dev.id] = dev
             for article in members:
                 self._remember(dev.id, article)
+
+
+def _with_total(decision: Decision, total: int, required: int) -> Decision:
+    """A decision over the first origins of a very large development, with the full count.
+
+    Corroborate reads only the first ``redecide_origins`` origins (its reason names eight
+    anyway), so a story carried by hundreds of outlets costs the same per article.
+    """
+    shown = decision.independent
+    reason = decision.reason.replace(f"{shown} independent", f"{total} independent", 1)
+    if reason == decision.reason:
+        reason = f"{total} independent; {decision.reason}"
+    state = DevelopmentState.CORROBORATED if total >= required else decision.state
+    return replace(decision, state=state, independent=total, reason=reason)

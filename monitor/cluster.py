@@ -67,10 +67,11 @@ class ClusterConfig:
     max_terms: int = 150  # centroid size cap per development
     max_names: int = 60  # name/number counter cap per development
     max_article_terms: int = 2000  # tokens read from one article's text
+    max_article_chars: int = 50_000  # characters of one article's text read at all
     vector_terms: int = 25  # strongest terms kept in an article's vector
     query_terms: int = 12  # article terms used to look up candidates
     postings_cap: int = 48  # developments kept per term (most recently active)
-    max_candidates: int = 64  # candidates scored in full per article
+    max_candidates: int = 32  # candidates scored in full per article (most shared key terms first)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,23 +156,30 @@ class ClusterIndex:
 
     # -- features -------------------------------------------------------------------
 
-    def learn(self, article: Article) -> list[str]:
-        """Count the article's terms in the document frequencies; returns its terms."""
-        body = tf.terms(article.text or article.summary)[: self.config.max_article_terms]
+    def learn(self, article: Article) -> tuple[list[str], list[str]]:
+        """Count the article's terms in the document frequencies; returns (title, body) terms."""
         title = tf.terms(article.title, months=False)
+        body = tf.terms((article.text or article.summary)[: self.config.max_article_chars])
+        body = body[: self.config.max_article_terms]
         self.df.add(title + body)
-        return title + body
+        return title, body
 
-    def featurize(self, article: Article) -> ArticleFeatures:
+    def featurize(
+        self, article: Article, terms: tuple[list[str], list[str]] | None = None
+    ) -> ArticleFeatures:
         """TF-IDF vector (headline terms weighted up), names and numbers of one article."""
         cfg = self.config
-        title = tf.terms(article.title, months=False)
-        body_text = article.text or article.summary
-        body = tf.terms(body_text)[: cfg.max_article_terms]
+        body_text = (article.text or article.summary)[: cfg.max_article_chars]
+        if terms is None:
+            terms = (
+                tf.terms(article.title, months=False),
+                tf.terms(body_text)[: cfg.max_article_terms],
+            )
+        title, body = terms
         counts: Counter[str] = Counter(body)
         for t in title:
             counts[t] += cfg.title_weight
-        head = body_text[:20_000]
+        head = body_text[:20_000]  # names and numbers: the top of the story is enough
         names = Counter(tf.names(article.title, headline=True)) + tf.name_counts(head)
         nums = tf.numbers(article.title) | tf.numbers(head)
         years = frozenset(n for n in nums if tf.is_year(n))
@@ -202,8 +210,7 @@ class ClusterIndex:
         The article's terms are counted in the document frequencies first, so its own
         vector uses up-to-date IDF.
         """
-        self.learn(article)
-        feats = self.featurize(article)
+        feats = self.featurize(article, self.learn(article))
         self.expire(now - self.config.window)
         # Time features use publication times, so a backlog polled today still lands in
         # the developments of its own days (and an 18-day-old item does not join today's).
