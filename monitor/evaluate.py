@@ -415,7 +415,7 @@ def add_eval_clusters_parser(eval_subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("file", type=Path, help="labelled articles, one JSON object a line")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    parser.set_defaults(func=cmd_eval_clusters)
+    parser.set_defaults(handler=cmd_eval_clusters)
     return parser
 
 
@@ -435,7 +435,7 @@ def add_replay_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("file", type=Path, help="labelled articles, one JSON object a line")
     parser.add_argument("--json", action="store_true", help="print alerts and metrics as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    parser.set_defaults(func=cmd_replay)
+    parser.set_defaults(handler=cmd_replay)
     return parser
 
 
@@ -453,7 +453,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_eval_clusters_parser(sub)
     add_replay_parser(sub)
     args = parser.parse_args(argv)
-    return int(args.func(args))
+    return int(args.handler(args))
 
 
 if __name__ == "__main__":

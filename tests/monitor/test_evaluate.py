@@ -110,7 +110,7 @@ def test_progress_bar_only_for_long_inputs() -> None:
 # Quality gates on the real corpora (like trafilatura's): the floors are the scores this
 # configuration reached when they were set; a change that drops below them is a regression.
 # Targets from the issue: ECB+ F1 ≥ 0.93 (not reached yet, see the README), UCI ≥ 0.88.
-GATES = {"ecbplus.jsonl": 0.89, "uci-headlines.jsonl": 0.93}
+GATES = {"ecbplus.jsonl": 0.89, "uci-headlines.jsonl": 0.94}
 
 
 @pytest.mark.parametrize("name", sorted(GATES))
@@ -127,6 +127,22 @@ def test_replay_quality_gate_on_uci() -> None:
     if not path.is_file():
         pytest.skip(f"corpus not available: {path}")
     _, m = evaluate.replay(path, out=io.StringIO(), progress=False)
-    assert m.alerted_share >= 0.95
-    assert m.messages / m.multi_host_stories <= 1.35
-    assert m.mixed_share <= 0.10
+    # issue targets: ≥ 98 % alerted, ≤ 1.1 alerts per story, ≤ 2 % mixing (not reached: ~3 %,
+    # one of the two mixed alerts joins articles the gold labels put in different stories)
+    assert m.alerted_share >= 0.98
+    assert m.messages_per_story <= 1.12
+    assert m.mixed_share <= 0.05
+
+
+def test_parsers_dispatch_to_their_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command")
+    evaluate.add_eval_clusters_parser(sub.add_parser("eval").add_subparsers())
+    evaluate.add_replay_parser(sub)
+    path = _write(tmp_path, SMALL)
+    args = parser.parse_args(["eval", "clusters", str(path), "--no-progress"])
+    assert args.handler(args) == 0
+    args = parser.parse_args(["replay", str(path), "--json", "--no-progress"])
+    assert args.handler(args) == 0
+    out = capsys.readouterr().out
+    assert '"metrics"' in out
