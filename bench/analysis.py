@@ -262,8 +262,11 @@ def measure(directory: Path, size: int, count: int, run: int = 0) -> dict[str, A
     cpu0 = time.process_time()
     wall0 = time.perf_counter()
     try:
-        # Serials past the history: copies no store row has, dated "now".
-        for outlet, items, published in stream(synth, 10_000_000 + run * count, count, NOW - timedelta(minutes=30), NOW):
+        # Serials past everything the store holds (history and earlier measurements, which stay
+        # in the cached store): copies no row has, dated "now".
+        with chain.store.connect() as conn:
+            first = 20_000_000 + chain.store.max_ids(conn)[0]
+        for outlet, items, published in stream(synth, first, count, NOW - timedelta(minutes=30), NOW):
             chain.batch(outlet, items, published)
     finally:
         chain.close()

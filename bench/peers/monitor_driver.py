@@ -28,11 +28,9 @@ async def main(config: str) -> None:
 
             async def cycle() -> dict[str, int]:
                 reports = await run_once(app.runtime, relay=app.relay.deliver_due)
-                outcomes = Counter(r.outcome for r in reports)
                 return {
-                    "changed": outcomes["new"] + sum(1 for r in reports if r.outcome == "unchanged" and r.items),
-                    "unchanged": sum(1 for r in reports if r.outcome == "unchanged" and not r.items),
-                    "failed": outcomes["failed"],
+                    "outcomes": dict(Counter(r.outcome for r in reports)),
+                    "parsed_feeds": sum(1 for r in reports if r.items),
                     "items": sum(r.items for r in reports),
                     "new_articles": sum(r.new_articles for r in reports),
                     "relevant": sum(r.relevant for r in reports),
