@@ -24,7 +24,7 @@ from monitor import decide as decide_stage
 from monitor.analysis import AnalysisConfig, Analyzer, Outcome
 from monitor.config import EffectiveSource, effective_sources
 from monitor.fetch import Fetcher
-from monitor.models import Alert, Article, Development, FetchResult, SourceHealth
+from monitor.models import Alert, Article, Development, FetchResult, ParseResult, SourceHealth
 from monitor.parse import parse
 from monitor.settings import Settings
 from monitor.store import Store, articles, developments, outbox, silences, sources
@@ -148,16 +148,7 @@ async def _process(source: EffectiveSource, result: FetchResult, previous: Sourc
         alerts = save_results(rt, source, source_health, now, [])
         return PollReport(source.id, "unchanged" if result.ok else "failed", alerts=alerts, error=result.error or "")
 
-    parsed = parse(result, kind=source.kind, selectors=source.selectors)
-    found = normalize.normalize_items(
-        parsed.items,
-        source_id=source.id,
-        outlet=source.outlet,
-        owner=source.owner,
-        tier=source.tier,
-        fetched_at=result.fetched_at,
-        now=now,
-    )
+    parsed, found = read_articles(source, result, now)
     # A feed that needed repair and gave nothing usable is broken, whatever the parser salvaged.
     broken = parsed.failed or (bool(parsed.warnings) and not found)
     if broken:
@@ -182,6 +173,21 @@ async def _process(source: EffectiveSource, result: FetchResult, previous: Sourc
         error="; ".join(parsed.warnings) if broken else "",
         warnings=parsed.warnings,
     )
+
+
+def read_articles(source: EffectiveSource, result: FetchResult, now: datetime) -> tuple[ParseResult, list[Article]]:
+    """parse → normalize: the fetched body as articles attributed to their outlet."""
+    parsed = parse(result, kind=source.kind, selectors=source.selectors)
+    found = normalize.normalize_items(
+        parsed.items,
+        source_id=source.id,
+        outlet=source.outlet,
+        owner=source.owner,
+        tier=source.tier,
+        fetched_at=result.fetched_at,
+        now=now,
+    )
+    return parsed, found
 
 
 def with_topics(article: Article, source: EffectiveSource, rt: Runtime) -> Article:

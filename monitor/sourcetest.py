@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from monitor import normalize, relevance
+from monitor import relevance
 from monitor.config import ConfigError, ConfigProblem, effective_source
 from monitor.fetch import Fetcher
-from monitor.parse import parse
-from monitor.pipeline import utcnow
+from monitor.pipeline import read_articles, utcnow
 from monitor.settings import Settings
 
 
@@ -41,19 +40,9 @@ async def try_source(settings: Settings, source_id: str, *, out: TextIO) -> int:
             file=out,
         )
         return 1
-    parsed = parse(result, kind=eff.kind, selectors=eff.selectors)
+    parsed, found = read_articles(eff, result, utcnow())
     for warning in parsed.warnings:
         print(f"  warning: {warning}", file=out)
-    now = utcnow()
-    found = normalize.normalize_items(
-        parsed.items,
-        source_id=eff.id,
-        outlet=eff.outlet,
-        owner=eff.owner,
-        tier=eff.tier,
-        fetched_at=result.fetched_at,
-        now=now,
-    )
     compiled = relevance.compile_topics(settings.topics)
     matched = 0
     print(f"  {len(found)} items ({parsed.format})", file=out)
