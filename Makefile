@@ -26,13 +26,13 @@ $(STAMP_BENCH): pyproject.toml | $(BIN)/python
 	touch $@ $(STAMP_TEST) $(STAMP_RUN)
 
 run: $(STAMP_RUN)
-	$(BIN)/monitor run --config $(CONFIG)
+	$(BIN)/monitor --config $(CONFIG) run
 
 demo: $(STAMP_RUN)
 	$(BIN)/monitor demo
 
 check: $(STAMP_RUN)
-	$(BIN)/monitor check $(CONFIG)
+	$(BIN)/monitor --config $(CONFIG) check
 
 test: $(STAMP_TEST)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -29,7 +29,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for register in command_modules():
         register(sub)
+    accept_config_anywhere(sub)
     return parser
+
+
+def accept_config_anywhere(sub: argparse._SubParsersAction) -> None:
+    """`monitor run --config X` works as well as `monitor --config X run`.
+
+    SUPPRESS as the default keeps a --config given before the command from being reset.
+    """
+    for command in set(sub.choices.values()):
+        if not any("--config" in action.option_strings for action in command._actions):
+            command.add_argument("--config", "-c", default=argparse.SUPPRESS, help="path to feeds.yaml (as before the command)")
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                accept_config_anywhere(action)
 
 
 def command_modules() -> list[Callable[[argparse._SubParsersAction], None]]:

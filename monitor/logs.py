@@ -59,7 +59,7 @@ def configure_logging(level: str = "INFO", fmt: str = "text", stream: Any = None
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Libraries are chatty at INFO; their warnings still come through.
-    for noisy in ("alembic", "apscheduler", "aiohttp.access", "slack_sdk", "trafilatura", "htmldate", "courlan"):
+    for noisy in ("alembic", "watchfiles", "apscheduler", "aiohttp.access", "slack_sdk", "trafilatura", "htmldate", "courlan"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 

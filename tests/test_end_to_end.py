@@ -150,7 +150,7 @@ def test_run_once_alerts_once_and_survives_broken_sources(tmp_path: Path, feeds:
     assert stored(db, "select state, independent from development") == [("corroborated", 2)]
     assert stored(db, "select kind, state from alert where kind = 'new'") == [("new", "sent")]
 
-    again = monitor("run", "--once", config=config)
+    again = monitor("run", "--once", "--config", str(config))  # --config after the command works too
     assert again.returncode == 0, again.stderr
     assert "Verified by" not in again.stdout  # nothing new: nobody sees the same thing twice
     assert stored(db, "select count(*) from alert where kind = 'new'") == [(1,)]
