@@ -180,5 +180,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         status = collect_status(holder, store, datetime.now(UTC))
     finally:
         store.close()
-    print(json.dumps(status, indent=2, default=str) if args.json else render_status(status))
+    print(json.dumps(status, indent=2, default=_json_value) if args.json else render_status(status))
     return 0
+
+
+def _json_value(value: object) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)

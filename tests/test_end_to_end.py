@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -154,6 +155,14 @@ def test_run_once_alerts_once_and_survives_broken_sources(tmp_path: Path, feeds:
     assert again.returncode == 0, again.stderr
     assert "Verified by" not in again.stdout  # nothing new: nobody sees the same thing twice
     assert stored(db, "select count(*) from alert where kind = 'new'") == [(1,)]
+
+    status = monitor("status", config=config)
+    assert status.returncode == 0, status.stderr
+    refused = next(line for line in status.stdout.splitlines() if line.strip().startswith("refused"))
+    assert "FAILING" in refused and "connect" in refused
+    assert "sent" in status.stdout
+    as_json = json.loads(monitor("status", "--json", config=config).stdout)
+    assert {s["id"]: s["last_error_kind"] for s in as_json["sources"]}["refused"] == "connect"
 
 
 def test_check_reports_file_and_line(tmp_path: Path, feeds: LocalServer) -> None:
