@@ -176,9 +176,9 @@ class ClusterIndex:
                 tf.terms(body_text)[: cfg.max_article_terms],
             )
         title, body = terms
-        counts: Counter[str] = Counter(body)
+        counts: dict[str, float] = dict(Counter(body))
         for t in title:
-            counts[t] += cfg.title_weight
+            counts[t] = counts.get(t, 0.0) + cfg.title_weight
         head = body_text[:20_000]  # names and numbers: the top of the story is enough
         names = Counter(tf.names(article.title, headline=True)) + tf.name_counts(head)
         nums = tf.numbers(article.title) | tf.numbers(head)
@@ -232,7 +232,8 @@ class ClusterIndex:
         self, feats: ArticleFeatures, when: datetime, topic: str
     ) -> list[tuple[float, int]]:
         hits: Counter[int] = Counter()
-        for term in heapq.nlargest(self.config.query_terms, feats.vector, key=feats.vector.get):
+        vector = feats.vector
+        for term in heapq.nlargest(self.config.query_terms, vector, key=lambda t: vector[t]):
             for dev_id in self._postings.get(term, ()):
                 hits[dev_id] += 1
         scored: list[tuple[float, int]] = []
@@ -375,7 +376,7 @@ class ClusterIndex:
     def _touch(self, dev: _Dev, vector: Mapping[str, float]) -> None:
         """Index the development under its strongest terms; keep posting lists capped."""
         cap = self.config.postings_cap
-        for term in heapq.nlargest(self.config.query_terms, vector, key=vector.get):
+        for term in heapq.nlargest(self.config.query_terms, vector, key=lambda t: vector[t]):
             posting = self._postings.get(term)
             if posting is None:
                 posting = self._postings[term] = OrderedDict()
