@@ -64,6 +64,10 @@ class ClusterConfig:
     name_weight: float = 0.5  # weight of the cosine over capitalised names
     number_weight: float = 0.2  # weight of shared numbers and amounts
     year_weight: float = 0.1  # same year mentioned: +w; only different years: -w
+    # Explicit dates in the text ("July 28, 2004"): an article dated months away from every
+    # dated member of a development reports another event of the same kind.
+    date_weight: float = 0.1
+    date_slack: int = 1  # months apart that still count as the same time
     max_terms: int = 150  # centroid size cap per development
     max_names: int = 60  # name/number counter cap per development
     max_article_terms: int = 2000  # tokens read from one article's text
@@ -84,6 +88,7 @@ class ArticleFeatures:
     years: frozenset[str]
     title_terms: tuple[str, ...]
     dated: bool = True  # False: the article's time is unknown, so time features stay neutral
+    months: frozenset[int] = frozenset()  # months of explicit dates in the text (year*12+month-1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +128,7 @@ class _Dev:
     name_norm: float = 0.0
     numbers: Counter[str] = field(default_factory=Counter)
     years: Counter[str] = field(default_factory=Counter)
+    months: Counter[int] = field(default_factory=Counter)
     headline_score: float = -1.0
     touched: datetime | None = None  # when it last took an article (processing time)
 
@@ -183,6 +189,7 @@ class ClusterIndex:
         names = Counter(tf.names(article.title, headline=True)) + tf.name_counts(head)
         nums = tf.numbers(article.title) | tf.numbers(head)
         years = frozenset(n for n in nums if tf.is_year(n))
+        months = frozenset(tf.months(article.title + "\n" + head)) if cfg.date_weight else frozenset()
         return ArticleFeatures(
             self._weigh(counts, cfg.vector_terms),
             self._weigh(Counter(title)),
@@ -192,6 +199,7 @@ class ClusterIndex:
             years,
             tuple(title),
             UNDATED not in article.warnings,
+            months,
         )
 
     def _weigh(self, counts: Mapping[str, float], keep: int = 0) -> dict[str, float]:
@@ -264,6 +272,7 @@ class ClusterIndex:
             score += cfg.name_weight * names
             score += cfg.number_weight * _known_share(feats.numbers, dev.numbers, dev.size)
             score += cfg.year_weight * _agreement(feats.years, dev.years, dev.size)
+            score += cfg.date_weight * _date_fit(feats.months, dev.months, cfg.date_slack)
         else:
             if dev.size == 1 and _shared(feats.title_vector, dev.title_centroid) < min(
                 cfg.pair_shared_terms, len(feats.title_vector)
@@ -334,6 +343,7 @@ class ClusterIndex:
             dev.name_centroid[t] = dev.name_centroid.get(t, 0.0) + w
         dev.numbers.update(feats.numbers)
         dev.years.update(feats.years)
+        dev.months.update(feats.months)
         dev.size += 1
         dev.with_body += feats.body_terms >= self.config.min_body_terms
         dev.first_seen = min(dev.first_seen, when)
@@ -353,6 +363,7 @@ class ClusterIndex:
             kept.name_centroid[t] = kept.name_centroid.get(t, 0.0) + w
         kept.numbers.update(absorbed.numbers)
         kept.years.update(absorbed.years)
+        kept.months.update(absorbed.months)
         kept.size += absorbed.size
         kept.with_body += absorbed.with_body
         kept.first_seen = min(kept.first_seen, absorbed.first_seen)
@@ -368,10 +379,8 @@ class ClusterIndex:
         dev.title_centroid, dev.title_norm = _capped(dev.title_centroid, cfg.max_terms)
         dev.name_centroid, dev.name_norm = _capped(dev.name_centroid, cfg.max_names)
         for counter in (dev.numbers, dev.years):
-            if len(counter) > cfg.max_names:
-                keep = counter.most_common(cfg.max_names)
-                counter.clear()
-                counter.update(dict(keep))
+            _cap_counter(counter, cfg.max_names)
+        _cap_counter(dev.months, cfg.max_names)
 
     def _touch(self, dev: _Dev, vector: Mapping[str, float]) -> None:
         """Index the development under its strongest terms; keep posting lists capped."""
@@ -451,6 +460,7 @@ class ClusterIndex:
             "name_centroid": dict(dev.name_centroid),
             "numbers": dict(dev.numbers),
             "years": dict(dev.years),
+            "months": {str(k): v for k, v in dev.months.items()},
         }
 
     def restore(self, dev_id: int, features: Mapping[str, Any]) -> None:
@@ -472,6 +482,7 @@ class ClusterIndex:
         dev.name_centroid = _floats(features.get("name_centroid"))
         dev.numbers = Counter({str(k): int(v) for k, v in dict(features.get("numbers") or {}).items()})
         dev.years = Counter({str(k): int(v) for k, v in dict(features.get("years") or {}).items()})
+        dev.months = Counter({int(k): int(v) for k, v in dict(features.get("months") or {}).items()})
         self._devs[dev_id] = dev
         self._trim(dev)
         self._touch(dev, dev.centroid)
@@ -517,6 +528,23 @@ def _agreement(years: frozenset[str], counts: Counter[str], size: int) -> float:
     if any(2 * counts.get(y, 0) >= size for y in years):
         return 1.0
     return 0.0 if any(y in counts for y in years) else -1.0
+
+
+def _cap_counter(counter: Counter[Any], cap: int) -> None:
+    if len(counter) > cap:
+        keep = counter.most_common(cap)
+        counter.clear()
+        counter.update(dict(keep))
+
+
+def _date_fit(months: frozenset[int], counts: Counter[int], slack: int) -> float:
+    """+1 when an explicit date of the article is near one of the development's, -1 when
+    both carry dates and none are near, 0 when either has none (no evidence either way)."""
+    if not months or not counts:
+        return 0.0
+    if any(abs(m - d) <= slack for m in months for d in counts):
+        return 1.0
+    return -1.0
 
 
 def _cosine(a: Mapping[str, float], na: float, b: Mapping[str, float], nb: float) -> float:

@@ -176,6 +176,40 @@ def numbers(text: str) -> set[str]:
     return out
 
 
+_MONTH_NO = {m: i for i, m in enumerate(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1
+)}
+_MONTH_RE = (
+    r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+)
+_DATES = (
+    # "July 28, 2004", "Sep 18 2013", "March 2009"
+    re.compile(_MONTH_RE + r"\s+(?:\d{1,2}(?:st|nd|rd|th)?,?\s+)?((?:19|20)\d\d)\b", re.I),
+    # "28 July 2004", "16th September, 2013"
+    re.compile(r"\b\d{1,2}(?:st|nd|rd|th)?\s+" + _MONTH_RE + r",?\s+((?:19|20)\d\d)\b", re.I),
+)
+_ISO_DATE = re.compile(r"\b((?:19|20)\d\d)\s?[-/.]\s?(\d{1,2})\s?[-/.]\s?\d{1,2}\b")
+
+
+def months(text: str) -> set[int]:
+    """Months named by explicit dates in the text, as ``year * 12 + month - 1``.
+
+    Only dates that carry a year count ("July 28, 2004", "2013-09-26", "March 2009"):
+    they are datelines and event dates, the most direct evidence of *which* earthquake
+    or election a text reports. A bare "Tuesday" or "July 28" says nothing across years.
+    """
+    out: set[int] = set()
+    for pattern in _DATES:
+        for m in pattern.finditer(text):
+            out.add(int(m.group(2)) * 12 + _MONTH_NO[m.group(1)[:3].lower()] - 1)
+    for m in _ISO_DATE.finditer(text):
+        month = int(m.group(2))
+        if 1 <= month <= 12:
+            out.add(int(m.group(1)) * 12 + month - 1)
+    return out
+
+
 def shingles(text: str, k: int = 5) -> set[str]:
     """Word k-shingles of the folded text, for near-duplicate (MinHash) comparison."""
     toks = words(fold(text))

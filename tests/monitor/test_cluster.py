@@ -127,3 +127,26 @@ def test_a_backlog_polled_today_is_clustered_by_publication_time() -> None:
     assert second.development_id == first.development_id  # the old story stays together
     assert third.created  # today's article does not join an 18-day-old development
     assert index.seen(first.development_id) == (old_a.published, old_b.published)
+
+
+def test_explicit_dates_in_the_text_tell_two_events_of_one_kind_apart() -> None:
+    from monitor import textfeatures as tf
+
+    assert tf.months("Published: July 28, 2004. Updated 2013 - 09 - 26; 16th September, 2013") == {
+        2004 * 12 + 6,
+        2013 * 12 + 8,
+    }
+    assert tf.months("on Tuesday, July 28, at 10am; 28 pirates") == set()  # no year: no evidence
+    title, text = QUAKE_SUMATRA[0]
+    index = ClusterIndex()
+    first = article(title, f"September 30, 2009 - {text}", outlet="a.com")
+    index.assign(first, first.published, new_id=1)
+    when = first.published + timedelta(minutes=5)
+    same = index.featurize(article(title, f"Oct 1, 2009 - {text}", outlet="b.com"))
+    other = index.featurize(article(title, f"March 12, 2005 - {text}", outlet="c.com"))
+    dev = index._devs[1]
+    assert index.score(same, dev, when) > index.score(other, dev, when)
+    restored = ClusterIndex()
+    restored.learn(first)
+    restored.restore(1, index.features(1))
+    assert restored._devs[1].months == dev.months  # dates survive a restart
