@@ -12,8 +12,16 @@ development. Why this shape:
   does not grow with the vocabulary of a year of news.
 - Developments leave the index when they fall out of the time window; a development's
   centroid keeps at most ``max_terms`` terms.
+- Full texts are judged against a development's member texts (average link over a
+  bounded set of members: the first ones and the most recent), for the few best
+  centroid matches only. A centroid that once took an article of another event of the
+  same kind (a second earthquake, another rehab check-in) drifts towards that event and
+  then takes all of it; the average over the members does not drift. Names, shared
+  numbers, years and explicit dates count in each pair, because they are what tells two
+  events of one subject apart.
 - A new article that matches two open developments strongly is a bridge: the two are
-  merged and a :class:`Merge` is returned so alerts can be reconciled.
+  merged (full texts: when their members match on average) and a :class:`Merge` is
+  returned so alerts can be reconciled.
 
 Nothing here knows about the store or the clock: ``now`` and the articles are passed in;
 ``features()``/``restore()`` give the store what it needs to rebuild after a restart.
@@ -68,6 +76,18 @@ class ClusterConfig:
     # dated member of a development reports another event of the same kind.
     date_weight: float = 0.1
     date_slack: int = 1  # months apart that still count as the same time
+    # Full texts are matched against a development's member texts (average link), not only
+    # its centroid: a centroid that took one article of another event of the same kind
+    # drifts towards that event; the average over members does not. Pair score =
+    # term cosine + weights × (name cosine, shared-number Jaccard, year and date agreement).
+    link_threshold: float = 0.68  # minimum average pair score for a full text to join
+    link_members: int = 16  # member texts kept per development (first half + most recent)
+    link_candidates: int = 4  # best centroid matches re-scored by average link
+    link_name_weight: float = 1.0
+    link_number_weight: float = 1.0
+    link_year_weight: float = 0.2
+    link_date_weight: float = 0.1
+    merge_link: float = 0.8  # average link two full-text developments need to be merged
     max_terms: int = 150  # centroid size cap per development
     max_names: int = 60  # name/number counter cap per development
     max_article_terms: int = 2000  # tokens read from one article's text
@@ -129,6 +149,7 @@ class _Dev:
     numbers: Counter[str] = field(default_factory=Counter)
     years: Counter[str] = field(default_factory=Counter)
     months: Counter[int] = field(default_factory=Counter)
+    members: list[ArticleFeatures] = field(default_factory=list)  # full texts, for average link
     headline_score: float = -1.0
     touched: datetime | None = None  # when it last took an article (processing time)
 
@@ -245,12 +266,18 @@ class ClusterIndex:
             for dev_id in self._postings.get(term, ()):
                 hits[dev_id] += 1
         scored: list[tuple[float, int]] = []
+        full = feats.body_terms >= self.config.min_body_terms
         for dev_id, _ in hits.most_common(self.config.max_candidates):
             dev = self._devs.get(dev_id)
             if dev is None or dev.topic != topic:
                 continue
-            scored.append((self.score(feats, dev, when), dev_id))
+            score = self._centroid_score(feats, dev, when) if full else self.score(feats, dev, when)
+            scored.append((score, dev_id))
         scored.sort(reverse=True)
+        if full:
+            # Average link costs members × pairs: only the best centroid matches get it.
+            short = scored[: self.config.link_candidates]
+            scored = sorted(((self.score(feats, self._devs[d], when), d) for _, d in short), reverse=True)
         return scored
 
     def threshold(self, feats: ArticleFeatures) -> float:
@@ -262,23 +289,41 @@ class ClusterIndex:
     def score(self, feats: ArticleFeatures, dev: _Dev, when: datetime) -> float:
         """Match score of an article published at ``when`` against a development.
 
-        Decays with the time between the article and the development's articles, and is
-        zero beyond the window (the development is closed to it).
+        Full texts: average link over the development's member texts (scaled so that
+        ``threshold`` is the bar), or its centroid when it has only headlines. Headlines:
+        the headline centroid. Decays with the time between the article and the
+        development's articles, and is zero beyond the window (closed to it).
         """
         cfg = self.config
         if feats.body_terms >= cfg.min_body_terms:
-            score = _dot(feats.vector, dev.centroid) / (dev.norm or 1.0)
-            names = _dot(feats.name_vector, dev.name_centroid) / (dev.name_norm or 1.0)
-            score += cfg.name_weight * names
-            score += cfg.number_weight * _known_share(feats.numbers, dev.numbers, dev.size)
-            score += cfg.year_weight * _agreement(feats.years, dev.years, dev.size)
-            score += cfg.date_weight * _date_fit(feats.months, dev.months, cfg.date_slack)
+            if dev.members:
+                raw = self.link(feats, dev.members) * cfg.threshold / cfg.link_threshold
+            else:
+                raw = self._centroid_raw(feats, dev)
         else:
             if dev.size == 1 and _shared(feats.title_vector, dev.title_centroid) < min(
                 cfg.pair_shared_terms, len(feats.title_vector)
             ):
                 return 0.0  # two headlines sharing one word ("market", "TV") is chance
-            score = _dot(feats.title_vector, dev.title_centroid) / (dev.title_norm or 1.0)
+            raw = _dot(feats.title_vector, dev.title_centroid) / (dev.title_norm or 1.0)
+        return self._timed(raw, feats, dev, when)
+
+    def _centroid_score(self, feats: ArticleFeatures, dev: _Dev, when: datetime) -> float:
+        """The cheap full-text score used to shortlist candidates for the average link."""
+        return self._timed(self._centroid_raw(feats, dev), feats, dev, when)
+
+    def _centroid_raw(self, feats: ArticleFeatures, dev: _Dev) -> float:
+        cfg = self.config
+        score = _dot(feats.vector, dev.centroid) / (dev.norm or 1.0)
+        names = _dot(feats.name_vector, dev.name_centroid) / (dev.name_norm or 1.0)
+        score += cfg.name_weight * names
+        score += cfg.number_weight * _known_share(feats.numbers, dev.numbers, dev.size)
+        score += cfg.year_weight * _agreement(feats.years, dev.years, dev.size)
+        score += cfg.date_weight * _date_fit(feats.months, dev.months, cfg.date_slack)
+        return score
+
+    def _timed(self, score: float, feats: ArticleFeatures, dev: _Dev, when: datetime) -> float:
+        cfg = self.config
         if not feats.dated:
             return score
         idle = _distance(when, dev.first_seen, dev.last_seen)
@@ -291,6 +336,28 @@ class ClusterIndex:
             score *= 1.0 + cfg.burst_boost * math.exp(-idle / cfg.burst_scale.total_seconds())
         return score
 
+    def pair_score(self, a: ArticleFeatures, b: ArticleFeatures) -> float:
+        """How likely two full texts report the same event (terms, names, numbers, dates)."""
+        cfg = self.config
+        score = _dot(a.vector, b.vector) + cfg.link_name_weight * _dot(a.name_vector, b.name_vector)
+        if a.numbers and b.numbers:
+            score += cfg.link_number_weight * len(a.numbers & b.numbers) / len(a.numbers | b.numbers)
+        if a.years and b.years:
+            score += cfg.link_year_weight * (1.0 if a.years & b.years else -1.0)
+        if a.months and b.months:
+            near = any(abs(m - n) <= cfg.date_slack for m in a.months for n in b.months)
+            score += cfg.link_date_weight * (1.0 if near else -1.0)
+        return score
+
+    def link(self, feats: ArticleFeatures, members: list[ArticleFeatures]) -> float:
+        """Average pair score of a full text against a development's kept member texts."""
+        return sum(self.pair_score(feats, m) for m in members) / len(members)
+
+    def _dev_link(self, a: _Dev, b: _Dev) -> float:
+        """Average pair score between the member texts of two developments."""
+        pairs = [self.pair_score(x, y) for x in a.members for y in b.members]
+        return sum(pairs) / len(pairs)
+
     def _bridge(
         self, dev: _Dev, others: list[tuple[float, int]], threshold: float
     ) -> tuple[_Dev, list[Merge]]:
@@ -298,24 +365,30 @@ class ClusterIndex:
         merges: list[Merge] = []
         cfg = self.config
         for score, other_id in others:
-            if score < threshold * self.config.merge_ratio:
+            if score < threshold:
                 break
             other = self._devs.get(other_id)
             if other is None:
                 continue
-            similarity = _cosine(dev.centroid, dev.norm, other.centroid, other.norm)
-            sparse = _headline_only(dev) and _headline_only(other)
-            if similarity < (cfg.headline_merge_similarity if sparse else cfg.merge_similarity):
-                continue
+            if dev.members and other.members:
+                # Two full-text developments: merged when their member texts match on
+                # average as well as a joining article must (pairs of one event, not of
+                # one subject), not on a single bridging article.
+                link = self._dev_link(dev, other)
+                if link < cfg.merge_link:
+                    continue
+                why = f"bridged by an article (score {score:.2f}, average link {link:.2f})"
+            else:
+                if score < threshold * cfg.merge_ratio:
+                    continue
+                similarity = _cosine(dev.centroid, dev.norm, other.centroid, other.norm)
+                sparse = _headline_only(dev) and _headline_only(other)
+                if similarity < (cfg.headline_merge_similarity if sparse else cfg.merge_similarity):
+                    continue
+                why = f"bridged by an article (score {score:.2f}, centroid cosine {similarity:.2f})"
             kept, absorbed = (dev, other) if dev.id < other.id else (other, dev)
             self._absorb(kept, absorbed)
-            merges.append(
-                Merge(
-                    kept.id,
-                    absorbed.id,
-                    f"bridged by an article (score {score:.2f}, centroid cosine {similarity:.2f})",
-                )
-            )
+            merges.append(Merge(kept.id, absorbed.id, why))
             dev = kept
         return dev, merges
 
@@ -341,6 +414,8 @@ class ClusterIndex:
             dev.title_centroid[t] = dev.title_centroid.get(t, 0.0) + w
         for t, w in feats.name_vector.items():
             dev.name_centroid[t] = dev.name_centroid.get(t, 0.0) + w
+        if feats.body_terms >= self.config.min_body_terms:
+            _keep_member(dev.members, feats, self.config.link_members)
         dev.numbers.update(feats.numbers)
         dev.years.update(feats.years)
         dev.months.update(feats.months)
@@ -364,6 +439,8 @@ class ClusterIndex:
         kept.numbers.update(absorbed.numbers)
         kept.years.update(absorbed.years)
         kept.months.update(absorbed.months)
+        for member in absorbed.members:
+            _keep_member(kept.members, member, self.config.link_members)
         kept.size += absorbed.size
         kept.with_body += absorbed.with_body
         kept.first_seen = min(kept.first_seen, absorbed.first_seen)
@@ -461,6 +538,7 @@ class ClusterIndex:
             "numbers": dict(dev.numbers),
             "years": dict(dev.years),
             "months": {str(k): v for k, v in dev.months.items()},
+            "members": [_member_json(m) for m in dev.members],
         }
 
     def restore(self, dev_id: int, features: Mapping[str, Any]) -> None:
@@ -483,6 +561,8 @@ class ClusterIndex:
         dev.numbers = Counter({str(k): int(v) for k, v in dict(features.get("numbers") or {}).items()})
         dev.years = Counter({str(k): int(v) for k, v in dict(features.get("years") or {}).items()})
         dev.months = Counter({int(k): int(v) for k, v in dict(features.get("months") or {}).items()})
+        body = self.config.min_body_terms
+        dev.members = [_member(m, body) for m in list(features.get("members") or [])[: self.config.link_members]]
         self._devs[dev_id] = dev
         self._trim(dev)
         self._touch(dev, dev.centroid)
@@ -528,6 +608,37 @@ def _agreement(years: frozenset[str], counts: Counter[str], size: int) -> float:
     if any(2 * counts.get(y, 0) >= size for y in years):
         return 1.0
     return 0.0 if any(y in counts for y in years) else -1.0
+
+
+def _member_json(m: ArticleFeatures) -> dict[str, Any]:
+    return {
+        "vector": dict(m.vector),
+        "names": dict(m.name_vector),
+        "numbers": sorted(m.numbers),
+        "years": sorted(m.years),
+        "months": sorted(m.months),
+    }
+
+
+def _member(data: Mapping[str, Any], body_terms: int) -> ArticleFeatures:
+    """A stored member text back as features (only what the average link reads)."""
+    return ArticleFeatures(
+        vector=_floats(data.get("vector")),
+        title_vector={},
+        body_terms=body_terms,
+        name_vector=_floats(data.get("names")),
+        numbers=frozenset(str(x) for x in data.get("numbers") or ()),
+        years=frozenset(str(x) for x in data.get("years") or ()),
+        title_terms=(),
+        months=frozenset(int(x) for x in data.get("months") or ()),
+    )
+
+
+def _keep_member(members: list[ArticleFeatures], feats: ArticleFeatures, cap: int) -> None:
+    """Keep the first half of the cap (what the development is about) and the most recent."""
+    members.append(feats)
+    if len(members) > cap:
+        del members[cap // 2]
 
 
 def _cap_counter(counter: Counter[Any], cap: int) -> None:
