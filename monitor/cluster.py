@@ -88,6 +88,9 @@ class ClusterConfig:
     link_year_weight: float = 0.2
     link_date_weight: float = 0.1
     merge_link: float = 0.8  # average link two full-text developments need to be merged
+    fragment_size: int = 1  # ... or this few member texts on one side
+    fragment_link: float = 0.68  # ... then this average link suffices
+    fragment_ratio: float = 1.0  # ... for a development scoring this × threshold with the article
     max_terms: int = 150  # centroid size cap per development
     max_names: int = 60  # name/number counter cap per development
     max_article_terms: int = 2000  # tokens read from one article's text
@@ -365,17 +368,21 @@ class ClusterIndex:
         merges: list[Merge] = []
         cfg = self.config
         for score, other_id in others:
-            if score < threshold:
+            if score < threshold * cfg.fragment_ratio:
                 break
             other = self._devs.get(other_id)
             if other is None:
                 continue
             if dev.members and other.members:
                 # Two full-text developments: merged when their member texts match on
-                # average as well as a joining article must (pairs of one event, not of
-                # one subject), not on a single bridging article.
+                # average (pairs of one event, not of one subject), not on a single
+                # bridging article. A fragment of one or two articles that started before
+                # this development had grown is taken in at the bar a joining text meets.
+                small = min(len(dev.members), len(other.members)) <= cfg.fragment_size
+                if score < threshold and not small:
+                    continue
                 link = self._dev_link(dev, other)
-                if link < cfg.merge_link:
+                if link < (cfg.fragment_link if small else cfg.merge_link):
                     continue
                 why = f"bridged by an article (score {score:.2f}, average link {link:.2f})"
             else:
