@@ -18,7 +18,8 @@ def _wordset(text: str) -> frozenset[str]:
 
 
 # Words that carry no event identity. News boilerplate ("said", "reported") is included
-# because every article has it; it would only blur the centroids.
+# because every article has it; it would only blur the centroids. So are words naming an
+# article's format ("in brief", "roundup"): two unrelated business briefs share them.
 STOPWORDS: frozenset[str] = _wordset(
     """
     a about above after again against all almost also am among an and any are aren around as at
@@ -34,7 +35,7 @@ STOPWORDS: frozenset[str] = _wordset(
     weren what when where whether which while who whom whose why will with within without won
     would yet you your yours yourself yourselves ve d m o y ago already always another anyone
     anything come comes came going go goes gone told tell tells according report reports reported
-    reporting news week weeks today yesterday tomorrow day days year years time times first two
+    reporting news brief roundup week weeks today yesterday tomorrow day days year years time times first two
     three four five six seven eight nine ten say including include includes includ whose
     monday tuesday wednesday thursday friday saturday sunday
     """
