@@ -107,10 +107,11 @@ def test_progress_bar_only_for_long_inputs() -> None:
     assert "100%" in loud.getvalue()
 
 
-# Quality gates on the real corpora (like trafilatura's): the floors are the scores this
-# configuration reached when they were set; a change that drops below them is a regression.
-# Targets from the issue: ECB+ F1 ≥ 0.93 (not reached yet, see the README), UCI ≥ 0.88.
-GATES = {"ecbplus.jsonl": 0.89, "uci-headlines.jsonl": 0.94}
+# Quality gates on the real corpora (like trafilatura's): the floors are just under the
+# scores this configuration reached when they were set (ECB+ 0.918, UCI 0.952); a change
+# that drops below them is a regression. Targets from the issue: ECB+ F1 ≥ 0.93 (not
+# reached yet), UCI ≥ 0.88.
+GATES = {"ecbplus.jsonl": 0.91, "uci-headlines.jsonl": 0.945}
 
 
 @pytest.mark.parametrize("name", sorted(GATES))
@@ -127,11 +128,14 @@ def test_replay_quality_gate_on_uci() -> None:
     if not path.is_file():
         pytest.skip(f"corpus not available: {path}")
     _, m = evaluate.replay(path, out=io.StringIO(), progress=False)
-    # issue targets: ≥ 98 % alerted, ≤ 1.1 alerts per story, ≤ 2 % mixing (not reached: ~3 %,
-    # one of the two mixed alerts joins articles the gold labels put in different stories)
+    # Issue targets: ≥ 98 % alerted, ≤ 1.1 alerts per story, ≤ 2 % mixing. Measured: 100 %,
+    # 1.36 alerts (1.09 messages once merged developments are folded into one), 1.7 % mixing
+    # (1 of 60: a Sbarro bankruptcy headline the gold labels put in a stock-market story).
+    # The alerts-per-story target is not reached; these floors catch regressions.
     assert m.alerted_share >= 0.98
-    assert m.messages_per_story <= 1.12
-    assert m.mixed_share <= 0.05
+    assert m.alerts_per_story <= 1.4
+    assert m.messages_per_story <= 1.1
+    assert m.mixed_share <= 0.02
 
 
 def test_parsers_dispatch_to_their_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
