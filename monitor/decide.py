@@ -17,7 +17,7 @@ and the silence in the payload, so nothing is lost and `monitor status` can show
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -87,18 +87,21 @@ def decide(
     new_article_ids: Sequence[int] = (),
     merged_from: Sequence[int] = (),
     source_ids: Sequence[str] = (),
+    posted: Collection[str] | None = None,
 ) -> list[Alert]:
     """The alert rows this cycle produces for `dev` (empty while it is single-source).
 
     `source_ids` are the sources of the articles that arrived this cycle; they only matter
-    for `--source` silences.
+    for `--source` silences. `posted` are the channels that already have a parent row for
+    this development (from the outbox); without it they are inferred from `previous`, which
+    misses developments corroborated while too old to alert and routes added by a reload.
     """
     if dev.id is None or decision.state is not DevelopmentState.CORROBORATED:
         return []
     topic_routes = routes_for(dev.topic, routes)
     ctx = _Context(dev, decision, previous, silences, now, tuple(new_article_ids), tuple(source_ids), tuple(topic_routes))
     now_targets = targets(topic_routes, _impact(dev))
-    before = _previous_targets(topic_routes, previous)
+    before = _previous_targets(topic_routes, previous) if posted is None else _posted_targets(topic_routes, posted)
     alerts: list[Alert] = []
     for target in now_targets:
         if target.channel in before:
@@ -131,6 +134,12 @@ def _previous_targets(routes: Sequence[Route], previous: PreviousState | None) -
     if previous is None or previous.state is not DevelopmentState.CORROBORATED:
         return {}
     return {t.channel: t for t in targets(routes, previous.impact or 0)}
+
+
+def _posted_targets(routes: Sequence[Route], posted: Collection[str]) -> dict[str, Target]:
+    """The posted channels that are still routed (any impact), as targets."""
+    routed = {t.channel: t for t in targets(routes, 10)}
+    return {channel: routed[channel] for channel in posted if channel in routed}
 
 
 def _union(before: dict[str, Target], now_targets: Sequence[Target]) -> list[Target]:

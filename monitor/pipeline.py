@@ -161,8 +161,14 @@ async def _process(source: EffectiveSource, result: FetchResult, previous: Sourc
     # Oldest first, so "first seen", storylines and timelines follow the order events happened.
     fresh = sorted(unseen(relevant, rt), key=lambda a: a.published)
     fresh = await with_full_text(fresh, rt)
-    outcomes = [rt.analyzer.add(article, now) for article in fresh]
-    alerts = save_results(rt, source, source_health, now, outcomes)
+    try:
+        outcomes = [rt.analyzer.add(article, now) for article in fresh]
+        alerts = save_results(rt, source, source_health, now, outcomes)
+    except Exception:
+        # The analyzer's memory already holds these articles but the store rolled back:
+        # rebuild it from the store, or the next poll would see them as copies of themselves.
+        rt.analyzer = restore_analyzer(rt.settings, rt.store, now)
+        raise
     return PollReport(
         source.id,
         "failed" if broken else "new" if fresh else "seen",
@@ -245,21 +251,26 @@ def save_results(
     Returns how many alert rows were queued (a row whose dedup key exists is not queued twice).
     """
     touched = touched_developments(outcomes)
+    absorbed = {d.id: d for change in touched.values() for d in change.merged if d.id is not None}
     with rt.store.transaction() as conn:
         previous = {dev_id: developments.get_development(conn, dev_id) for dev_id in touched}
-        # Developments first: articles reference them.
-        for change in touched.values():
-            developments.upsert_development(conn, change.development, change.features)
-            for absorbed in change.merged:
-                developments.upsert_development(conn, absorbed)
+        # Developments first (articles reference them); an absorbed one is stored as MERGED
+        # even when this same batch created it.
+        for dev_id, change in touched.items():
+            if dev_id not in absorbed:
+                developments.upsert_development(conn, change.development, change.features)
+        for dev in absorbed.values():
+            developments.upsert_development(conn, dev)
         articles.insert_articles(conn, [o.article for o in outcomes])
+        for dev_id, change in touched.items():
+            for gone in change.merged:
+                assert gone.id is not None
+                articles.reassign_development(conn, gone.id, dev_id)
         active = silences.active_silences(conn, now) if touched else []
         alerts: list[Alert] = []
         for dev_id, change in touched.items():
-            for absorbed in change.merged:
-                assert absorbed.id is not None
-                articles.reassign_development(conn, absorbed.id, dev_id)
-            alerts.extend(refresh_development(conn, change, previous[dev_id], rt, active, source, now))
+            if dev_id not in absorbed:
+                alerts.extend(refresh_development(conn, change, previous[dev_id], rt, active, source, now))
         alerts.extend(health_alert(conn, source, source_health, rt, now))
         sources.save_health(conn, source_health)
         return sum(1 for alert in alerts if outbox.enqueue(conn, alert) is not None)
@@ -340,6 +351,7 @@ def refresh_development(
         new_article_ids=change.new_article_ids,
         merged_from=[d.id for d in change.merged if d.id is not None],
         source_ids=sorted({a.source_id for a in members}),
+        posted=outbox.parent_channels(conn, development.id),
     )
 
 

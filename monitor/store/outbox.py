@@ -73,6 +73,14 @@ def parent_for(conn: Connection, development_id: int, channel: str) -> Alert | N
     return _alert_from_row(row) if row else None
 
 
+def parent_channels(conn: Connection, development_id: int) -> set[str]:
+    """Channels that already have a parent row for this development (in any state)."""
+    query = select(table.c.channel).where(
+        and_(table.c.kind == AlertKind.NEW.value, table.c.development_id == development_id)
+    )
+    return set(conn.execute(query).scalars())
+
+
 def channel_id_for(conn: Connection, channel: str) -> str | None:
     """The Slack channel id a channel name resolved to on an earlier delivery, if any."""
     query = (

@@ -82,3 +82,48 @@ async def test_a_restart_rebuilds_the_indexes_and_adds_to_the_same_development(t
     db = tmp_path / "monitor.db"
     assert stored(db, "select count(*) from development") == [(1,)]
     assert stored(db, "select count(distinct development_id) from article") == [(1,)]
+
+
+async def test_a_failed_write_loses_nothing_and_the_next_poll_stores_everything(
+    tmp_path: Path, feeds: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A locked or full database rolls the batch back; the in-memory indexes must follow."""
+    from monitor.store import articles
+
+    config = write_config(tmp_path / "feeds.yaml", feeds)
+    real_insert = articles.insert_articles
+    failures = iter([OSError("database is locked")])
+
+    def insert_once_failing(conn, batch):  # type: ignore[no-untyped-def]
+        error = next(failures, None) if batch else None
+        if error is not None:
+            raise error
+        return real_insert(conn, batch)
+
+    monkeypatch.setattr(articles, "insert_articles", insert_once_failing)
+    async with open_app(config) as app:
+        first = {r.source_id: r for r in await run_once(app.runtime)}
+        second = {r.source_id: r for r in await run_once(app.runtime)}
+    assert "failed" in {first["alpha"].outcome, first["beta"].outcome}
+    assert all(r.outcome != "failed" for name, r in second.items() if name in ("alpha", "beta"))
+    db = tmp_path / "monitor.db"
+    assert stored(db, "select count(*) from article") == [(2,)]
+    assert stored(db, "select state, independent from development") == [("corroborated", 2)]
+
+
+def test_a_development_corroborated_while_stale_gets_its_parent_when_news_arrives() -> None:
+    """The outbox, not the stored state, says whether a channel already has a parent."""
+    from monitor.decide import PreviousState, decide
+    from monitor.models import Decision, Development, DevelopmentState, Impact
+    from monitor.settings import Route
+
+    now = datetime(2026, 3, 10, 12, tzinfo=UTC)
+    dev = Development(topic="t", headline="h", first_seen=now, last_seen=now, id=5,
+                      state=DevelopmentState.CORROBORATED, independent=3, impact=Impact(5))
+    decision = Decision(DevelopmentState.CORROBORATED, 3, "3 independent: A, B, C")
+    earlier = PreviousState(DevelopmentState.CORROBORATED, 2, 5)
+    routes = [Route(topic="t", channel="#c")]
+    rows = decide(dev, decision, earlier, routes, [], now=now, new_article_ids=[9], posted=set())
+    assert [(a.kind.value, a.channel) for a in rows] == [("new", "#c")]
+    rows = decide(dev, decision, earlier, routes, [], now=now, new_article_ids=[9], posted={"#c"})
+    assert [(a.kind.value, a.channel) for a in rows] == [("update", "#c")]
