@@ -56,6 +56,7 @@ class ClusterConfig:
 
     threshold: float = 0.5  # minimum match score to join an open development (full text)
     headline_threshold: float = 0.15  # the same for an article that has only a headline
+    headline_body_threshold: float = 0.3  # a headline against a development of full texts
     min_body_terms: int = 25  # fewer body terms than this: judged as headline-only
     pair_shared_terms: int = 2  # a headline joins a lone headline only on this many shared terms
     merge_ratio: float = 1.6  # a second development scoring this × the threshold (and similar) → merge
@@ -294,7 +295,7 @@ class ClusterIndex:
 
         Full texts: average link over the development's member texts (scaled so that
         ``threshold`` is the bar), or its centroid when it has only headlines. Headlines:
-        the headline centroid. Decays with the time between the article and the
+        the headline centroid, or the whole centroid of a development of full texts. Decays with the time between the article and the
         development's articles, and is zero beyond the window (closed to it).
         """
         cfg = self.config
@@ -303,6 +304,12 @@ class ClusterIndex:
                 raw = self.link(feats, dev.members) * cfg.threshold / cfg.link_threshold
             else:
                 raw = self._centroid_raw(feats, dev)
+        elif not _headline_only(dev):
+            # A headline against full texts: their own headlines are few (some are only
+            # datelines), while a headline's words show up in the bodies of reports of the
+            # same event. Compared with the whole centroid, at a bar of its own.
+            cosine = _dot(feats.vector, dev.centroid) / (dev.norm or 1.0)
+            raw = cosine * cfg.headline_threshold / cfg.headline_body_threshold
         else:
             if dev.size == 1 and _shared(feats.title_vector, dev.title_centroid) < min(
                 cfg.pair_shared_terms, len(feats.title_vector)
