@@ -11,18 +11,18 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from monitor.config import ConfigHolder, load_settings, resolve_store_url
 from monitor.fetch import Fetcher
 from monitor.pipeline import Runtime, build_runtime, utcnow
-from monitor.settings import Settings
+from monitor.settings import Settings, parse_duration
 from monitor.store import Store
 
 if TYPE_CHECKING:
-    from alerts.deliver import Relay
+    from alerts.deliver import Relay, RelayReport
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     test.set_defaults(handler=cmd_sources_test)
 
     devs = sub.add_parser("developments", help="recent developments with their sources and decision")
-    devs.add_argument("--since", default="24h", help="how far back (default: %(default)s)")
+    devs.add_argument("--since", default="24h", type=duration_argument, help="how far back, e.g. 12h or 7d (default: %(default)s)")
     devs.add_argument("--json", action="store_true", help="print JSON")
     devs.set_defaults(handler=cmd_developments)
 
@@ -99,18 +99,20 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     cluster_eval.add_replay_parser(sub)
 
 
+def duration_argument(text: str) -> timedelta:
+    """argparse type: '24h' → timedelta, with the config file's message on a bad value."""
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 async def cmd_run(args: argparse.Namespace) -> int:
-    from monitor.scheduler import Service, run_once
+    from monitor.scheduler import Service
 
     async with open_app(args.config) as app:
         if args.once:
-            reports = await run_once(app.runtime, relay=app.relay.deliver_due)
-            failed = [r for r in reports if r.outcome == "failed"]
-            for report in reports:
-                print(format_report(report))
-            print(f"{len(reports)} sources polled, {len(failed)} failed, "
-                  f"{sum(r.new_articles for r in reports)} new articles, {sum(r.alerts for r in reports)} alerts queued")
-            return 0
+            return await run_once_and_report(app)
         from alerts.digest import make_digest_job
         from monitor.retention import make_retention_job
 
@@ -121,11 +123,50 @@ async def cmd_run(args: argparse.Namespace) -> int:
             digests=make_digest_job(app.store, app.holder, clock=app.runtime.clock),
             retention=make_retention_job(app.store, app.holder, clock=app.runtime.clock),
         )
+        service.on_reload.append(lambda: setattr(app.relay, "settings", app.holder.settings))
         from monitor.server import serve_if_enabled
 
         async with serve_if_enabled(app, service):
             await service.run()
     return 0
+
+
+async def run_once_and_report(app: App) -> int:
+    """`run --once`: poll, deliver everything due, say what happened.
+
+    Exit 1 when an alert could not be delivered or when every source failed (the network or
+    the configuration is broken), so cron notices; one failing source among many is normal
+    and is reported in the output, `monitor status` and source-health alerts instead.
+    """
+    from monitor.scheduler import run_once
+
+    reports = await run_once(app.runtime)
+    for report in reports:
+        print(format_report(report))
+    delivered = await deliver_all(app)
+    failed = [r for r in reports if r.outcome == "failed"]
+    print(
+        f"{len(reports)} sources polled, {len(failed)} failed, {sum(r.new_articles for r in reports)} new articles, "
+        f"{sum(r.alerts for r in reports)} alerts queued; {delivered.sent} delivered, {delivered.failed} failed, "
+        f"{delivered.waiting} waiting"
+    )
+    return 1 if delivered.failed or (reports and len(failed) == len(reports)) else 0
+
+
+async def deliver_all(app: App, *, passes: int = 20) -> RelayReport:
+    """Relay until a pass makes no progress: a batch at a time, and an update whose parent was
+    posted earlier in the same pass goes out in the next one."""
+    from alerts.deliver import RelayReport
+
+    total = RelayReport()
+    for _ in range(passes):
+        report = await app.relay.deliver_due()
+        for name in ("sent", "failed", "retried", "adopted", "skipped"):
+            setattr(total, name, getattr(total, name) + getattr(report, name))
+        total.waiting = report.waiting
+        if report.sent + report.failed + report.adopted + report.skipped == 0:
+            break
+    return total
 
 
 def format_report(report) -> str:
@@ -159,13 +200,12 @@ async def cmd_sources_test(args: argparse.Namespace) -> int:
 
 
 def cmd_developments(args: argparse.Namespace) -> int:
-    from monitor.settings import parse_duration
     from monitor.status import print_developments
 
     settings = load_settings(args.config)
     store = open_store(settings, args.config)
     try:
-        print_developments(store, datetime.now(UTC) - parse_duration(args.since), as_json=args.json)
+        print_developments(store, datetime.now(UTC) - args.since, as_json=args.json, settings=settings)
     finally:
         store.close()
     return 0

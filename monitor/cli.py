@@ -13,6 +13,8 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from monitor.config import ConfigError
 
 DEFAULT_CONFIG = os.environ.get("MONITOR_CONFIG", "feeds.yaml")
@@ -24,7 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Watch news feeds and tell Slack when a development is corroborated by independent sources.",
     )
     parser.add_argument("--config", "-c", default=DEFAULT_CONFIG, help="path to feeds.yaml (default: %(default)s, or $MONITOR_CONFIG)")
-    parser.add_argument("--log-level", default=os.environ.get("MONITOR_LOG_LEVEL", "INFO"), help="DEBUG, INFO, WARNING (default: %(default)s)")
+    parser.add_argument(
+        "--log-level", type=str.upper, choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        default=os.environ.get("MONITOR_LOG_LEVEL", "INFO").upper(), help="(default: %(default)s, or $MONITOR_LOG_LEVEL)",
+    )
     parser.add_argument("--log-format", choices=("text", "json"), default=os.environ.get("MONITOR_LOG_FORMAT", "text"), help="log format (default: %(default)s)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for register in command_modules():
@@ -72,6 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(result or 0)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
+        return 1
+    except SQLAlchemyError as exc:
+        # An unreachable or broken database: one line an operator can act on.
+        print(f"store error: {exc.__class__.__name__}: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

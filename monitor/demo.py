@@ -76,19 +76,27 @@ def say(text: str = "") -> None:
 
 
 async def run_demo(*, keep: str | None = None) -> int:
-    from monitor.app import open_app
+    if keep:
+        workdir = Path(keep)
+        workdir.mkdir(parents=True, exist_ok=True)
+        return await _demo_in(workdir, keep=True)
+    with tempfile.TemporaryDirectory(prefix="monitor-demo-") as scratch:
+        return await _demo_in(Path(scratch), keep=False)
+
+
+async def _demo_in(workdir: Path, *, keep: bool) -> int:
+    from monitor.app import deliver_all, open_app
     from monitor.scheduler import run_once
     from monitor.status import print_developments
 
     now = utcnow()
-    workdir = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="monitor-demo-"))
-    workdir.mkdir(parents=True, exist_ok=True)
     async with serve(now) as server:
         config = workdir / "feeds.yaml"
         config.write_text(
             demo_feeds.DEMO_CONFIG.format(store=(workdir / "demo.db").as_posix(), base=server.base)
         )
-        say(f"Demo: sample feeds on {server.base}, store and feeds.yaml in {workdir}\n")
+        where = f"store and feeds.yaml in {workdir}" if keep else "a temporary store (use --keep DIR to keep it)"
+        say(f"Demo: sample feeds on {server.base}, {where}\n")
         async with open_app(config, clock=lambda: now) as app:
             for cycle, title in (
                 (
@@ -99,7 +107,8 @@ async def run_demo(*, keep: str | None = None) -> int:
             ):
                 server.cycle = cycle
                 say(f"━━ {title}")
-                reports = await run_once(app.runtime, relay=app.relay.deliver_due)
+                reports = await run_once(app.runtime)
+                await deliver_all(app)
                 for report in reports:
                     detail = (
                         report.error
@@ -110,7 +119,7 @@ async def run_demo(*, keep: str | None = None) -> int:
                         say(f"   {'':<16} {'':<9} warning: {warning}")
                 say()
                 print_developments(
-                    app.store, now - app.settings.cluster.storyline_window, out=sys.stdout
+                    app.store, now - app.settings.cluster.storyline_window, out=sys.stdout, settings=app.settings
                 )
                 say()
     say(

@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 
-_SECRET_VALUE = re.compile(r"xox[abpors]-[A-Za-z0-9-]+|https://hooks\.slack\.com/services/[A-Za-z0-9/]+")
+_SECRET_VALUE = re.compile(r"(?:xox[a-z]|xapp)-[A-Za-z0-9-]+|https://hooks\.slack\.com/services/[A-Za-z0-9/]+")
 _SECRET_KEYS = {"token", "authorization", "password", "webhook_url", "secret"}
 
 
@@ -43,13 +43,14 @@ def configure_logging(level: str = "INFO", fmt: str = "text", stream: Any = None
         structlog.stdlib.add_logger_name,
         structlog.stdlib.ExtraAdder(),
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        _redact_secrets,
     ]
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info if fmt == "json" else _identity,
+            # Tracebacks become text first, so the redaction below covers them too.
+            structlog.processors.format_exc_info,
+            _redact_secrets,
             renderer,
         ],
     )
@@ -62,6 +63,3 @@ def configure_logging(level: str = "INFO", fmt: str = "text", stream: Any = None
     for noisy in ("alembic", "watchfiles", "apscheduler", "aiohttp.access", "slack_sdk", "trafilatura", "htmldate", "courlan"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
-
-def _identity(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    return event

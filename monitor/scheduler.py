@@ -25,10 +25,14 @@ from apscheduler.triggers.interval import IntervalTrigger
 from monitor import metrics
 from monitor.config import ConfigHolder, EffectiveSource
 from monitor.pipeline import PollReport, Runtime, poll_source
+from monitor.store import meta
 
 log = logging.getLogger(__name__)
 
 RELAY_EVERY = timedelta(seconds=5)
+# Built once at start (HTTP client, Slack client, database, HTTP server): a reload that
+# changes them is logged as needing a restart.
+RESTART_SECTIONS = ("http", "slack", "store", "server")
 STOP_GRACE_SECONDS = 20.0
 
 
@@ -52,6 +56,8 @@ class Service:
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self._stopping = asyncio.Event()
         self._in_flight: set[asyncio.Task[PollReport]] = set()
+        self._relay_lock = asyncio.Lock()
+        self.on_reload: list[Callable[[], None]] = []  # other holders of settings follow reloads
         self.ready = False
 
     # -- jobs -----------------------------------------------------------------------------
@@ -84,8 +90,9 @@ class Service:
             coalesce=True,
             replace_existing=True,
             misfire_grace_time=int(source.interval.total_seconds()),
-            # First poll soon after start, spread by the jitter rather than all at once.
-            next_run_time=None if existing else _soon(self.runtime, source),
+            # A new source polls soon, spread by the jitter; a changed one keeps its trigger's
+            # next time. Never pass next_run_time=None: APScheduler would add the job paused.
+            **({} if existing else {"next_run_time": _soon(self.runtime, source)}),
         )
 
     async def _poll(self, source_id: str, signature: str) -> None:
@@ -108,20 +115,41 @@ class Service:
             self._in_flight.discard(task)
 
     async def _relay(self) -> None:
-        try:
-            await self.relay()
-        except Exception:
-            log.exception("outbox relay failed; pending alerts stay queued")
+        # One delivery pass at a time: two passes over the same pending rows could both post.
+        async with self._relay_lock:
+            try:
+                await self.relay()
+            except Exception:
+                log.exception("outbox relay failed; pending alerts stay queued")
 
     # -- configuration ----------------------------------------------------------------------
 
     def reload(self) -> None:
+        before = self.runtime.settings
         ok, message = self.holder.reload()
         metrics.observe_reload(ok)
         if ok:
             self.runtime.apply_settings(self.holder.settings)
             self.schedule_sources()
-        log.info("config reload", extra={"ok": ok, "detail": message})
+            for follow in self.on_reload:
+                follow()
+            changed = [k for k in RESTART_SECTIONS if getattr(before, k) != getattr(self.holder.settings, k)]
+            if changed:
+                log.warning("config reload: these sections take effect only after a restart", extra={"sections": changed})
+        self.record_config_state()
+        log.log(logging.INFO if ok else logging.ERROR, "config reload", extra={"ok": ok, "detail": message})
+
+    def record_config_state(self) -> None:
+        """What `monitor status` shows: which file is in force, since when, and the last reload's result."""
+        ok, message = self.holder.last_result
+        try:
+            with self.runtime.store.transaction() as conn:
+                meta.set_meta(conn, "config", {
+                    "path": str(self.holder.path), "loaded_at": self.holder.loaded_at.isoformat(),
+                    "last_reload_ok": ok, "last_reload": message,
+                })
+        except Exception:  # status is informative; never let it break a reload
+            log.exception("could not record the configuration state")
 
     async def _watch_config(self) -> None:
         from watchfiles import awatch
@@ -130,7 +158,10 @@ class Service:
         with contextlib.suppress(asyncio.CancelledError):
             async for _changes in awatch(path.parent, stop_event=self._stopping, recursive=False):
                 if any(Path(p).name == path.name for _, p in _changes):
-                    self.reload()
+                    try:
+                        self.reload()
+                    except Exception:  # keep watching: the next edit may fix it
+                        log.exception("config reload failed")
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -146,6 +177,7 @@ class Service:
         if self.retention is not None:
             self.scheduler.add_job(self.retention, CronTrigger(hour=3, minute=17), id="retention", max_instances=1, coalesce=True)
         self.scheduler.start()
+        self.record_config_state()
         self.ready = True
         watcher = asyncio.create_task(self._watch_config())
         log.info("monitor started", extra={"sources": len(self.runtime.sources)})

@@ -10,7 +10,7 @@ from typing import Any, TextIO
 from monitor.config import ConfigHolder, effective_sources
 from monitor.models import DevelopmentView
 from monitor.settings import Settings
-from monitor.store import Store, developments, outbox, silences, sources
+from monitor.store import Store, developments, meta, outbox, silences, sources
 from monitor.views import load_view
 
 
@@ -39,10 +39,12 @@ def collect_status(holder: ConfigHolder, store: Store, now: datetime) -> dict[st
         alert_counts = outbox.counts_by_state(conn)
         failed = outbox.failed_alerts(conn, 20)
         active = silences.list_silences(conn, now)
+        running = meta.get_meta(conn, "config")
     return {
         "config": {
             "path": str(holder.path),
-            "loaded_at": holder.loaded_at,
+            # What the running monitor recorded at start and at each reload (None: never started).
+            "running": running,
             "sources": len(settings.sources),
             "topics": len(settings.topics),
         },
@@ -83,9 +85,17 @@ def collect_status(holder: ConfigHolder, store: Store, now: datetime) -> dict[st
     }
 
 
+def _running(running: dict[str, Any] | None) -> str:
+    if not running:
+        return "no monitor has run on this store yet"
+    loaded = _when(datetime.fromisoformat(running["loaded_at"]))
+    verdict = "ok" if running.get("last_reload_ok", True) else "REJECTED, previous file still in force"
+    return f"in force since {loaded}; last load: {verdict} ({running.get('last_reload', '')})"
+
+
 def render_status(status: dict[str, Any]) -> str:
     lines = [
-        f"Config   {status['config']['path']} (loaded {_when(status['config']['loaded_at'])})",
+        f"Config   {status['config']['path']} — {_running(status['config']['running'])}",
         f"Store    {status['store']}",
         "",
         "Sources",

@@ -218,6 +218,8 @@ def test_sigterm_stops_cleanly_and_sighup_keeps_a_good_config(tmp_path: Path, fe
             process.kill()
     output = log.read_text()
     assert "monitor stopped" in output
+    status = monitor("status", config=config)
+    assert "in force since" in status.stdout and "last load: ok" in status.stdout
     assert "Traceback" not in output
     db = tmp_path / "monitor.db"
     assert stored(db, "select count(*) from alert where kind = 'new'") == [(1,)]
