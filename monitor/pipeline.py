@@ -254,14 +254,12 @@ def save_results(
     absorbed = {d.id: d for change in touched.values() for d in change.merged if d.id is not None}
     with rt.store.transaction() as conn:
         previous = {dev_id: developments.get_development(conn, dev_id) for dev_id in touched}
-        # Developments first (articles reference them); an absorbed one is stored as MERGED
-        # even when this same batch created it.
-        for dev_id, change in touched.items():
-            if dev_id not in absorbed:
-                developments.upsert_development(conn, change.development, change.features)
+        # Foreign keys are checked at commit, so articles can go in before their developments,
+        # and each development is written once, after it is scored. An absorbed development is
+        # stored as MERGED even when this same batch created it.
+        articles.insert_articles(conn, [o.article for o in outcomes])
         for dev in absorbed.values():
             developments.upsert_development(conn, dev)
-        articles.insert_articles(conn, [o.article for o in outcomes])
         for dev_id, change in touched.items():
             for gone in change.merged:
                 assert gone.id is not None
@@ -325,7 +323,12 @@ def refresh_development(
     if development.storyline_id is None:
         window = rt.settings.cluster.storyline_window
         candidates = [
-            d for d in developments.developments_seen_since(conn, now - window, topics=[development.topic])
+            d
+            # Bounded: the most recent candidates only, so the cost per article stays flat as
+            # the store grows (storyline_for examines no more than these anyway).
+            for d in developments.developments_seen_since(
+                conn, now - window, topics=[development.topic], limit=timeline.MAX_CANDIDATES
+            )
             if d.id != development.id
         ]
         # The topic's own words are shared by every development of the topic: they link nothing.

@@ -27,7 +27,7 @@ from monitor.models import Development, DevelopmentState, TimelineEntry
 MIN_SHARED = 2  # distinctive features two developments must share to be one story
 COMMON_SHARE = 0.3  # a feature in more than this share of the pool is not distinctive
 COMMON_FLOOR = 3  # ... but in small pools a feature seen this often still counts
-MAX_CANDIDATES = 1000  # most recent candidates examined; bounds the cost per development
+MAX_CANDIDATES = 300  # most recent candidates examined (and loaded): bounds the cost per new development
 TIMELINE_LIMIT = 10  # earlier developments listed in an alert (newest kept)
 LEAD_CHARS = 500
 

@@ -39,8 +39,12 @@ def upsert_development(
     sync_id_sequence(conn, "development")
 
 
+# Everything but the cluster features, which can be large and only the index rebuild reads.
+_SUMMARY_COLUMNS = [c for c in development.c if c.name != "features"]
+
+
 def get_development(conn: Connection, development_id: int) -> Development | None:
-    row = conn.execute(select(development).where(development.c.id == development_id)).first()
+    row = conn.execute(select(*_SUMMARY_COLUMNS).where(development.c.id == development_id)).first()
     return _development_from_row(row._mapping) if row is not None else None
 
 
@@ -57,13 +61,16 @@ def developments_seen_since(
     *,
     topics: Iterable[str] | None = None,
     states: Iterable[DevelopmentState] | None = None,
+    limit: int | None = None,
 ) -> list[Development]:
-    """Developments reported at or after `since`, most recently seen first.
+    """Developments reported at or after `since`, most recently seen first (at most `limit`).
 
     `states=None` means every state except MERGED (a merged row is an alias of another).
     """
-    query = _filtered(select(development), topics, states).where(development.c.last_seen >= since)
+    query = _filtered(select(*_SUMMARY_COLUMNS), topics, states).where(development.c.last_seen >= since)
     query = query.order_by(development.c.last_seen.desc(), development.c.id.desc())
+    if limit is not None:
+        query = query.limit(limit)
     return [_development_from_row(row._mapping) for row in conn.execute(query)]
 
 
