@@ -96,7 +96,7 @@ class ClusterConfig:
     max_names: int = 60  # name/number counter cap per development
     max_article_terms: int = 2000  # tokens read from one article's text
     max_article_chars: int = 50_000  # characters of one article's text read at all
-    vector_terms: int = 25  # strongest terms kept in an article's vector
+    vector_terms: int = 60  # strongest terms kept in an article's vector (full texts: 25 lost detail)
     query_terms: int = 12  # article terms used to look up candidates
     postings_cap: int = 48  # developments kept per term (most recently active)
     max_candidates: int = 32  # candidates scored in full per article (most shared key terms first)
