@@ -111,16 +111,16 @@ def render_table(result: dict[str, Any]) -> str:
         rows.append(row("  steady cycle: CPU s", "steady", "cpu"))
         rows.append(("  peer ÷ ours (steady wall)", "", _fmt(p["rss2email_vs_monitor"], 1) + "×", _fmt(p["changedetection_vs_monitor"], 1) + "×", _fmt(p["naive_vs_monitor"], 1) + "×", "", "target ≥ 20× (rss2email)"))
         rows.append(row("Unchanged cycle: wall s", "unchanged", "wall"))
+        rows.append((
+            "  CPU ms per unchanged feed", _fmt(p["monitor.cpu_ms_per_unchanged_feed"]), "", "", "", _fmt(p["floor.cpu_ms_per_unchanged_feed"]),
+            _fmt(_ratio(p["monitor.cpu_ms_per_unchanged_feed"], p["floor.cpu_ms_per_unchanged_feed"])) + "× floor",
+        ))
         parse = result.get("poll", {}).get("parse", {})
         if parse:
             rows.append((
                 "Parse one 50-item feed: CPU ms", _fmt(parse.get("monitor_ms")), "", "", _fmt(parse.get("feedparser_ms")), _fmt(parse.get("lxml_ms")),
                 _fmt(_ratio(parse.get("monitor_ms"), parse.get("lxml_ms"))) + "× lxml",
             ))
-        rows.append((
-            "  CPU ms per unchanged feed", _fmt(p["monitor.cpu_ms_per_unchanged_feed"]), "", "", "", _fmt(p["floor.cpu_ms_per_unchanged_feed"]),
-            _fmt(_ratio(p["monitor.cpu_ms_per_unchanged_feed"], p["floor.cpu_ms_per_unchanged_feed"])) + "× floor",
-        ))
     if s["analysis"]:
         a = s["analysis"]
         for size, figures in a.items():
@@ -128,6 +128,12 @@ def render_table(result: dict[str, Any]) -> str:
                 continue
             rows.append((f"Analysis, store of {int(size):,}: articles/s", _fmt(figures["articles_per_s"], 1), "", "", "", "", ""))
             rows.append(("  CPU ms per article (peak RSS MB)", f"{_fmt(figures['cpu_ms_per_article'])} ({_fmt(figures['peak_rss_mb'], 0)})", "", "", "", "", ""))
+            stages = figures.get("stage_ms_per_article") or {}
+            if stages:
+                rows.append((
+                    "  wall ms per article: engine / decide+store", f"{_fmt(stages.get('engine'))} / {_fmt(stages.get('decide_store'))}",
+                    "", "", "", "", "",
+                ))
         rows.append(("  per-article CPU, largest ÷ smallest store", _fmt(a.get("growth")) + "×", "", "", "", "", "target < 2×"))
     if s["alerts"]:
         al = s["alerts"]
@@ -146,3 +152,21 @@ def render_table(result: dict[str, Any]) -> str:
         cmp = "≤" if t["at_most"] else "≥"
         lines.append(f"- {t['target']}: {_fmt(t['value'])} {t['unit']} (target {cmp} {t['limit']:g} {t['unit']}) — {mark}")
     return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bench.report [FILE]`: print the table of a saved run again (default latest.json)."""
+    import json
+    import sys
+    from pathlib import Path
+
+    args = sys.argv[1:] if argv is None else argv
+    path = Path(args[0]) if args else Path(__file__).resolve().parent / "results" / "latest.json"
+    result = json.loads(path.read_text(encoding="utf-8"))
+    result["summary"] = summarize(result)
+    print(render_table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
