@@ -150,3 +150,19 @@ def test_explicit_dates_in_the_text_tell_two_events_of_one_kind_apart() -> None:
     restored.learn(first)
     restored.restore(1, index.features(1))
     assert restored._devs[1].months == dev.months  # dates survive a restart
+
+
+def test_a_headline_finds_the_full_text_development_whose_bodies_it_echoes() -> None:
+    # The full texts' own headlines share one word with the headline ("Padang"); their
+    # bodies share most of it. A headline about another event of the kind stays apart.
+    index = ClusterIndex()
+    sumatra = [article(t, x, outlet=f"s{n}.com", minutes=n) for n, (t, x) in enumerate(QUAKE_SUMATRA[:2])]
+    for n, a in enumerate(sumatra):
+        index.assign(a, a.published, new_id=n + 1)
+    haiti = article(*QUAKE_HAITI[0], outlet="h.com", minutes=3)
+    haiti_dev = index.assign(haiti, haiti.published, new_id=10).development_id
+    headline = article("Padang hospitals fill after Indonesian island struck", outlet="x.com", minutes=4)
+    got = index.assign(headline, headline.published, new_id=20)
+    assert not got.created and got.development_id == 1
+    other = article("Haiti earthquake: Port-au-Prince hospitals overwhelmed", outlet="y.com", minutes=5)
+    assert index.assign(other, other.published, new_id=30).development_id in (haiti_dev, 30)
