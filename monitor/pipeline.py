@@ -50,6 +50,9 @@ class Runtime:
     sources: dict[str, EffectiveSource]
     clock: Clock = utcnow
     rng: random.Random = field(default_factory=random.Random)
+    # Source health as last committed. This process is the store's only writer of source
+    # state, so the copy saves a read per poll (most polls find nothing new).
+    health: dict[str, SourceHealth] = field(default_factory=dict)
 
     def apply_settings(self, settings: Settings) -> None:
         """Swap in a reloaded configuration; the store and the in-memory indexes stay."""
@@ -80,7 +83,10 @@ def analysis_config(settings: Settings) -> AnalysisConfig:
 def build_runtime(settings: Settings, store: Store, fetcher: Fetcher, *, clock: Clock = utcnow) -> Runtime:
     """Wire a runtime and rebuild the in-memory indexes from what the store already holds."""
     analyzer = restore_analyzer(settings, store, clock())
+    with store.connect() as conn:
+        known_health = sources.load_all_health(conn)
     return Runtime(
+        health=known_health,
         settings=settings,
         store=store,
         fetcher=fetcher,
@@ -106,8 +112,10 @@ def restore_analyzer(settings: Settings, store: Store, now: datetime) -> Analyze
 
 async def poll_source(source: EffectiveSource, rt: Runtime) -> PollReport:
     """Fetch one source and carry what is new all the way to the outbox."""
-    with rt.store.connect() as conn:
-        previous = sources.get_health(conn, source.id)
+    previous = rt.health.get(source.id)
+    if previous is None:
+        with rt.store.connect() as conn:
+            previous = sources.get_health(conn, source.id)
     if previous.next_due and previous.next_due > rt.clock() and previous.consecutive_failures:
         return PollReport(source.id, "skipped", error="backing off after failures")
     result = await rt.fetcher.fetch(
@@ -165,6 +173,7 @@ async def _process(source: EffectiveSource, result: FetchResult, previous: Sourc
         outcomes = [rt.analyzer.add(article, now) for article in fresh]
         alerts = save_results(rt, source, source_health, now, outcomes)
     except Exception:
+        rt.health.pop(source.id, None)
         # The analyzer's memory already holds these articles but the store rolled back:
         # rebuild it from the store, or the next poll would see them as copies of themselves.
         rt.analyzer = restore_analyzer(rt.settings, rt.store, now)
@@ -271,7 +280,9 @@ def save_results(
                 alerts.extend(refresh_development(conn, change, previous[dev_id], rt, active, source, now))
         alerts.extend(health_alert(conn, source, source_health, rt, now))
         sources.save_health(conn, source_health)
-        return sum(1 for alert in alerts if outbox.enqueue(conn, alert) is not None)
+        queued = sum(1 for alert in alerts if outbox.enqueue(conn, alert) is not None)
+    rt.health[source.id] = source_health  # committed
+    return queued
 
 
 @dataclass

@@ -20,6 +20,7 @@ timeout instead of failing half-way when one upgrades its read lock.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -191,14 +192,20 @@ def sync_id_sequence(conn: Connection, table: str) -> None:
 
 def upsert(conn: Connection, table: Table, values: Mapping[str, Any], key: Sequence[str]) -> None:
     """INSERT ... ON CONFLICT (key) DO UPDATE, on SQLite and PostgreSQL alike."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).values(dict(values))
-    changes = {name: statement.excluded[name] for name in values if name not in key}
+    statement = _upsert_statement(conn.dialect.name, table, tuple(values), tuple(key))
+    conn.execute(statement, dict(values))
+
+
+@functools.lru_cache(maxsize=256)
+def _upsert_statement(dialect_name: str, table: Table, columns: tuple[str, ...], key: tuple[str, ...]) -> Any:
+    # Built once per shape and reused: constructing an upsert costs more CPU than running it,
+    # and every poll of every source writes its health with one.
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    statement = dialect.insert(table)
+    changes = {name: statement.excluded[name] for name in columns if name not in key}
     if changes:
-        statement = statement.on_conflict_do_update(index_elements=list(key), set_=changes)
-    else:
-        statement = statement.on_conflict_do_nothing(index_elements=list(key))
-    conn.execute(statement)
+        return statement.on_conflict_do_update(index_elements=list(key), set_=changes)
+    return statement.on_conflict_do_nothing(index_elements=list(key))
 
 
 def _sqlite_engine(url: str) -> Engine:
