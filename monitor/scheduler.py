@@ -57,6 +57,7 @@ class Service:
         self._stopping = asyncio.Event()
         self._in_flight: set[asyncio.Task[PollReport]] = set()
         self._relay_lock = asyncio.Lock()
+        self._soon_relays: set[asyncio.Future[None]] = set()
         self.on_reload: list[Callable[[], None]] = []  # other holders of settings follow reloads
         self.ready = False
 
@@ -107,6 +108,11 @@ class Service:
                 "polled",
                 extra={"source": source_id, "outcome": report.outcome, "new": report.new_articles, "alerts": report.alerts},
             )
+            if report.alerts:
+                # Deliver now rather than at the relay's next tick: time to alert is poll + send.
+                relay = asyncio.ensure_future(self._relay())
+                self._soon_relays.add(relay)  # a reference, so the task is not collected early
+                relay.add_done_callback(self._soon_relays.discard)
         except asyncio.CancelledError:
             log.info("poll discarded at shutdown", extra={"source": source_id})
         except Exception:  # one broken source must never stop the others
