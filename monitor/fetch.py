@@ -428,29 +428,25 @@ class Fetcher:
         decoder = _Decoder(resp.headers.get("Content-Encoding", "").strip().lower())
         parts: list[bytes] = []
         size = 0
-        async for chunk in resp.content.iter_chunked(65536):
-            out = decoder.feed(chunk, cap - size + 1)  # one byte more than allowed proves overflow
+
+        def keep(out: bytes) -> None:
+            nonlocal size
             size += len(out)
             if size > cap:
-                raise _Failure(
-                    ErrorKind.TOO_LARGE,
-                    f"body exceeds {_mb(cap)} after decompression",
-                    status=resp.status,
-                )
+                raise _Failure(ErrorKind.TOO_LARGE, f"body exceeds {_mb(cap)} after decompression", status=resp.status)
             parts.append(out)
+
+        def room() -> int:
+            return cap - size + 1  # one byte more than allowed proves overflow
+
+        async for chunk in resp.content.iter_chunked(65536):
+            keep(decoder.feed(chunk, room()))
             # A decoder holding back output (limit reached exactly) must be drained too.
             while decoder.encoding not in ("", "identity") and _has_pending(decoder):
-                out = decoder.feed(b"", cap - size + 1)
+                out = decoder.feed(b"", room())
                 if not out:
                     break
-                size += len(out)
-                if size > cap:
-                    raise _Failure(
-                        ErrorKind.TOO_LARGE,
-                        f"body exceeds {_mb(cap)} after decompression",
-                        status=resp.status,
-                    )
-                parts.append(out)
+                keep(out)
         return b"".join(parts)
 
     def _check_status(
