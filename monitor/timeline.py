@@ -6,7 +6,9 @@ features: key terms, headline terms and capitalised names (Huawei, SMIC, H20). A
 is distinctive when it is not one of the topic's own words (passed as ``common_terms``)
 and not spread over much of the candidate pool (in a pool of forty export-control
 developments, "chip" and "export" say nothing; "smic" and "7nm" do). Among qualifying
-candidates, the one sharing the rarest features wins; ties go to the most recent.
+candidates, the one sharing the rarest features wins; ties go to the most recent. At least one shared
+distinctive feature must be a name both developments carry: a story is about someone or
+something, and generic words ("licence", "rule") alone link unrelated developments.
 
 The storyline id is the id of its earliest development, so a chain A ← B ← C keeps A's
 id. Features use the same folding and stemming as clustering (:mod:`monitor.textfeatures`),
@@ -45,6 +47,16 @@ def _features(headline: str, key_terms: tuple[str, ...], lead: str) -> frozenset
     found.update(tf.names(headline, headline=True))
     found.update(tf.names(lead))
     return frozenset(f for f in found if _useful(f))
+
+
+def entities(dev: Development) -> frozenset[str]:
+    """The names (people, places, organisations, products) among a development's features."""
+    return _entities(dev.headline or "", (dev.lead or "")[:LEAD_CHARS])
+
+
+@lru_cache(maxsize=50_000)
+def _entities(headline: str, lead: str) -> frozenset[str]:
+    return frozenset(f for f in tf.names(headline, headline=True) | tf.names(lead) if _useful(f))
 
 
 def _useful(feature: str) -> bool:
@@ -109,14 +121,16 @@ def storyline_for(
     common = _common(common_terms)
     mine = features(dev, common)
     # Only the development's own features matter, so only their spread is counted.
-    overlaps = [(c, mine & features(c)) for c in pool]
+    # One story means shared entities: generic words alone ("licence", "rule") link nothing.
+    my_names = entities(dev)
+    overlaps = [(c, mine & features(c)) for c in pool if my_names & entities(c)]
     df = Counter(f for _, shared in overlaps for f in shared)
     n = len(pool) + 1
     limit = max(COMMON_FLOOR, COMMON_SHARE * n)
     best: tuple[float, datetime, Development] | None = None
     for cand, overlap in overlaps:
         shared = [f for f in overlap if df[f] + 1 <= limit]
-        if len(shared) < MIN_SHARED:
+        if len(shared) < MIN_SHARED or not my_names.intersection(shared) & entities(cand):
             continue
         weight = sum(math.log((n + 1) / df[f]) for f in shared)
         key = (weight, cand.last_seen, cand)

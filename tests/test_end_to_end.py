@@ -133,6 +133,8 @@ def test_demo_shows_a_corroborated_development_then_its_update() -> None:
     assert "new message" not in second  # the same development is never posted twice
     assert "Earlier in this story" in second  # the timeline of the related earlier development
     assert "BIS tightens licence rules for AI chip exports to China" in second
+    earlier = second.split("Earlier in this story")[1].split("First seen")[0]
+    assert "ASML" not in earlier  # an unrelated licence story is not part of this one
     assert first.count("new message") == 1  # the 18-day-old development is stored, not alerted
     assert "Traceback" not in result.stderr
 

@@ -149,3 +149,17 @@ def test_an_earlier_development_found_later_joins_the_same_storyline() -> None:
     earlier.storyline_id = 7
     entries = timeline_entries(today, [earlier, today])
     assert [e.development_id for e in entries] == [8]
+
+
+def test_generic_words_alone_do_not_make_one_story() -> None:
+    """Shared 'licence' and 'rule' but no shared name: two stories, not one."""
+    now = datetime(2026, 3, 20, tzinfo=UTC)
+    chips = Development(
+        topic="t", headline="BIS tightens licence rules for Nvidia chip exports to China",
+        first_seen=now - timedelta(days=3), last_seen=now - timedelta(days=3), id=1, storyline_id=1,
+    )
+    dutch = Development(
+        topic="t", headline="Netherlands extends export licence rule to servicing of ASML machines",
+        first_seen=now, last_seen=now, id=2,
+    )
+    assert storyline_for(dutch, [chips], window=timedelta(days=60), now=now) is None
