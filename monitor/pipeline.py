@@ -226,6 +226,8 @@ async def with_full_text(found: Sequence[Article], rt: Runtime) -> list[Article]
 
 def unseen(found: Sequence[Article], rt: Runtime) -> list[Article]:
     """Drop exact duplicates: already stored, or repeated within this batch."""
+    if not found:
+        return []
     with rt.store.connect() as conn:
         known = articles.find_known(
             conn,
@@ -235,15 +237,18 @@ def unseen(found: Sequence[Article], rt: Runtime) -> list[Article]:
         )
     fresh: list[Article] = []
     for article in found:
-        keys = (article.canonical_url, (article.source_id, article.guid), article.content_hash)
-        if article.canonical_url in known.canonical_urls or (
-            article.guid and (article.source_id, article.guid) in known.guids
-        ) or article.content_hash in known.content_hashes:
+        guid = (article.source_id, article.guid)
+        if (
+            article.canonical_url in known.canonical_urls
+            or (article.guid and guid in known.guids)
+            or article.content_hash in known.content_hashes
+        ):
             continue
-        known.canonical_urls.add(keys[0])
+        # Later copies within this same batch are duplicates too.
+        known.canonical_urls.add(article.canonical_url)
+        known.content_hashes.add(article.content_hash)
         if article.guid:
-            known.guids.add(keys[1])
-        known.content_hashes.add(keys[2])
+            known.guids.add(guid)
         fresh.append(article)
     return fresh
 
@@ -290,7 +295,6 @@ class DevelopmentChange:
     """Everything one batch did to one development (a batch may add several articles)."""
 
     development: Development
-    decision: object
     features: dict
     new_article_ids: list[int] = field(default_factory=list)
     merged: list[Development] = field(default_factory=list)
@@ -304,8 +308,9 @@ def touched_developments(outcomes: Sequence[Outcome]) -> dict[int, DevelopmentCh
         assert dev_id is not None and outcome.article.id is not None
         change = changes.get(dev_id)
         if change is None:
-            change = changes[dev_id] = DevelopmentChange(outcome.development, outcome.decision, outcome.features)
-        change.development, change.decision, change.features = outcome.development, outcome.decision, outcome.features
+            change = changes[dev_id] = DevelopmentChange(outcome.development, outcome.features)
+        # The decision is not kept: refresh_development recomputes it from every stored member.
+        change.development, change.features = outcome.development, outcome.features
         change.new_article_ids.append(outcome.article.id)
         change.merged.extend(outcome.merged)
     return changes
