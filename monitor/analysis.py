@@ -47,6 +47,10 @@ class AnalysisConfig:
     # and above it a development is re-decided only when a new origin joins: 10,000 reprints
     # or 500 outlets on one story must cost the same per article as three.
     redecide_origins: int = 32
+    # How long a first alert waits when a similar development is forming in the same minutes
+    # (`ClusterIndex.forming_sibling`): a bridging article usually merges the two within
+    # seconds, and then people get one message instead of two. 0 sends at once.
+    alert_hold: timedelta = timedelta(seconds=60)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AnalysisConfig:
@@ -58,6 +62,7 @@ class AnalysisConfig:
                 outlets[h] = (source.outlet or source.name, source.owner or "")
         return cls(
             cluster=replace(ClusterConfig(), window=settings.cluster.window),
+            alert_hold=settings.cluster.alert_hold,
             required={t.id: t.min_sources for t in settings.topics},
             outlets_by_host=outlets,
         )
@@ -78,6 +83,9 @@ class Outcome:
     merged: tuple[Development, ...] = ()  # developments absorbed (state MERGED, merged_into set)
     features: dict[str, Any] = field(default_factory=dict)  # cluster features to store
     why: str = ""
+    # Set when this article made the development corroborated while a similar development
+    # is still forming: (that development's id, similarity). Its first alert is held.
+    forming: tuple[int, float] | None = None
 
     @property
     def merged_from(self) -> tuple[int, ...]:
@@ -149,8 +157,12 @@ class Analyzer:
         merged = tuple(self._merge(m) for m in assignment.merges)
         development = self._development(dev_id, article, topic)
         new_origin = self._remember(dev_id, article)
+        was_corroborated = development.state is DevelopmentState.CORROBORATED
         decision = self._decide(dev_id, topic, new_origin or bool(merged))
         self._refresh(development, decision)
+        forming = None
+        if decision.state is DevelopmentState.CORROBORATED and not was_corroborated and cfg.alert_hold:
+            forming = self.cluster.forming_sibling(dev_id, now)
         self._forget_closed()
         why = f"origin {article.origin} ({origin_why}); {assignment.reason}"
         if merged:
@@ -164,6 +176,7 @@ class Analyzer:
             merged=merged,
             features=self.cluster.features(dev_id),
             why=why,
+            forming=forming,
         )
 
     def _take_article_id(self) -> int:

@@ -100,6 +100,13 @@ class ClusterConfig:
     query_terms: int = 12  # article terms used to look up candidates
     postings_cap: int = 48  # developments kept per term (most recently active)
     max_candidates: int = 32  # candidates scored in full per article (most shared key terms first)
+    # A development that has just corroborated while a similar one is taking articles in the
+    # same minutes may be half of one story that a bridging article is about to merge (news
+    # arrives in bursts, and the first reports of a burst often land in two developments).
+    # "Similar": this share of what a merge needs (headline centroids: cosine against
+    # headline_merge_similarity; full texts: average link against merge_link).
+    forming_share: float = 0.5
+    forming_within: timedelta = timedelta(minutes=10)  # "the same minutes": touched this recently
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,6 +412,46 @@ class ClusterIndex:
             merges.append(Merge(kept.id, absorbed.id, why))
             dev = kept
         return dev, merges
+
+    def forming_sibling(self, dev_id: int, now: datetime) -> tuple[int, float] | None:
+        """Another open development of the same topic, taking articles right now, that is
+        similar enough to ``dev_id`` to be the same story still forming: (its id, similarity).
+
+        Candidates come from the inverted index (the development's key terms), like an
+        article's: the cost does not grow with the store.
+        """
+        dev = self._devs.get(dev_id)
+        if dev is None:
+            return None
+        cfg = self.config
+        hits: Counter[int] = Counter()
+        centroid = dev.centroid
+        for term in heapq.nlargest(cfg.query_terms, centroid, key=lambda t: centroid[t]):
+            for other_id in self._postings.get(term, ()):
+                if other_id != dev_id:
+                    hits[other_id] += 1
+        best: tuple[int, float] | None = None
+        for other_id, _ in hits.most_common(cfg.max_candidates):
+            other = self._devs.get(other_id)
+            if other is None or other.topic != dev.topic or other.touched is None:
+                continue
+            # Forming now, and reported in the same minutes as this one: a backlog of old
+            # articles processed today is not a story breaking alongside it.
+            if now - other.touched > cfg.forming_within or abs(dev.last_seen - other.last_seen) > cfg.forming_within:
+                continue
+            similarity, bar = self._similarity(dev, other)
+            if similarity >= cfg.forming_share * bar and (best is None or similarity > best[1]):
+                best = (other_id, similarity)
+        return best
+
+    def _similarity(self, a: _Dev, b: _Dev) -> tuple[float, float]:
+        """How alike two developments are, and the value a merge of the two would need."""
+        cfg = self.config
+        if a.members and b.members:
+            return self._dev_link(a, b), cfg.merge_link
+        sparse = _headline_only(a) and _headline_only(b)
+        bar = cfg.headline_merge_similarity if sparse else cfg.merge_similarity
+        return _cosine(a.centroid, a.norm, b.centroid, b.norm), bar
 
     # -- development state ----------------------------------------------------------
 

@@ -166,3 +166,44 @@ def test_a_headline_finds_the_full_text_development_whose_bodies_it_echoes() -> 
     assert not got.created and got.development_id == 1
     other = article("Haiti earthquake: Port-au-Prince hospitals overwhelmed", outlet="y.com", minutes=5)
     assert index.assign(other, other.published, new_id=30).development_id in (haiti_dev, 30)
+
+
+# Stocks and oil on the same export figures, reported in the same minutes: two developments.
+STOCKS = ("Wall Street stocks close lower on weak China exports", "Wall Street stocks end lower after weak China exports")
+OIL = ("Crude oil prices slide as Chinese exports slump", "Oil prices slide on slump in China exports")
+
+
+def _two_halves(index: ClusterIndex, *, oil_minutes: float = 0.0) -> tuple[int, int]:
+    stream = [(STOCKS[0], "a.com", 0.0), (OIL[0], "c.com", oil_minutes), (STOCKS[1], "b.com", 0.5), (OIL[1], "d.com", oil_minutes + 0.5)]
+    ids = []
+    for n, (title, outlet, minutes) in enumerate(stream):
+        a = article(title, outlet=outlet, minutes=minutes)
+        # Processed in one burst, whatever the publication times say.
+        ids.append(index.assign(a, article("x", minutes=1).published, new_id=n + 1).development_id)
+    assert ids[0] == ids[2] and ids[1] == ids[3] and ids[0] != ids[1]
+    return ids[0], ids[1]
+
+
+def test_a_similar_development_forming_in_the_same_minutes_is_found() -> None:
+    index = ClusterIndex()
+    stocks, oil = _two_halves(index)
+    now = article("x", minutes=1).published
+    found = index.forming_sibling(stocks, now)
+    assert found is not None and found[0] == oil and found[1] > 0
+    assert index.forming_sibling(stocks, now + timedelta(minutes=30)) is None  # the other went quiet
+
+
+def test_a_backlog_published_days_apart_is_not_forming_alongside() -> None:
+    index = ClusterIndex()
+    stocks, _ = _two_halves(index, oil_minutes=-3 * 24 * 60)
+    assert index.forming_sibling(stocks, article("x", minutes=1).published) is None
+
+
+def test_an_unrelated_development_is_no_sibling() -> None:
+    index = ClusterIndex()
+    first = [article(t, outlet=o, minutes=0) for t, o in ((STOCKS[0], "a.com"), (STOCKS[1], "b.com"))]
+    other = [article(t, outlet=o, minutes=0) for t, o in (("Pizza chain Sbarro files for bankruptcy", "c.com"),
+                                                           ("Sbarro files for Chapter 11 bankruptcy again", "d.com"))]
+    ids = [index.assign(a, a.published, new_id=n + 1).development_id for n, a in enumerate(first + other)]
+    assert len(set(ids)) == 2
+    assert index.forming_sibling(ids[0], first[0].published) is None
