@@ -10,6 +10,9 @@ the state change, and its unique `dedup_key` makes every row idempotent:
 - `dev:<id>:<channel>:upd:<n>:material`    impact crossed the on-call threshold without a new source;
 - `merge:<from>:<into>:<channel>`          one reconciliation per merge per channel.
 
+A first alert can be *held* (`Hold`): when a similar development is forming in the same
+minutes, the parent waits a little (`not_before`), because a bridging article usually merges
+the two and then the store folds the held row into the other development's message.
 Quiet hours delay non-urgent rows (`not_before` = end of the quiet hours); urgent rows
 (impact ≥ the route's on-call threshold) go now. Silenced rows are kept with state SILENCED
 and the silence in the payload, so nothing is lost and `monitor status` can show them.
@@ -56,6 +59,14 @@ class PreviousState:
 
 
 @dataclass(frozen=True, slots=True)
+class Hold:
+    """Why and until when a development's first message waits."""
+
+    until: datetime
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Target:
     """One channel a development goes to, and the route that sent it there."""
 
@@ -74,6 +85,7 @@ class _Context:
     new_article_ids: tuple[int, ...]
     source_ids: tuple[str, ...]
     routes: tuple[Route, ...]
+    hold: Hold | None = None
 
 
 def decide(
@@ -88,6 +100,7 @@ def decide(
     merged_from: Sequence[int] = (),
     source_ids: Sequence[str] = (),
     posted: Collection[str] | None = None,
+    hold: Hold | None = None,
 ) -> list[Alert]:
     """The alert rows this cycle produces for `dev` (empty while it is single-source).
 
@@ -95,11 +108,12 @@ def decide(
     for `--source` silences. `posted` are the channels that already have a parent row for
     this development (from the outbox); without it they are inferred from `previous`, which
     misses developments corroborated while too old to alert and routes added by a reload.
+    `hold` delays the parent (NEW) rows, never updates of a message people already have.
     """
     if dev.id is None or decision.state is not DevelopmentState.CORROBORATED:
         return []
     topic_routes = routes_for(dev.topic, routes)
-    ctx = _Context(dev, decision, previous, silences, now, tuple(new_article_ids), tuple(source_ids), tuple(topic_routes))
+    ctx = _Context(dev, decision, previous, silences, now, tuple(new_article_ids), tuple(source_ids), tuple(topic_routes), hold)
     now_targets = targets(topic_routes, _impact(dev))
     before = _previous_targets(topic_routes, previous) if posted is None else _posted_targets(topic_routes, posted)
     alerts: list[Alert] = []
@@ -166,7 +180,13 @@ def _new(ctx: _Context, target: Target, *, crossed: bool) -> Alert:
     }
     if target.oncall and target.route.mention:
         payload["mention"] = target.route.mention  # operator-configured, never from a feed
-    return _finish(ctx, AlertKind.NEW, target, f"dev:{dev.id}:{target.channel}", payload)
+    alert = _finish(ctx, AlertKind.NEW, target, f"dev:{dev.id}:{target.channel}", payload)
+    hold = ctx.hold
+    if hold is not None and alert.state is AlertState.PENDING and hold.until > (alert.not_before or ctx.now):
+        alert.not_before = hold.until
+        payload["reason"] = f"{payload['reason']}; {hold.reason}"
+        payload["held_until"] = hold.until.isoformat()
+    return alert
 
 
 def _updates(ctx: _Context, before: dict[str, Target]) -> list[Alert]:

@@ -216,6 +216,7 @@ class AlertState(str, enum.Enum):
     FAILED = "failed"  # permanent error, not retried
     SILENCED = "silenced"
     DEFERRED = "deferred"  # quiet hours
+    SUPERSEDED = "superseded"  # never sent: merged into a development whose message carries it
 
 
 @dataclass(slots=True)

@@ -13,7 +13,7 @@ import logging
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection
 
@@ -26,7 +26,7 @@ from monitor.config import EffectiveSource, effective_sources
 from monitor.fetch import Fetcher
 from monitor.models import Alert, Article, Development, FetchResult, ParseResult, SourceHealth
 from monitor.parse import parse
-from monitor.settings import Settings
+from monitor.settings import Settings, format_duration
 from monitor.store import Store, articles, developments, outbox, silences, sources
 
 log = logging.getLogger(__name__)
@@ -278,6 +278,8 @@ def save_results(
             for gone in change.merged:
                 assert gone.id is not None
                 articles.reassign_development(conn, gone.id, dev_id)
+                for line in outbox.fold_merged(conn, gone.id, dev_id, now):
+                    log.info("alerts of a merged development", extra={"kept": dev_id, "absorbed": gone.id, "outcome": line})
         active = silences.active_silences(conn, now) if touched else []
         alerts: list[Alert] = []
         for dev_id, change in touched.items():
@@ -298,6 +300,7 @@ class DevelopmentChange:
     features: dict
     new_article_ids: list[int] = field(default_factory=list)
     merged: list[Development] = field(default_factory=list)
+    forming: tuple[int, float] | None = None  # a similar development forming: hold the first alert
 
 
 def touched_developments(outcomes: Sequence[Outcome]) -> dict[int, DevelopmentChange]:
@@ -313,6 +316,7 @@ def touched_developments(outcomes: Sequence[Outcome]) -> dict[int, DevelopmentCh
         change.development, change.features = outcome.development, outcome.features
         change.new_article_ids.append(outcome.article.id)
         change.merged.extend(outcome.merged)
+        change.forming = change.forming or outcome.forming
     return changes
 
 
@@ -371,6 +375,19 @@ def refresh_development(
         merged_from=[d.id for d in change.merged if d.id is not None],
         source_ids=sorted({a.source_id for a in members}),
         posted=outbox.parent_channels(conn, development.id),
+        hold=_hold(change, rt.settings.cluster.alert_hold, now),
+    )
+
+
+def _hold(change: DevelopmentChange, hold: timedelta, now: datetime) -> decide_stage.Hold | None:
+    """Hold the first alert while a similar development forms (see ClusterIndex.forming_sibling)."""
+    if change.forming is None or hold <= timedelta(0):
+        return None
+    sibling, similarity = change.forming
+    return decide_stage.Hold(
+        now + hold,
+        f"held {format_duration(hold)}: development {sibling} (similarity {similarity:.2f}) is forming "
+        "in the same minutes and may be the same story",
     )
 
 

@@ -318,6 +318,10 @@ class Cluster(Strict):
         timedelta(days=2),
         description="A development whose newest article is older than this is stored and shown in digests but not alerted, so a first start or a feed's backlog does not flood the channel.",
     )
+    alert_hold: Duration = Field(
+        timedelta(seconds=60),
+        description="How long the first alert of a development waits when a similar development is taking articles in the same minutes (two halves of one story that a bridging article usually merges within seconds): people then get one message, not two. Alerts without such a neighbour go at once; 0 never waits.",
+    )
 
 
 class Settings(Strict):

@@ -157,6 +157,46 @@ def mark_silenced(conn: Connection, alert_id: int, reason: str, now: datetime | 
     conn.execute(update(table).where(table.c.id == alert_id).values(**values))
 
 
+def fold_merged(conn: Connection, absorbed: int, kept: int, now: datetime) -> list[str]:
+    """Keep one message per story when development `absorbed` is merged into `kept`.
+
+    Per channel where the absorbed development has a parent row:
+
+    - the kept development has none there → the absorbed development's rows (its parent,
+      sent or still waiting, and its updates) now belong to `kept`: that message goes on
+      as the merged development's, and no second parent is decided for it;
+    - the kept development has one and the absorbed parent was never attempted (held or
+      queued) → the absorbed rows are marked superseded: never sent, kept with the reason;
+    - otherwise (already in Slack) nothing changes here: the MERGE row turns that message
+      into a pointer to the surviving thread.
+
+    Returns one line per channel saying what happened (for the log).
+    """
+    kept_channels = parent_channels(conn, kept)
+    rows = conn.execute(
+        select(table.c.id, table.c.kind, table.c.channel, table.c.state, table.c.attempts)
+        .where(and_(table.c.development_id == absorbed, table.c.kind.in_([AlertKind.NEW.value, AlertKind.UPDATE.value])))
+        .order_by(table.c.id)
+    ).mappings().all()
+    parents = {r["channel"]: r for r in rows if r["kind"] == AlertKind.NEW.value}
+    done: list[str] = []
+    for channel, parent in parents.items():
+        ids = [r["id"] for r in rows if r["channel"] == channel]
+        if channel not in kept_channels and parent["state"] in (AlertState.PENDING.value, AlertState.SENT.value):
+            conn.execute(update(table).where(table.c.id.in_(ids)).values(development_id=kept, updated=now))
+            done.append(f"{channel}: message of {absorbed} now carries {kept}")
+        elif channel in kept_channels and parent["state"] == AlertState.PENDING.value and not parent["attempts"]:
+            reason = f"merged into development {kept} before it was sent; that development's message carries it"
+            pending = [r["id"] for r in rows if r["channel"] == channel and r["state"] == AlertState.PENDING.value]
+            conn.execute(
+                update(table)
+                .where(table.c.id.in_(pending))
+                .values(state=AlertState.SUPERSEDED.value, last_error=reason, updated=now, not_before=None)
+            )
+            done.append(f"{channel}: {len(pending)} unsent row(s) of {absorbed} superseded by {kept}'s message")
+    return done
+
+
 def counts_by_state(conn: Connection) -> dict[str, int]:
     """{'pending': 3, 'sent': 120, 'failed': 1, ...} (states without rows are absent)."""
     query = select(table.c.state, func.count()).group_by(table.c.state)

@@ -9,7 +9,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from alerts.deliver import Relay
 from alerts.routing import ActiveSilence
-from monitor.decide import PreviousState, decide
+from monitor.decide import Hold, PreviousState, decide
 from monitor.models import (
     AlertKind,
     AlertState,
@@ -284,3 +284,26 @@ async def test_quiet_hours_hold_the_parent_until_they_end(sqlite_store: Store) -
         assert slack.messages("export-controls") == []
         await deliver(sqlite_store, slack, alert.not_before)
         assert len(slack.messages("export-controls")) == 1
+
+
+def test_a_hold_delays_the_first_parent_and_says_why() -> None:
+    hold = Hold(NOON + timedelta(minutes=1), "held 1m: development 6 (similarity 0.12) is forming in the same minutes")
+    [parent] = run(development(), hold=hold)
+    assert parent.kind is AlertKind.NEW and parent.state is AlertState.PENDING
+    assert parent.not_before == NOON + timedelta(minutes=1)
+    assert parent.payload["reason"].endswith("; held 1m: development 6 (similarity 0.12) is forming in the same minutes")
+
+
+def test_a_hold_never_delays_an_update_to_a_message_people_already_have() -> None:
+    hold = Hold(NOON + timedelta(minutes=1), "held")
+    earlier = PreviousState(DevelopmentState.CORROBORATED, 2, 5)
+    [update] = run(development(independent=3), earlier, hold=hold, new_article_ids=[11])
+    assert update.kind is AlertKind.UPDATE and update.not_before is None
+
+
+def test_quiet_hours_longer_than_the_hold_win() -> None:
+    route = Route(topic="export-controls", channel="#export-controls", quiet_hours=QuietHours(start="22:00", end="07:00", timezone="UTC"))
+    night = datetime(2026, 6, 10, 23, 0, tzinfo=UTC)
+    [parent] = run(development(), routes=[route], now=night, hold=Hold(night + timedelta(minutes=1), "held"))
+    assert parent.not_before == datetime(2026, 6, 11, 7, 0, tzinfo=UTC)
+    assert "held" not in parent.payload["reason"]

@@ -16,6 +16,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from monitor.models import (
+    Alert,
     Article,
     Development,
     DevelopmentState,
@@ -25,7 +26,7 @@ from monitor.models import (
     SourceHealth,
     TopicMatch,
 )
-from monitor.store import Store, articles, db, developments, meta, sources
+from monitor.store import Store, articles, db, developments, meta, outbox, sources
 from monitor.store.schema import article as article_table
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -371,6 +372,38 @@ def test_merge_moves_articles_and_keeps_the_merged_row(store: Store) -> None:
         assert [d.id for d, _ in developments.open_developments(conn, T0)] == [1]
     assert merged is not None
     assert (merged.state, merged.merged_into) == (DevelopmentState.MERGED, 1)
+
+
+def _parent(dev_id: int, channel: str, *, state: str = "pending", attempts: int = 0) -> Alert:
+    from monitor.models import AlertKind, AlertState
+
+    return Alert(kind=AlertKind.NEW, channel=channel, dedup_key=f"dev:{dev_id}:{channel}", development_id=dev_id,
+                 payload={"reason": "corroborated"}, created=T0, state=AlertState(state), attempts=attempts)
+
+
+def test_merging_keeps_one_message_per_channel(store: Store) -> None:
+    """Development 2 merges into 1: where only 2 had a message, that message now carries 1;
+    where both had one and 2's was never attempted, 2's is superseded; a sent one stays for
+    the MERGE row to turn into a pointer."""
+    from monitor.models import AlertState
+
+    add_development(store, make_development(1), make_article(1, development_id=1))
+    add_development(store, make_development(2), make_article(2, development_id=2))
+    with store.transaction() as conn:
+        outbox.enqueue(conn, _parent(2, "#only-absorbed", state="sent"))
+        outbox.enqueue(conn, _parent(1, "#both-held"))
+        held = outbox.enqueue(conn, _parent(2, "#both-held"))
+        outbox.enqueue(conn, _parent(1, "#both-sent", state="sent"))
+        sent = outbox.enqueue(conn, _parent(2, "#both-sent", state="sent"))
+        lines = outbox.fold_merged(conn, 2, 1, T0)
+    with store.connect() as conn:
+        assert outbox.parent_channels(conn, 1) == {"#only-absorbed", "#both-held", "#both-sent"}
+        assert held is not None and sent is not None
+        superseded, untouched = outbox.get_alert(conn, held), outbox.get_alert(conn, sent)
+    assert len(lines) == 2
+    assert superseded is not None and superseded.state is AlertState.SUPERSEDED
+    assert superseded.last_error.startswith("merged into development 1 before it was sent")
+    assert untouched is not None and (untouched.state, untouched.development_id) == (AlertState.SENT, 2)
 
 
 # --- retention ---------------------------------------------------------------------------
