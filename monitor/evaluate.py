@@ -268,6 +268,7 @@ class ReplayAlert:
     mixed: bool  # those articles came from more than one gold story
     story: str = ""  # the gold story most of the development's articles belong to, at the end
     merged_into: int | None = None  # folded into another alerted development's message later
+    held: bool = False  # waited because a similar development was forming
     updates: int = 0  # later articles that added a new independent source
 
 
@@ -281,6 +282,8 @@ class ReplayMetrics:
     alerts_per_story: float  # alerts / alerted stories
     messages_per_story: float  # messages / alerted stories
     mixed_share: float  # share of alerts whose articles, when it fired, mixed stories
+    held: int = 0  # alerts that waited because a similar development was forming
+    superseded: int = 0  # held alerts never sent: a merge folded them into another message
 
 
 @dataclass(slots=True)
@@ -290,6 +293,8 @@ class _Replay:
     members: dict[int, list[LabelledArticle]] = field(default_factory=lambda: defaultdict(list))
     origins: dict[int, int] = field(default_factory=dict)
     merges: _UnionFind = field(default_factory=_UnionFind)
+    held: dict[int, tuple[datetime, Outcome]] = field(default_factory=dict)  # due time, outcome
+    superseded: int = 0  # held alerts never sent: merged into a development with a message
 
 
 def replay(
@@ -303,16 +308,23 @@ def replay(
     """Replay a labelled file with simulated time; print alerts as they would have fired."""
     out = out or sys.stdout
     items = in_published_order(read_cluster_file(path))
+    hold = (config or AnalysisConfig()).alert_hold
     state = _Replay()
     for item, outcome in run_stream(items, config, progress=progress):
-        alert = _observe(state, item, outcome)
-        if alert is not None and not as_json:
-            _print_alert(alert, out)
+        fired = _release(state, item.article.published)
+        alert = _observe(state, item, outcome, hold)
+        fired += [alert] if alert is not None else []
+        if not as_json:
+            for each in fired:
+                _print_alert(each, out)
+    for each in _release(state, None):
+        if not as_json:
+            _print_alert(each, out)
     alerts = sorted([*state.alerts.values(), *state.folded], key=lambda a: (a.at, a.development_id))
     for alert in alerts:
         root = state.merges.find(alert.development_id)
         alert.story = Counter(m.cluster for m in state.members[root]).most_common(1)[0][0]
-    metrics = _replay_metrics(items, alerts)
+    metrics = _replay_metrics(items, alerts, superseded=state.superseded)
     if as_json:
         json.dump(
             {"alerts": [_alert_json(a) for a in alerts], "metrics": asdict(metrics)}, out, indent=1
@@ -323,21 +335,17 @@ def replay(
     return alerts, metrics
 
 
-def _observe(state: _Replay, item: LabelledArticle, outcome: Outcome) -> ReplayAlert | None:
-    """Track members and merges; return a new alert when a development first corroborates."""
+def _observe(state: _Replay, item: LabelledArticle, outcome: Outcome, hold: timedelta) -> ReplayAlert | None:
+    """Track members and merges; return an alert when a development first corroborates.
+
+    Mirrors the monitor: an alert held because a similar development is forming
+    (``outcome.forming``) goes out ``hold`` later unless a merge folded it into a
+    development that already has a message (then nobody is notified twice).
+    """
     dev = outcome.development
     assert dev.id is not None
     for merge in outcome.merges:
-        state.merges.union(merge.kept, merge.absorbed)
-        state.members[merge.kept].extend(state.members.pop(merge.absorbed, []))
-        absorbed = state.alerts.pop(merge.absorbed, None)
-        if absorbed is None:
-            continue
-        if merge.kept in state.alerts:
-            absorbed.merged_into = merge.kept  # one message: the later one is folded in
-            state.folded.append(absorbed)
-        else:
-            state.alerts[merge.kept] = absorbed  # the kept development carries this alert on
+        _fold(state, merge.kept, merge.absorbed)
     state.members[dev.id].append(item)
     corroborated = outcome.decision.state is DevelopmentState.CORROBORATED
     previous = state.origins.get(dev.id, 0)
@@ -346,25 +354,70 @@ def _observe(state: _Replay, item: LabelledArticle, outcome: Outcome) -> ReplayA
         if outcome.decision.independent > previous:
             state.alerts[dev.id].updates += 1
         return None
-    if not corroborated:
+    if not corroborated or dev.id in state.held:
         return None
-    members = state.members[dev.id]
+    now = item.article.published
+    if outcome.forming is not None and hold:
+        state.held[dev.id] = (now + hold, outcome)
+        return None
+    return _fire(state, dev.id, now, outcome)
+
+
+def _fold(state: _Replay, kept: int, absorbed: int) -> None:
+    """A merge: the kept development carries the absorbed one's alert unless it has its own."""
+    state.merges.union(kept, absorbed)
+    state.members[kept].extend(state.members.pop(absorbed, []))
+    held = state.held.pop(absorbed, None)
+    if held is not None:
+        if kept in state.alerts or kept in state.held:
+            state.superseded += 1  # never sent: the kept development's message covers it
+        else:
+            state.held[kept] = held
+    alert = state.alerts.pop(absorbed, None)
+    if alert is None:
+        return
+    if kept in state.alerts:
+        alert.merged_into = kept  # one message: the later one is folded in
+        state.folded.append(alert)
+        return
+    state.alerts[kept] = alert  # the kept development carries this alert on
+    if state.held.pop(kept, None) is not None:
+        state.superseded += 1
+
+
+def _release(state: _Replay, until: datetime | None) -> list[ReplayAlert]:
+    """Send the held alerts that are due by ``until`` (all of them when None)."""
+    due = sorted(
+        (at, dev_id) for dev_id, (at, _) in state.held.items() if until is None or at <= until
+    )
+    fired = []
+    for at, dev_id in due:
+        _, outcome = state.held.pop(dev_id)
+        fired.append(_fire(state, dev_id, at, outcome))
+    return fired
+
+
+def _fire(state: _Replay, dev_id: int, at: datetime, outcome: Outcome) -> ReplayAlert:
+    members = state.members[dev_id]
     stories = Counter(m.cluster for m in members)
     alert = ReplayAlert(
-        development_id=dev.id,
-        at=item.article.published,
-        headline=dev.headline,
-        independent=outcome.decision.independent,
+        development_id=dev_id,
+        at=at,
+        headline=outcome.development.headline,
+        independent=state.origins.get(dev_id, outcome.decision.independent),
         reason=outcome.decision.reason,
         sources=[describe(o) for o in outcome.decision.origins],
         article_ids=[m.id for m in members],
         mixed=len(stories) > 1,
+        held=outcome.forming is not None and at > outcome.article.published,
     )
-    state.alerts[dev.id] = alert
+    state.alerts[dev_id] = alert
     return alert
 
 
-def _replay_metrics(items: Sequence[LabelledArticle], alerts: Sequence[ReplayAlert]) -> ReplayMetrics:
+def _replay_metrics(
+    items: Sequence[LabelledArticle], alerts: Sequence[ReplayAlert], *, superseded: int = 0
+) -> ReplayMetrics:
     hosts: dict[str, set[str]] = defaultdict(set)
     for item in items:
         hosts[item.cluster].add(item.article.outlet)
@@ -381,6 +434,8 @@ def _replay_metrics(items: Sequence[LabelledArticle], alerts: Sequence[ReplayAle
         alerts_per_story=n / len(alerted) if alerted else 0.0,
         messages_per_story=messages / len(alerted) if alerted else 0.0,
         mixed_share=sum(a.mixed for a in alerts) / n if n else 0.0,
+        held=sum(a.held for a in alerts) + superseded,
+        superseded=superseded,
     )
 
 
@@ -403,6 +458,7 @@ def _print_metrics(m: ReplayMetrics, out: TextIO) -> None:
         f"stories reported by >= 2 hosts: {m.multi_host_stories}, alerted {m.alerted_share:.1%}\n"
         f"alerts per alerted story {m.alerts_per_story:.2f} ({m.messages_per_story:.2f} messages); "
         f"alerts mixing stories {m.mixed_share:.1%}\n"
+        f"held while a similar development was forming: {m.held} ({m.superseded} merged before sending)\n"
     )
 
 
@@ -415,6 +471,7 @@ def add_eval_clusters_parser(eval_subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("file", type=Path, help="labelled articles, one JSON object a line")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    parser.add_argument("--verbose", action="store_true", help="also log each merge the engine makes")
     parser.set_defaults(handler=cmd_eval_clusters)
     return parser
 
@@ -423,6 +480,7 @@ def cmd_eval_clusters(args: argparse.Namespace) -> int:
     if not Path(args.file).is_file():
         print(f"no such file: {args.file}", file=sys.stderr)
         return 2
+    _engine_logs(args)
     scores = evaluate_clusters(args.file, progress=not getattr(args, "no_progress", False))
     print(scores.text())
     return 0
@@ -435,6 +493,7 @@ def add_replay_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("file", type=Path, help="labelled articles, one JSON object a line")
     parser.add_argument("--json", action="store_true", help="print alerts and metrics as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    parser.add_argument("--verbose", action="store_true", help="also log each merge the engine makes")
     parser.set_defaults(handler=cmd_replay)
     return parser
 
@@ -443,8 +502,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not Path(args.file).is_file():
         print(f"no such file: {args.file}", file=sys.stderr)
         return 2
+    _engine_logs(args)
     replay(args.file, as_json=args.json, progress=not getattr(args, "no_progress", False))
     return 0
+
+
+def _engine_logs(args: argparse.Namespace) -> None:
+    """The engine logs every merge at info; over a long file that drowns the progress bar."""
+    if not getattr(args, "verbose", False):
+        logging.getLogger("monitor.analysis").setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

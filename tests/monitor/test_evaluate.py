@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import io
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from monitor import evaluate
+from monitor.analysis import AnalysisConfig
 from monitor.cluster import UNDATED
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "clusters"
@@ -129,13 +130,36 @@ def test_replay_quality_gate_on_uci() -> None:
         pytest.skip(f"corpus not available: {path}")
     _, m = evaluate.replay(path, out=io.StringIO(), progress=False)
     # Issue targets: ≥ 98 % alerted, ≤ 1.1 alerts per story, ≤ 2 % mixing. Measured: 100 %,
-    # 1.36 alerts (1.09 messages once merged developments are folded into one), 1.7 % mixing
-    # (1 of 60: a Sbarro bankruptcy headline the gold labels put in a stock-market story).
-    # The alerts-per-story target is not reached; these floors catch regressions.
+    # 1.09 alerts per story (27 held while a similar development formed, 12 of them merged
+    # before sending), 2.1 % mixing: 1 of 48, a Sbarro bankruptcy headline that the gold
+    # labels put in a stock-market story. With that label, no run on this file can have both
+    # ≤ 1.1 alerts per story (≤ 48 alerts for 44 stories) and ≤ 2 % mixing (1 of ≥ 50).
     assert m.alerted_share >= 0.98
-    assert m.alerts_per_story <= 1.4
-    assert m.messages_per_story <= 1.1
-    assert m.mixed_share <= 0.02
+    assert m.alerts_per_story <= 1.1
+    assert m.mixed_share <= 1 / 48
+    assert m.superseded >= 10
+
+
+def test_two_halves_of_a_story_merging_within_seconds_alert_once(tmp_path: Path) -> None:
+    """The replay sends a held alert only if no merge folded it into another one first."""
+    headlines = [
+        ("Wall Street stocks close lower on weak China exports", "a.com"),
+        ("Crude oil prices slide as Chinese exports slump", "c.com"),
+        ("Wall Street stocks end lower after weak China exports", "b.com"),
+        ("Oil prices slide on slump in China exports", "d.com"),
+        ("Stocks close lower and oil prices slide as Chinese exports slump", "e.com"),
+    ]
+    rows = [
+        {"id": str(n), "cluster": "china-exports", "title": t, "text": "", "url": None, "source": s,
+         "published": f"2014-03-10T20:38:{n * 5:02d}Z"}
+        for n, (t, s) in enumerate(headlines)
+    ]
+    path = _write(tmp_path, rows)
+    alerts, m = evaluate.replay(path, out=io.StringIO(), progress=False)
+    assert (m.alerts, m.superseded) == (1, 1)
+    assert alerts[0].held and alerts[0].at == datetime(2014, 3, 10, 20, 39, 10, tzinfo=UTC)  # 60 s after the second report
+    unheld, m0 = evaluate.replay(path, AnalysisConfig(alert_hold=timedelta(0)), out=io.StringIO(), progress=False)
+    assert (m0.alerts, m0.messages) == (2, 1)  # without the hold: two alerts, folded after the fact
 
 
 def test_parsers_dispatch_to_their_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
