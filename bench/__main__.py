@@ -123,7 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     result["seconds"] = time.monotonic() - started
     result["summary"] = summarize(result)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / ("quick.json" if args.quick else "latest.json")
+    # Only a full run of every part replaces latest.json (the README's table comes from it).
+    partial = args.only is not None or args.feeds is not None
+    out = RESULTS_DIR / ("quick.json" if args.quick else "partial.json" if partial else "latest.json")
     out.write_text(json.dumps(result, indent=1, default=str) + "\n", encoding="utf-8")
     print(render_table(result))
     progress(f"done in {result['seconds']:.0f} s; raw runs in {out.relative_to(ROOT)}")
