@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
+
+import pytest
 
 from monitor.cluster import ClusterConfig, ClusterIndex
 from tests.monitor.story_data import QUAKE_HAITI, QUAKE_SUMATRA, article
@@ -207,3 +210,28 @@ def test_an_unrelated_development_is_no_sibling() -> None:
     ids = [index.assign(a, a.published, new_id=n + 1).development_id for n, a in enumerate(first + other)]
     assert len(set(ids)) == 2
     assert index.forming_sibling(ids[0], first[0].published) is None
+
+
+def test_two_events_of_one_subject_in_full_text_are_not_held_for_each_other() -> None:
+    """Member texts are reliable evidence: two piracy incidents of ECB+ topic 12 reported at
+    once are two stories (they never merge), and holding one for the other only delays it.
+    At half the merge bar, as for headlines, they would be held."""
+    import json
+
+    corpus = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "clusters" / "ecbplus.jsonl"
+    if not corpus.is_file():
+        pytest.skip(f"corpus not available: {corpus}")
+    rows = [json.loads(line) for line in corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
+    first = [r for r in rows if r["cluster"] == "12_ecb"][:2]
+    second = [r for r in rows if r["cluster"] == "12_ecbplus"][:2]
+    found = {}
+    for share in (1.0, 0.5):
+        index = ClusterIndex(replace(ClusterConfig(), forming_share_full=share))
+        ids = []
+        for n, row in enumerate([first[0], second[0], first[1], second[1]]):
+            a = article(row["title"], row["text"], outlet=f"o{n}.com", minutes=n)
+            ids.append(index.assign(a, a.published, new_id=n + 1).development_id)
+        assert ids[0] == ids[2] and ids[1] == ids[3] and ids[0] != ids[1]
+        found[share] = index.forming_sibling(ids[3], article("x", minutes=4).published)
+    assert found[1.0] is None
+    assert found[0.5] is not None and found[0.5][0] == ids[0]
