@@ -172,10 +172,15 @@ def render_development(
 
 
 def verified_phrase(view: DevelopmentView) -> str:
-    count = view.decision.independent or view.development.independent
+    """'Verified by 3 sources', 'Unverified — 1 source' or '2 sources (needs 3)': one wording
+    for alerts, digests and the command line, judged against the topic's min_sources."""
+    decision = view.decision
+    count = decision.independent or view.development.independent
+    if count >= decision.required:
+        return f"Verified by {count} sources"
     if count <= 1:
         return "Unverified — 1 source"
-    return f"Verified by {count} sources"
+    return f"{count} sources (needs {decision.required})"
 
 
 def summary_line(view: DevelopmentView, topic_name: str) -> str:

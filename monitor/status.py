@@ -7,6 +7,7 @@ import sys
 from datetime import datetime
 from typing import Any, TextIO
 
+from alerts.render import verified_phrase
 from monitor.config import ConfigHolder, effective_sources
 from monitor.models import DevelopmentView
 from monitor.settings import Settings
@@ -150,13 +151,7 @@ def print_sources(
 def describe_view(view: DevelopmentView) -> list[str]:
     """A development as plain text: headline, decision, impact, sentiment, sources by origin, timeline."""
     dev, decision = view.development, view.decision
-    verified = (
-        f"Verified by {decision.independent} sources"
-        if decision.independent >= decision.required
-        else "Unverified — 1 source"
-        if decision.independent == 1
-        else f"{decision.independent} sources (needs {decision.required})"
-    )
+    verified = verified_phrase(view)
     impact = f"impact {dev.impact.score}/10" if dev.impact else "impact ?"
     lines = [
         f"#{dev.id} {dev.headline}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -177,6 +178,14 @@ def test_single_source_is_marked_unverified() -> None:
     message = render_development(make_view(origins=1), topic_name="T", now=NOW)
     assert "Unverified — 1 source" in all_text(message)
     assert "Verified by" not in all_text(message)
+
+
+def test_two_sources_where_the_topic_needs_three_are_not_called_verified() -> None:
+    view = make_view(origins=2)
+    view = replace(view, decision=replace(view.decision, state=DevelopmentState.SINGLE_SOURCE, required=3))
+    text = all_text(render_development(view, topic_name="T", now=NOW))
+    assert "2 sources (needs 3)" in text
+    assert "Verified by" not in text
 
 
 def test_update_says_when_it_was_updated() -> None:
