@@ -126,3 +126,29 @@ def test_degenerate_articles_get_a_bounded_outcome() -> None:
         out = analyzer.add(article(title, text, outlet=f"o{n}.com", minutes=n), _at(n))
         assert out.development.id is not None
         assert out.decision.independent >= 1
+
+
+def test_a_development_that_keeps_growing_for_weeks_stays_bounded() -> None:
+    """Four weeks of daily reports from 60 outlets on one running story: its index entry,
+    stored features and remembered members stop growing."""
+    import json
+
+    analyzer = Analyzer()
+    story = "{outlet} reports day {day} of the Padang earthquake recovery in West Sumatra, Indonesia"
+    body = " ".join(QUAKE_SUMATRA[0][1].split()[:120])
+    sizes = []
+    for day in range(28):
+        for n in range(60):
+            minutes = day * 24 * 60 + n
+            outlet = f"outlet{n}.com"
+            out = analyzer.add(article(story.format(outlet=f"Outlet {n}", day=day), f"{body} Day {day}.", outlet=outlet, minutes=minutes), _at(minutes))
+        sizes.append(len(json.dumps(out.features)))
+    dev_id = out.development.id
+    assert dev_id is not None
+    cfg = analyzer.config.cluster
+    assert len(analyzer.cluster.features(dev_id)["centroid"]) <= cfg.max_terms
+    assert len(analyzer.cluster.features(dev_id)["members"]) <= cfg.link_members
+    assert max(sizes[7:]) <= 1.1 * sizes[7]  # the stored features stop growing after a week
+    remembered = sum(len(kept) for kept in analyzer._members[dev_id].values())
+    assert remembered <= analyzer.config.members_per_origin * 60
+    assert out.decision.state is DevelopmentState.CORROBORATED  # (the shared body makes most outlets copies)
