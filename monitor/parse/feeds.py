@@ -23,6 +23,7 @@ import feedparser
 from dateutil import parser as dateparser
 
 from monitor.models import Item, ParseResult
+from monitor.parse.rss import parse_rss20
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,9 @@ def _parse_xml_feed(body: bytes, *, url: str, content_type: str | None) -> Parse
         "content-location": url,  # base for relative links; feedparser does not fetch it
     }
     body = _strip_leading_space(body)
+    fast = _parse_plain_rss(body, url=url, charset=charset)
+    if fast is not None:
+        return fast
     parsed = feedparser.parse(
         io.BytesIO(body), response_headers=headers, sanitize_html=True, resolve_relative_uris=True
     )
@@ -94,6 +98,23 @@ def _parse_xml_feed(body: bytes, *, url: str, content_type: str | None) -> Parse
         format=version or "unknown",
         title=title,
         warnings=_limit_date_warnings(warnings),
+    )
+
+
+def _parse_plain_rss(body: bytes, *, url: str, charset: str | None) -> ParseResult | None:
+    """The lxml fast path (`monitor.parse.rss`): the same items feedparser gives, or None."""
+    try:
+        fast = parse_rss20(body, url=url, charset=charset)
+    except Exception:  # a bug in the fast path must only cost time: feedparser reads it
+        log.warning("fast RSS path failed for %s, using feedparser", url, exc_info=True)
+        return None
+    if fast is None:
+        return None
+    title, entries = fast
+    warnings: list[str] = []
+    items = tuple(_item_from_entry(entry, warnings) for entry in entries)
+    return ParseResult(
+        items=items, format="rss20", title=title, warnings=_limit_date_warnings(warnings)
     )
 
 
