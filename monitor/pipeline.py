@@ -9,8 +9,10 @@ never leaves half a batch behind.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import random
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,7 +26,15 @@ from monitor import decide as decide_stage
 from monitor.analysis import AnalysisConfig, Analyzer, Outcome
 from monitor.config import EffectiveSource, effective_sources
 from monitor.fetch import Fetcher
-from monitor.models import Alert, Article, Development, FetchResult, ParseResult, SourceHealth
+from monitor.models import (
+    Alert,
+    Article,
+    Development,
+    DevelopmentState,
+    FetchResult,
+    ParseResult,
+    SourceHealth,
+)
 from monitor.parse import parse
 from monitor.settings import Settings, format_duration
 from monitor.store import Store, articles, developments, outbox, silences, sources
@@ -36,6 +46,104 @@ Clock = Callable[[], datetime]
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass
+class StoredCopies:
+    """What this process last wrote for recently touched developments: each one's row and
+    its member articles, as the store would give them back.
+
+    This process is the store's only writer of developments and articles (retention aside,
+    see `members`), so a development touched again — most are, several times while a story
+    breaks — needs no re-reading of its row and all its articles. Only what the scoring
+    reads is kept: the texts of the first `score.MAX_ARTICLES` members (cut to what it
+    reads), none of the others'. Bounded: the least recently touched are dropped first.
+    """
+
+    limit: int = 2048
+    developments: OrderedDict[int, Development] = field(default_factory=OrderedDict)
+    members: OrderedDict[int, list[Article]] = field(default_factory=OrderedDict)
+
+    def clear(self) -> None:
+        self.developments.clear()
+        self.members.clear()
+
+    def forget(self, dev_id: int) -> None:
+        self.developments.pop(dev_id, None)
+        self.members.pop(dev_id, None)
+
+    def stored_development(self, conn: Connection, dev_id: int) -> Development | None:
+        """The development's row as stored (None when it is new)."""
+        dev = self.developments.get(dev_id)
+        if dev is None:
+            return developments.get_development(conn, dev_id)
+        self.developments.move_to_end(dev_id)
+        return dev
+
+    def wrote_development(self, dev: Development) -> None:
+        assert dev.id is not None
+        self.developments[dev.id] = developments.as_stored(dev)
+        self.developments.move_to_end(dev.id)
+        while len(self.developments) > self.limit:
+            self.developments.popitem(last=False)
+
+    def stored_members(self, conn: Connection, dev_id: int, unpruned_since: datetime) -> list[Article]:
+        """The development's articles in store order (published, id): texts only where the
+        scoring reads them. Retention prunes texts of articles published before its cut,
+        which is never later than `unpruned_since`: members older than that are read again."""
+        members = self.members.get(dev_id)
+        if members is not None and members[0].published >= unpruned_since:
+            self.members.move_to_end(dev_id)
+            return members
+        members = articles.articles_for_development(conn, dev_id)
+        _slim(members, 0)
+        self.members[dev_id] = members
+        while len(self.members) > self.limit:
+            self.members.popitem(last=False)
+        return members
+
+    def wrote_articles(self, written: Sequence[Article], merged: set[int]) -> None:
+        """Add newly inserted articles to the members kept; a development in a merge is
+        read again (its articles moved)."""
+        for article in written:
+            dev_id = article.development_id
+            if dev_id is None:
+                continue
+            if dev_id in merged:
+                self.members.pop(dev_id, None)
+                continue
+            members = self.members.get(dev_id)
+            if members is not None:
+                stored = articles.as_stored(article)
+                at = bisect.bisect_right(members, (stored.published, stored.id or 0), key=_store_order)
+                members.insert(at, stored)
+                # The new member, and the one it pushed past the first MAX_ARTICLES.
+                _slim(members, at, at + 1)
+                if at < score.MAX_ARTICLES:
+                    _slim(members, score.MAX_ARTICLES, score.MAX_ARTICLES + 1)
+        for dev_id in merged:
+            self.members.pop(dev_id, None)
+
+
+def _store_order(article: Article) -> tuple[datetime, int]:
+    return article.published, article.id or 0
+
+
+def _cut(article: Article) -> Article:
+    """Only the part of the text the impact score reads (`score._read`)."""
+    if len(article.text) > score.MAX_BODY:
+        article.text = article.text[: score.MAX_BODY]
+    return article
+
+
+def _slim(members: list[Article], start: int, end: int | None = None) -> None:
+    """Drop the texts the scoring never reads: those of members past the first
+    score.MAX_ARTICLES (looking at members[start:end] only)."""
+    for member in members[max(start, score.MAX_ARTICLES) : end]:
+        member.text = member.summary = ""
+        member.signature = None
+    for member in members[start : min(score.MAX_ARTICLES, end if end is not None else len(members))]:
+        _cut(member)
 
 
 @dataclass
@@ -53,6 +161,7 @@ class Runtime:
     # Source health as last committed. This process is the store's only writer of source
     # state, so the copy saves a read per poll (most polls find nothing new).
     health: dict[str, SourceHealth] = field(default_factory=dict)
+    stored: StoredCopies = field(default_factory=StoredCopies)
 
     def apply_settings(self, settings: Settings) -> None:
         """Swap in a reloaded configuration; the store and the in-memory indexes stay."""
@@ -266,30 +375,52 @@ def save_results(
     """
     touched = touched_developments(outcomes)
     absorbed = {d.id: d for change in touched.values() for d in change.merged if d.id is not None}
-    with rt.store.transaction() as conn:
-        previous = {dev_id: developments.get_development(conn, dev_id) for dev_id in touched}
-        # Foreign keys are checked at commit, so articles can go in before their developments,
-        # and each development is written once, after it is scored. An absorbed development is
-        # stored as MERGED even when this same batch created it.
-        articles.insert_articles(conn, [o.article for o in outcomes])
-        for dev in absorbed.values():
-            developments.upsert_development(conn, dev)
-        for dev_id, change in touched.items():
-            for gone in change.merged:
-                assert gone.id is not None
-                articles.reassign_development(conn, gone.id, dev_id)
-                for line in outbox.fold_merged(conn, gone.id, dev_id, now):
-                    log.info("alerts of a merged development", extra={"kept": dev_id, "absorbed": gone.id, "outcome": line})
-        active = silences.active_silences(conn, now) if touched else []
-        alerts: list[Alert] = []
-        for dev_id, change in touched.items():
-            if dev_id not in absorbed:
-                alerts.extend(refresh_development(conn, change, previous[dev_id], rt, active, source, now))
-        alerts.extend(health_alert(conn, source, source_health, rt, now))
-        sources.save_health(conn, source_health)
-        queued = sum(1 for alert in alerts if outbox.enqueue(conn, alert) is not None)
+    stored = rt.stored
+    try:
+        with rt.store.transaction() as conn:
+            previous = {dev_id: stored.stored_development(conn, dev_id) for dev_id in touched}
+            # Foreign keys are checked at commit, so articles can go in before their developments,
+            # and each development is written once, after it is scored. An absorbed development is
+            # stored as MERGED even when this same batch created it.
+            new_articles = [o.article for o in outcomes]
+            articles.insert_articles(conn, new_articles)
+            stored.wrote_articles(new_articles, {*absorbed, *(d for d, c in touched.items() if c.merged)})
+            for dev in absorbed.values():
+                developments.upsert_development(conn, dev)
+                stored.wrote_development(dev)
+            for dev_id, change in touched.items():
+                for gone in change.merged:
+                    assert gone.id is not None
+                    articles.reassign_development(conn, gone.id, dev_id)
+                    for line in outbox.fold_merged(conn, gone.id, dev_id, now):
+                        log.info("alerts of a merged development", extra={"kept": dev_id, "absorbed": gone.id, "outcome": line})
+            active = _ActiveSilences(conn, now)
+            alerts: list[Alert] = []
+            for dev_id, change in touched.items():
+                if dev_id not in absorbed:
+                    alerts.extend(refresh_development(conn, change, previous[dev_id], rt, active, source, now))
+            alerts.extend(health_alert(conn, source, source_health, rt, now))
+            sources.save_health(conn, source_health)
+            queued = sum(1 for alert in alerts if outbox.enqueue(conn, alert) is not None)
+    except BaseException:
+        stored.clear()  # rolled back: what it holds may not be what the store has
+        raise
     rt.health[source.id] = source_health  # committed
     return queued
+
+
+class _ActiveSilences:
+    """The silences in force, read once per transaction and only when a decision needs them
+    (most developments touched are single-source, and decide() reads none for those)."""
+
+    def __init__(self, conn: Connection, now: datetime) -> None:
+        self._conn, self._now = conn, now
+        self._found: list[ActiveSilence] | None = None
+
+    def __call__(self) -> list[ActiveSilence]:
+        if self._found is None:
+            self._found = silences.active_silences(self._conn, self._now)
+        return self._found
 
 
 @dataclass
@@ -325,7 +456,7 @@ def refresh_development(
     change: DevelopmentChange,
     previous: Development | None,
     rt: Runtime,
-    active: Sequence[ActiveSilence],
+    active: Callable[[], Sequence[ActiveSilence]],
     source: EffectiveSource,
     now: datetime,
 ) -> list[Alert]:
@@ -333,7 +464,7 @@ def refresh_development(
     development = change.development
     assert development.id is not None
     topic = topic_by_id(rt.settings, development.topic)
-    members = articles.articles_for_development(conn, development.id)
+    members = rt.stored.stored_members(conn, development.id, now - rt.settings.store.retention)
     decision = corroborate.corroborate(members, topic.min_sources if topic else 2)
     if topic is not None:
         development.impact = score.impact(members, decision, topic)
@@ -346,8 +477,8 @@ def refresh_development(
             d
             # Bounded: the most recent candidates only, so the cost per article stays flat as
             # the store grows (storyline_for examines no more than these anyway).
-            for d in developments.developments_seen_since(
-                conn, now - window, topics=[development.topic], limit=timeline.MAX_CANDIDATES
+            for d in developments.storyline_candidates(
+                conn, now - window, topic=development.topic, limit=timeline.MAX_CANDIDATES
             )
             if d.id != development.id
         ]
@@ -358,18 +489,21 @@ def refresh_development(
             or development.id
         )
     developments.upsert_development(conn, development, change.features)
+    rt.stored.wrote_development(development)
     if now - development.last_seen > rt.settings.cluster.alert_max_age:
         log.info(
             "not alerting a stale development",
             extra={"development": development.id, "last_seen": development.last_seen.isoformat(), "reason": "older than cluster.alert_max_age"},
         )
         return []
+    if decision.state is not DevelopmentState.CORROBORATED:
+        return []  # decide() alerts nothing before corroboration: skip its store reads
     return decide_stage.decide(
         development,
         decision,
         decide_stage.PreviousState.from_development(previous),
         rt.settings.routes,
-        active,
+        active(),
         now=now,
         new_article_ids=change.new_article_ids,
         merged_from=[d.id for d in change.merged if d.id is not None],

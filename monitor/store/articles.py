@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import islice
 from typing import Any, TypeVar
 
@@ -117,6 +117,20 @@ def articles_for_developments(conn: Connection, ids: Iterable[int]) -> dict[int,
         for row in conn.execute(query):
             found[row.development_id].append(_article_from_row(row._mapping))
     return found
+
+
+def as_stored(item: Article) -> Article:
+    """The article as `articles_for_development` would read it back after `insert_articles`.
+
+    For callers that keep what they wrote instead of reading it again in the same process.
+    """
+    stored = _article_from_row(_row_from_article(item))  # type: ignore[arg-type]
+    stored.published, stored.fetched = _utc(stored.published), _utc(stored.fetched)
+    return stored
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def iter_recent_articles(conn: Connection, since: datetime) -> Iterator[Article]:

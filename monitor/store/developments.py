@@ -48,6 +48,20 @@ def get_development(conn: Connection, development_id: int) -> Development | None
     return _development_from_row(row._mapping) if row is not None else None
 
 
+def as_stored(dev: Development) -> Development:
+    """The development as `get_development` would read it back after `upsert_development`.
+
+    For callers that keep what they wrote instead of reading it again in the same process.
+    """
+    stored = _development_from_row(_row_from_development(dev))  # type: ignore[arg-type]
+    stored.first_seen, stored.last_seen = _utc(stored.first_seen), _utc(stored.last_seen)
+    return stored
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def get_features(conn: Connection, development_id: int) -> dict[str, Any] | None:
     """The cluster features stored with a development, if any."""
     query = select(development.c.features).where(development.c.id == development_id)
@@ -72,6 +86,41 @@ def developments_seen_since(
     if limit is not None:
         query = query.limit(limit)
     return [_development_from_row(row._mapping) for row in conn.execute(query)]
+
+
+# What a storyline comparison reads (`timeline.storyline_for`): no decision, impact or
+# sentiment, whose JSON and conversions cost more than the query itself.
+_STORYLINE_COLUMNS = [
+    development.c[name]
+    for name in (
+        "id", "topic", "headline", "lead", "first_seen", "last_seen", "state", "key_terms",
+        "storyline_id", "merged_into",
+    )
+]
+
+
+def storyline_candidates(
+    conn: Connection, since: datetime, *, topic: str, limit: int
+) -> list[Development]:
+    """`developments_seen_since(conn, since, topics=[topic], limit=limit)` with only the
+    columns storylines compare filled in (the rest keep their defaults)."""
+    query = _filtered(select(*_STORYLINE_COLUMNS), [topic], None).where(development.c.last_seen >= since)
+    query = query.order_by(development.c.last_seen.desc(), development.c.id.desc()).limit(limit)
+    return [
+        Development(
+            id=row.id,
+            topic=row.topic,
+            headline=row.headline,
+            lead=row.lead,
+            first_seen=row.first_seen,
+            last_seen=row.last_seen,
+            state=_state(row.state),
+            key_terms=tuple(str(t) for t in row.key_terms or ()),
+            storyline_id=row.storyline_id,
+            merged_into=row.merged_into,
+        )
+        for row in conn.execute(query)
+    ]
 
 
 def open_developments(
