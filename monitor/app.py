@@ -143,6 +143,7 @@ async def run_once_and_report(app: App) -> int:
     reports = await run_once(app.runtime)
     for report in reports:
         print(format_report(report))
+    release_holds(app)
     delivered = await deliver_all(app)
     failed = [r for r in reports if r.outcome == "failed"]
     print(
@@ -151,6 +152,16 @@ async def run_once_and_report(app: App) -> int:
         f"{delivered.waiting} waiting"
     )
     return 1 if delivered.failed or (reports and len(failed) == len(reports)) else 0
+
+
+def release_holds(app: App) -> int:
+    """After polling every source once, a held first alert has nothing left to wait for."""
+    from monitor.store import outbox
+
+    with app.store.transaction() as conn:
+        return outbox.release_holds(
+            conn, app.runtime.clock(), "sent at the end of this run: every source was polled, nothing more arrives before the next"
+        )
 
 
 async def deliver_all(app: App, *, passes: int = 20) -> RelayReport:

@@ -85,7 +85,7 @@ async def run_demo(*, keep: str | None = None) -> int:
 
 
 async def _demo_in(workdir: Path, *, keep: bool) -> int:
-    from monitor.app import deliver_all, open_app
+    from monitor.app import deliver_all, open_app, release_holds
     from monitor.scheduler import run_once
     from monitor.status import print_developments
 
@@ -108,6 +108,7 @@ async def _demo_in(workdir: Path, *, keep: bool) -> int:
                 server.cycle = cycle
                 say(f"━━ {title}")
                 reports = await run_once(app.runtime)
+                release_holds(app)
                 await deliver_all(app)
                 for report in reports:
                     detail = (

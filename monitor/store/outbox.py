@@ -13,7 +13,7 @@ returns None), which is what makes decide, digests and health alerts idempotent.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping, and_, func, insert, or_, select, update
@@ -195,6 +195,41 @@ def fold_merged(conn: Connection, absorbed: int, kept: int, now: datetime) -> li
             )
             done.append(f"{channel}: {len(pending)} unsent row(s) of {absorbed} superseded by {kept}'s message")
     return done
+
+
+def release_holds(conn: Connection, now: datetime, why: str) -> int:
+    """Make held first alerts (decide's `Hold`, never attempted) due now; returns how many.
+
+    For `run --once`: every source has just been polled and nothing more arrives before the
+    next run, so waiting for a merge would only delay the alert until then. Rows waiting
+    for quiet hours or a retry keep their time.
+    """
+    rows = conn.execute(
+        select(table.c.id, table.c.not_before, table.c.payload).where(
+            and_(
+                table.c.state == AlertState.PENDING.value,
+                table.c.kind == AlertKind.NEW.value,
+                table.c.attempts == 0,
+                table.c.not_before > now,
+            )
+        )
+    ).mappings().all()
+    released = 0
+    for row in rows:
+        payload = dict(row["payload"] or {})
+        held_until = payload.get("held_until")
+        if not isinstance(held_until, str) or _utc(row["not_before"]) > datetime.fromisoformat(held_until):
+            continue
+        payload.pop("held_until")
+        payload["reason"] = f"{payload.get('reason', '')}; {why}"
+        conn.execute(update(table).where(table.c.id == row["id"]).values(not_before=None, payload=payload, updated=now))
+        released += 1
+    return released
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; they were written in UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def counts_by_state(conn: Connection) -> dict[str, int]:

@@ -93,3 +93,22 @@ async def test_without_a_hold_people_get_two_messages_for_one_story(tmp_path: Pa
     assert [a.state for a in parents] == [AlertState.SENT, AlertState.SENT]
     assert len(posted) == 2
     assert any("merged" in str(m.get("blocks", "")).lower() or "merged" in m.get("text", "").lower() for m in posted)
+
+
+async def test_run_once_sends_held_alerts_at_the_end_of_the_run(tmp_path: Path, feeds: LocalServer) -> None:
+    """Under cron (`run --once`) nothing more arrives before the next run: a held alert goes
+    out at the end of this one, after every merge the run made, instead of a run later."""
+    from monitor.app import deliver_all, release_holds
+
+    with FakeSlack(channels={"alerts": "C0ALERTS01"}) as slack:
+        config = write_config(tmp_path / "feeds.yaml", feeds, slack, hold="1m")
+        async with open_app(config) as app:
+            for name, _ in REPORTS[:4]:  # the two halves, each corroborated and held
+                await poll_source(app.runtime.sources[name], app.runtime)
+            assert release_holds(app) == 2
+            report = await deliver_all(app)
+            with app.store.connect() as conn:
+                parents = [a for a in outbox.alerts_between(conn, NOW - timedelta(hours=1), datetime.now(UTC)) if a.kind is AlertKind.NEW]
+        posted = slack.messages("alerts")
+    assert report.sent == 2 and len(posted) == 2
+    assert all("sent at the end of this run" in a.payload["reason"] for a in parents)
