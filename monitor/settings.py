@@ -320,7 +320,7 @@ class Cluster(Strict):
     )
     alert_hold: Duration = Field(
         timedelta(seconds=60),
-        description="How long the first alert of a development waits when a similar development is taking articles in the same minutes (two halves of one story that a bridging article usually merges within seconds): people then get one message, not two. Alerts without such a neighbour go at once; 0 never waits.",
+        description="How long the first alert of a development waits when a similar development is taking articles in the same minutes (two halves of one story that a bridging article usually merges within seconds): people then get one message, not two. Alerts without such a neighbour go at once; `run --once` sends held alerts at the end of its run; 0 never waits.",
     )
 
 
