@@ -39,6 +39,7 @@ def collect_status(holder: ConfigHolder, store: Store, now: datetime) -> dict[st
         health = sources.load_all_health(conn)
         alert_counts = outbox.counts_by_state(conn)
         failed = outbox.failed_alerts(conn, 20)
+        waiting = outbox.waiting_alerts(conn, now, 20)
         active = silences.list_silences(conn, now)
         running = meta.get_meta(conn, "config")
     return {
@@ -71,6 +72,17 @@ def collect_status(holder: ConfigHolder, store: Store, now: datetime) -> dict[st
             "failed": [
                 {"id": a.id, "channel": a.channel, "kind": a.kind.value, "error": a.last_error}
                 for a in failed
+            ],
+            # Why each waits is the last clause of its reason (held, quiet hours) or its last error.
+            "waiting": [
+                {
+                    "id": a.id,
+                    "channel": a.channel,
+                    "kind": a.kind.value,
+                    "until": a.not_before.isoformat() if a.not_before else None,
+                    "why": a.last_error or str(a.payload.get("reason", "")).rsplit("; ", 1)[-1],
+                }
+                for a in waiting
             ],
         },
         "silences": [
@@ -123,6 +135,8 @@ def render_status(status: dict[str, Any]) -> str:
         lines.append(
             f"  failed #{failed['id']} {failed['kind']} → {failed['channel']}: {failed['error']}"
         )
+    for wait in status["alerts"]["waiting"]:
+        lines.append(f"  waiting #{wait['id']} {wait['kind']} → {wait['channel']} until {wait['until']}: {wait['why']}")
     lines += ["", "Silences " + ("none active" if not status["silences"] else "")]
     for s in status["silences"]:
         lines.append(

@@ -227,6 +227,17 @@ def release_holds(conn: Connection, now: datetime, why: str) -> int:
     return released
 
 
+def waiting_alerts(conn: Connection, now: datetime, limit: int = 20) -> list[Alert]:
+    """Pending rows that wait for a later time (held, quiet hours, retry), soonest first."""
+    query = (
+        select(table)
+        .where(and_(table.c.state == AlertState.PENDING.value, table.c.not_before > now))
+        .order_by(table.c.not_before)
+        .limit(limit)
+    )
+    return [_alert_from_row(row) for row in conn.execute(query).mappings()]
+
+
 def _utc(value: datetime) -> datetime:
     """SQLite hands back naive datetimes; they were written in UTC."""
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -99,12 +99,15 @@ async def test_run_once_sends_held_alerts_at_the_end_of_the_run(tmp_path: Path, 
     """Under cron (`run --once`) nothing more arrives before the next run: a held alert goes
     out at the end of this one, after every merge the run made, instead of a run later."""
     from monitor.app import deliver_all, release_holds
+    from monitor.status import collect_status, render_status
 
     with FakeSlack(channels={"alerts": "C0ALERTS01"}) as slack:
         config = write_config(tmp_path / "feeds.yaml", feeds, slack, hold="1m")
         async with open_app(config) as app:
             for name, _ in REPORTS[:4]:  # the two halves, each corroborated and held
                 await poll_source(app.runtime.sources[name], app.runtime)
+            held = render_status(collect_status(app.holder, app.store, datetime.now(UTC)))
+            assert held.count("waiting #") == 2 and "is forming in the same minutes and may be the same story" in held
             assert release_holds(app) == 2
             report = await deliver_all(app)
             with app.store.connect() as conn:
