@@ -58,19 +58,35 @@ class StoredCopies:
     breaks — needs no re-reading of its row and all its articles. Only what the scoring
     reads is kept: the texts of the first `score.MAX_ARTICLES` members (cut to what it
     reads), none of the others'. Bounded: the least recently touched are dropped first.
+    It also keeps each topic's most recently seen developments, the storyline candidates
+    (see `RecentDevelopments`).
     """
 
     limit: int = 2048
     developments: OrderedDict[int, Development] = field(default_factory=OrderedDict)
     members: OrderedDict[int, list[Article]] = field(default_factory=OrderedDict)
+    recent: dict[str, RecentDevelopments] = field(default_factory=dict)
 
     def clear(self) -> None:
         self.developments.clear()
         self.members.clear()
+        self.recent.clear()
 
-    def forget(self, dev_id: int) -> None:
-        self.developments.pop(dev_id, None)
-        self.members.pop(dev_id, None)
+    def storyline_candidates(self, conn: Connection, since: datetime, topic: str, limit: int) -> list[Development]:
+        """`developments.storyline_candidates(conn, since, topic=topic, limit=limit)`."""
+        if self.limit <= 0:  # keeping nothing
+            return developments.storyline_candidates(conn, since, topic=topic, limit=limit)
+        recent = self.recent.get(topic)
+        if recent is not None:
+            found = recent.seen_since(since, limit)
+            if found is not None:
+                return found
+        loaded = developments.storyline_candidates(conn, None, topic=topic, limit=2 * limit)
+        self.recent[topic] = recent = RecentDevelopments(loaded, complete=len(loaded) < 2 * limit, keep=2 * limit)
+        found = recent.seen_since(since, limit)
+        if found is None:  # fewer than `limit` of the newest are recent enough: ask the store
+            return developments.storyline_candidates(conn, since, topic=topic, limit=limit)
+        return found
 
     def stored_development(self, conn: Connection, dev_id: int) -> Development | None:
         """The development's row as stored (None when it is new)."""
@@ -82,8 +98,11 @@ class StoredCopies:
 
     def wrote_development(self, dev: Development) -> None:
         assert dev.id is not None
-        self.developments[dev.id] = developments.as_stored(dev)
+        stored = self.developments[dev.id] = developments.as_stored(dev)
         self.developments.move_to_end(dev.id)
+        recent = self.recent.get(dev.topic)
+        if recent is not None:
+            recent.wrote(stored)
         while len(self.developments) > self.limit:
             self.developments.popitem(last=False)
 
@@ -123,6 +142,40 @@ class StoredCopies:
                     _slim(members, score.MAX_ARTICLES, score.MAX_ARTICLES + 1)
         for dev_id in merged:
             self.members.pop(dev_id, None)
+
+
+class RecentDevelopments:
+    """One topic's developments (not merged) in the store's most-recently-seen order, as
+    stored: every one whose (last_seen, id) is at or above `floor` — a complete prefix of
+    that order, so the newest N of them are the newest N in the store whenever there are N.
+    Kept complete by `wrote` (this process writes every development); trimmed to `keep`."""
+
+    def __init__(self, loaded: Sequence[Development], *, complete: bool, keep: int) -> None:
+        self.keep = keep
+        self.by_id = {d.id: d for d in loaded}
+        self.floor = None if complete or not loaded else _recency(loaded[-1])
+
+    def seen_since(self, since: datetime, limit: int) -> list[Development] | None:
+        """The newest `limit` seen at or after `since`, newest first; None when the prefix
+        held may miss some (it must be read again)."""
+        ordered = sorted(self.by_id.values(), key=_recency, reverse=True)
+        found = [d for d in ordered if d.last_seen >= since][:limit]
+        if len(found) < limit and self.floor is not None and since <= self.floor[0]:
+            return None  # some seen between `since` and the floor may not be held
+        return found
+
+    def wrote(self, dev: Development) -> None:
+        self.by_id.pop(dev.id, None)
+        if dev.state is not DevelopmentState.MERGED and (self.floor is None or _recency(dev) >= self.floor):
+            self.by_id[dev.id] = dev
+        if len(self.by_id) > 2 * self.keep:
+            kept = sorted(self.by_id.values(), key=_recency, reverse=True)[: self.keep]
+            self.by_id = {d.id: d for d in kept}
+            self.floor = _recency(kept[-1])
+
+
+def _recency(dev: Development) -> tuple[datetime, int]:
+    return dev.last_seen, dev.id or 0
 
 
 def _store_order(article: Article) -> tuple[datetime, int]:
@@ -477,9 +530,7 @@ def refresh_development(
             d
             # Bounded: the most recent candidates only, so the cost per article stays flat as
             # the store grows (storyline_for examines no more than these anyway).
-            for d in developments.storyline_candidates(
-                conn, now - window, topic=development.topic, limit=timeline.MAX_CANDIDATES
-            )
+            for d in rt.stored.storyline_candidates(conn, now - window, development.topic, timeline.MAX_CANDIDATES)
             if d.id != development.id
         ]
         # The topic's own words are shared by every development of the topic: they link nothing.

@@ -100,11 +100,13 @@ _STORYLINE_COLUMNS = [
 
 
 def storyline_candidates(
-    conn: Connection, since: datetime, *, topic: str, limit: int
+    conn: Connection, since: datetime | None, *, topic: str, limit: int
 ) -> list[Development]:
     """`developments_seen_since(conn, since, topics=[topic], limit=limit)` with only the
-    columns storylines compare filled in (the rest keep their defaults)."""
-    query = _filtered(select(*_STORYLINE_COLUMNS), [topic], None).where(development.c.last_seen >= since)
+    columns storylines compare filled in (the rest keep their defaults); `since=None`: any."""
+    query = _filtered(select(*_STORYLINE_COLUMNS), [topic], None)
+    if since is not None:
+        query = query.where(development.c.last_seen >= since)
     query = query.order_by(development.c.last_seen.desc(), development.c.id.desc()).limit(limit)
     return [
         Development(

@@ -151,3 +151,45 @@ def test_a_rolled_back_batch_forgets_what_was_kept(tmp_path: Path) -> None:
         raise AssertionError("expected the write to fail")
     assert not rt.stored.developments and not rt.stored.members
     store.close()
+
+
+def test_recent_developments_stay_the_stores_newest(tmp_path: Path) -> None:
+    """Storyline candidates from memory equal the store's query through new developments,
+    later sightings, merges, other topics and trimming."""
+    import random
+
+    from monitor.models import Development, DevelopmentState
+    from monitor.store import developments
+
+    config = write_config(tmp_path)
+    settings = load_settings(config)
+    store = open_store(settings, config)
+    kept = pipeline.StoredCopies()
+    rng = random.Random(3)
+    written: dict[int, Development] = {}
+    try:
+        for step in range(1500):
+            with store.transaction() as conn:
+                newest = sorted(written.values(), key=lambda d: d.last_seen)[-8:]
+                if written and rng.random() < 0.6:  # mostly the newest: they leave and rejoin the kept ones
+                    dev_id = rng.choice(newest).id if rng.random() < 0.7 else rng.choice(list(written))
+                else:
+                    dev_id = len(written) + 1000
+                assert dev_id is not None
+                dev = written.get(dev_id) or Development(
+                    topic=rng.choice(["news", "other"]), headline=f"story {dev_id}", first_seen=T0, last_seen=T0, id=dev_id
+                )
+                dev.last_seen = T0 + timedelta(minutes=rng.randrange(0, 3000))  # may also move back
+                dev.state = DevelopmentState.MERGED if rng.random() < 0.3 else DevelopmentState.SINGLE_SOURCE
+                written[dev_id] = dev
+                developments.upsert_development(conn, dev)
+                kept.wrote_development(dev)
+                since = T0 + timedelta(minutes=rng.randrange(1500, 3000))
+                if step < 100:
+                    continue  # a store with history before the first storyline question
+                for topic in ("news", "other"):
+                    expected = developments.storyline_candidates(conn, since, topic=topic, limit=3)
+                    found = kept.storyline_candidates(conn, since, topic, 3)
+                    assert [(d.id, d.last_seen) for d in found] == [(d.id, d.last_seen) for d in expected], step
+    finally:
+        store.close()
