@@ -17,18 +17,62 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
+import types
 from collections import OrderedDict
 from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH
 
 from monitor import textfeatures as tf
 from monitor.corroborate import slug
 from monitor.models import Article
+
+
+def _quad(*args: Any, **kwargs: Any) -> Any:
+    """scipy.integrate.quad, imported on first use (see `_import_datasketch`)."""
+    from scipy.integrate import quad
+
+    return quad(*args, **kwargs)
+
+
+def _import_datasketch() -> types.ModuleType:
+    """datasketch, without the ~40 MB and ~0.4 s of scipy.integrate it imports up front.
+
+    datasketch's LSH imports `scipy.integrate.quad` at module level, for its parameter
+    optimiser only. While datasketch is first imported, `scipy.integrate` is a stand-in
+    whose `quad` imports the real one when called; afterwards the stand-in is removed, so
+    anything else importing scipy gets scipy. The index passes the optimiser's answer for
+    its usual settings (`LSH_PARAMS`), so scipy is only loaded for unusual ones.
+    """
+    if "datasketch" in sys.modules or "scipy.integrate" in sys.modules:
+        import datasketch
+
+        return datasketch
+    stand_in = types.ModuleType("scipy.integrate")
+    stand_in.quad = _quad  # type: ignore[attr-defined]
+    sys.modules["scipy.integrate"] = stand_in
+    try:
+        import datasketch
+    finally:
+        if sys.modules.get("scipy.integrate") is stand_in:
+            del sys.modules["scipy.integrate"]
+    return datasketch
+
+
+if TYPE_CHECKING:
+    from datasketch import MinHash, MinHashLSH
+else:
+    _datasketch = _import_datasketch()
+    MinHash, MinHashLSH = _datasketch.MinHash, _datasketch.MinHashLSH
+
+# (bands, rows) that datasketch's optimiser picks for (threshold, num_perm) with equal false
+# positive and false negative weights; tests check these against the optimiser itself.
+LSH_PARAMS: dict[tuple[float, int], tuple[int, int]] = {(0.5, 64): (14, 4)}
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +288,7 @@ class ReprintIndex:
         self.num_perm = num_perm
         self.max_entries = max_entries
         self.max_candidates = max_candidates
-        self._lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        self._lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, params=LSH_PARAMS.get((threshold, num_perm)))
         self._entries: OrderedDict[int, _Entry] = OrderedDict()  # oldest first
         self._exact: dict[str, int] = {}  # folded short text → article id
         self._noisy: set[int] = set()  # originals already logged as mass-copied
