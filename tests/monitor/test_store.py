@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from sqlalchemy import select, text
@@ -237,6 +238,32 @@ def test_find_known(store: Store) -> None:
     assert known.guids == {("reuters-tech", "guid-5")}  # a GUID only counts for its source
     assert known.content_hashes == {f"hash-{i}" for i in range(1, 1201)}
     assert nothing == articles.KnownKeys()
+
+
+def test_find_known_in_one_statement_finds_what_separate_lookups_find(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A poll's keys go in one UNION ALL; it must find exactly what one query per kind finds."""
+    with store.transaction() as conn:
+        articles.insert_articles(conn, [make_article(i) for i in range(1, 41)])
+    asks: list[dict[str, Any]] = [
+        {
+            "canonical_urls": [f"https://example.com/a/{i}" for i in range(30, 50)] + [""],
+            "guids": [("reuters-tech", "guid-5"), ("reuters-tech", "guid-45"), ("other-source", "guid-6"), ("x", "")],
+            "content_hashes": [f"hash-{i}" for i in range(35, 45)],
+        },
+        {"content_hashes": ["hash-3", "nope"]},
+        {"guids": [("reuters-tech", "guid-7")]},
+        {"canonical_urls": ["https://example.com/a/1"], "guids": [("other-source", "guid-1")]},
+    ]
+    with store.connect() as conn:
+        at_once = [articles.find_known(conn, **ask) for ask in asks]
+        monkeypatch.setattr(articles, "MAX_SOURCES", -1)  # one query per kind and source
+        separately = [articles.find_known(conn, **ask) for ask in asks]
+    assert at_once == separately
+    assert at_once[0].guids == {("reuters-tech", "guid-5")}
+    assert at_once[0].content_hashes == {f"hash-{i}" for i in range(35, 41)}
+    assert at_once[1].content_hashes == {"hash-3"} and not at_once[1].canonical_urls
 
 
 def test_iter_recent_articles_streams_in_id_order(store: Store) -> None:
