@@ -196,7 +196,14 @@ async def _post(store: Any, settings: Any, digest: Any, now: datetime) -> int:
         digests.enqueue_digest(conn, digest, key=key, now=now)
     from alerts.deliver import Relay
 
-    report = await Relay.from_settings(store, settings).deliver_due()
+    relay = Relay.from_settings(store, settings)
+    try:
+        report = await relay.deliver_due()
+    finally:
+        relay.release()
     log.debug("relay after digest: %s", report)
-    print(f"digest queued for {digest.channel} and handed to the relay", file=sys.stderr)
+    if report.held_by:
+        print(f"digest queued for {digest.channel}; the running monitor ({report.held_by}) delivers it", file=sys.stderr)
+    else:
+        print(f"digest queued for {digest.channel} and handed to the relay", file=sys.stderr)
     return 0

@@ -30,12 +30,20 @@ Failure handling, and why nothing is lost or doubled:
   exponential backoff; permanent errors (invalid_auth, channel_not_found, invalid_blocks, …)
   → `mark_failed`, logged once, never retried.
 
-One relay per store at a time (the scheduler runs it as a single job instance).
+One relay per store at a time: each pass takes a lease in the store (`meta` row
+`lease:relay`, renewed per row, given up on a clean stop), so a second monitor on the same
+database — another replica, or `run --once` from cron next to the service — queues alerts but
+leaves delivering them to the holder instead of posting them twice. A lease whose holder ran
+on this host and no longer exists is taken over at once (a restart); one from another host
+expires after LEASE_TTL.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import secrets
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -51,7 +59,7 @@ from alerts.slack import DeliveryError, Posted, Sink, SlackWebSink, alert_metada
 from monitor import metrics
 from monitor.models import Alert, AlertKind, AlertState, Article, DevelopmentView
 from monitor.settings import Settings
-from monitor.store import outbox
+from monitor.store import meta, outbox
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +68,36 @@ LOOKUP_MARGIN = timedelta(minutes=10)
 WAIT_FOR_PARENT = timedelta(seconds=30)
 
 ViewLoader = Callable[[Connection, int, Settings | None], DevelopmentView | None]
+
+LEASE = "relay"
+LEASE_TTL = timedelta(minutes=2)
+HELD_LOG_EVERY = timedelta(minutes=5)
+
+
+def process_owner() -> str:
+    """'host:pid:token': who holds the relay lease (the token tells restarts apart)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def stale_owner(owner: str) -> bool:
+    """Whether a lease holder is known to be gone: a process of this host that no longer
+    runs, or an earlier process with our own pid (a container restarted with pid 1)."""
+    parts = owner.rsplit(":", 2)
+    if len(parts) != 3 or parts[0] != socket.gethostname():
+        return False
+    try:
+        pid = int(parts[1])
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # it exists, under another user
+    return False
 
 
 def utc_now() -> datetime:
@@ -96,6 +134,7 @@ class RelayReport:
     skipped: int = 0  # recorded without delivery (parent silenced)
     adopted: int = 0  # found already in Slack after an ambiguous failure
     errors: list[str] = field(default_factory=list)
+    held_by: str = ""  # another relay holds the store's lease: it delivers, this one did not
 
 
 @dataclass(slots=True)
@@ -133,6 +172,8 @@ class Relay:
         backoff: Backoff = Backoff(),
         max_attempts: int = 15,
         batch: int = 100,
+        owner: str | None = None,
+        stale: Callable[[str], bool] = stale_owner,
     ) -> None:
         self.store = store
         self.sink: Sink = SlackWebSink(client_or_sink) if isinstance(client_or_sink, AsyncWebClient) else client_or_sink
@@ -143,6 +184,9 @@ class Relay:
         self.backoff = backoff
         self.max_attempts = max_attempts
         self.batch = batch
+        self.owner = owner or process_owner()
+        self.stale = stale
+        self._held_logged: datetime | None = None
 
     @classmethod
     def from_settings(cls, store: Any, settings: Settings, **kwargs: Any) -> Relay:
@@ -155,14 +199,37 @@ class Relay:
         """Deliver every row due at `now` (default: the clock); one row's failure never stops the rest."""
         now = now or self.clock()
         report = RelayReport()
+        if not self._lease(now, report):
+            return report
         with self.store.transaction() as conn:
             rows = outbox.due(conn, now, self.batch)
         for alert in rows:
+            if not self._lease(now, report):  # renewed per row: a slow pass keeps it
+                break
             await self._deliver_one(alert, now, report)
         with self.store.transaction() as conn:
             counts = outbox.counts_by_state(conn)
         metrics.set_outbox_depth(counts.get(AlertState.PENDING.value, 0))
         return report
+
+    def release(self) -> None:
+        """Give the lease up on a clean stop, so a restarted monitor delivers at once."""
+        with self.store.transaction() as conn:
+            meta.release_lease(conn, LEASE, self.owner)
+
+    def _lease(self, now: datetime, report: RelayReport) -> bool:
+        with self.store.transaction() as conn:
+            taken, previous = meta.take_lease(conn, LEASE, self.owner, max(now, self.clock()), LEASE_TTL, stale=self.stale)
+        if taken:
+            return True
+        report.held_by = str(previous.get("owner", ""))
+        if self._held_logged is None or now - self._held_logged >= HELD_LOG_EVERY:
+            self._held_logged = now
+            log.warning(
+                "another monitor delivers this store's alerts; this one queues them and leaves delivery to it",
+                extra={"holder": report.held_by, "until": previous.get("expires")},
+            )
+        return False
 
     async def _deliver_one(self, alert: Alert, now: datetime, report: RelayReport) -> None:
         try:

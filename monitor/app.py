@@ -55,7 +55,12 @@ async def open_app(config_path: str | Path, *, clock=utcnow) -> AsyncIterator[Ap
     try:
         async with Fetcher(holder.settings.http) as fetcher:
             runtime = build_runtime(holder.settings, store, fetcher, clock=clock)
-            yield App(holder, store, runtime, Relay.from_settings(store, holder.settings, clock=clock))
+            relay = Relay.from_settings(store, holder.settings, clock=clock)
+            try:
+                yield App(holder, store, runtime, relay)
+            finally:
+                with contextlib.suppress(Exception):  # a broken store must not hide the real error
+                    relay.release()
     finally:
         store.close()
 
@@ -145,6 +150,8 @@ async def run_once_and_report(app: App) -> int:
         print(format_report(report))
     release_holds(app)
     delivered = await deliver_all(app)
+    if delivered.held_by:
+        print(f"another monitor ({delivered.held_by}) delivers this store's alerts; the ones queued here are left to it")
     failed = [r for r in reports if r.outcome == "failed"]
     print(
         f"{len(reports)} sources polled, {len(failed)} failed, {sum(r.new_articles for r in reports)} new articles, "
@@ -175,6 +182,7 @@ async def deliver_all(app: App, *, passes: int = 20) -> RelayReport:
         for name in ("sent", "failed", "retried", "adopted", "skipped"):
             setattr(total, name, getattr(total, name) + getattr(report, name))
         total.waiting = report.waiting
+        total.held_by = report.held_by
         if report.sent + report.failed + report.adopted + report.skipped == 0:
             break
     return total

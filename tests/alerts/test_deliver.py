@@ -166,6 +166,39 @@ async def test_first_alert_posts_one_parent_and_records_its_ts(store: Store, sla
     assert again.sent == 0 and len(slack.calls_to("chat.postMessage")) == 1
 
 
+async def test_a_second_monitor_on_the_same_store_leaves_delivery_to_the_first(store: Store, slack: FakeSlack, clock: Clock) -> None:
+    """Two relays (another replica, or `run --once` from cron beside the service) would both
+    post a pending row; the store's lease lets one deliver and the other stand by."""
+    first, second = make_relay(store, slack, clock), make_relay(store, slack, clock)
+    for relay, name in ((first, "host-a:11:aaaa"), (second, "host-b:22:bbbb")):
+        relay.owner, relay.stale = name, (lambda owner: False)  # two live processes on two hosts
+    await first.deliver_due()  # the first holds the lease (nothing to deliver yet)
+    seed_and_enqueue(store, clock.now)
+
+    standby = await second.deliver_due()
+    assert standby.held_by == "host-a:11:aaaa" and standby.sent == 0
+    assert slack.messages("alerts") == []
+    assert (await first.deliver_due()).sent == 1
+
+    first.release()  # a clean stop: the other takes over at once
+    seed_and_enqueue(store, clock.now, dev_id=2, channel="oncall")
+    took_over = await second.deliver_due()
+    assert took_over.sent == 1 and not took_over.held_by
+    assert len(slack.messages("alerts")) == 1 and len(slack.messages("oncall")) == 1
+
+
+async def test_a_lease_left_by_a_process_that_is_gone_is_taken_over_at_once(store: Store, slack: FakeSlack, clock: Clock) -> None:
+    """A crash leaves the lease behind; a restart on the same host does not wait for it."""
+    import socket
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    crashed = make_relay(store, slack, clock)
+    crashed.owner = f"{socket.gethostname()}:{gone.stdout.strip()}:dead"
+    await crashed.deliver_due()
+    seed_and_enqueue(store, clock.now)
+    assert (await make_relay(store, slack, clock).deliver_due()).sent == 1
+
+
 async def deliver_parent(store: Store, slack: FakeSlack, clock: Clock) -> tuple[Relay, dict[str, Any]]:
     seed_and_enqueue(store, clock.now)
     relay = make_relay(store, slack, clock)

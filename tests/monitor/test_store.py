@@ -433,6 +433,27 @@ def test_merging_keeps_one_message_per_channel(store: Store) -> None:
     assert untouched is not None and (untouched.state, untouched.development_id) == (AlertState.SENT, 2)
 
 
+def test_a_lease_has_one_holder_until_it_expires_or_is_given_up(store: Store) -> None:
+    ttl = timedelta(minutes=2)
+
+    def take(owner: str, at: datetime, stale=None) -> bool:
+        with store.transaction() as conn:
+            return meta.take_lease(conn, "relay", owner, at, ttl, stale=stale)[0]
+
+    assert take("host-a:1:x", T0)
+    assert take("host-a:1:x", T0 + timedelta(minutes=1))  # renewed by its holder
+    assert not take("host-b:7:y", T0 + timedelta(minutes=2))  # renewed until 09:03
+    assert take("host-b:7:y", T0 + timedelta(minutes=2), stale=lambda owner: owner == "host-a:1:x")  # holder known gone
+    assert not take("host-a:1:x", T0 + timedelta(minutes=3))
+    with store.transaction() as conn:
+        meta.release_lease(conn, "relay", "host-a:1:x")  # not the holder: changes nothing
+    assert not take("host-a:1:x", T0 + timedelta(minutes=3))
+    with store.transaction() as conn:
+        meta.release_lease(conn, "relay", "host-b:7:y")
+    assert take("host-a:1:x", T0 + timedelta(minutes=3))
+    assert take("host-c:2:z", T0 + timedelta(minutes=6))  # expired
+
+
 # --- retention ---------------------------------------------------------------------------
 
 
