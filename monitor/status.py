@@ -42,6 +42,7 @@ def collect_status(holder: ConfigHolder, store: Store, now: datetime) -> dict[st
         waiting = outbox.waiting_alerts(conn, now, 20)
         active = silences.list_silences(conn, now)
         running = meta.get_meta(conn, "config")
+        relay = meta.get_meta(conn, "lease:relay") or {}
     return {
         "config": {
             "path": str(holder.path),
@@ -69,6 +70,8 @@ def collect_status(holder: ConfigHolder, store: Store, now: datetime) -> dict[st
         ],
         "alerts": {
             "by_state": alert_counts,
+            # Which process delivers (the relay lease); empty when none holds it.
+            "relay": {"holder": relay.get("owner", ""), "until": relay.get("expires")} if relay.get("owner") else None,
             "failed": [
                 {"id": a.id, "channel": a.channel, "kind": a.kind.value, "error": a.last_error}
                 for a in failed
@@ -131,6 +134,9 @@ def render_status(status: dict[str, Any]) -> str:
         "Alerts   "
         + (", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "none yet"),
     ]
+    relay = status["alerts"].get("relay")
+    if relay:
+        lines.append(f"  delivered by {relay['holder']} (lease until {relay['until']})")
     for failed in status["alerts"]["failed"]:
         lines.append(
             f"  failed #{failed['id']} {failed['kind']} → {failed['channel']}: {failed['error']}"
