@@ -267,7 +267,7 @@ def restore_analyzer(settings: Settings, store: Store, now: datetime) -> Analyze
         analyzer = Analyzer(config, next_article_id=max_article + 1, next_development_id=max_development + 1)
         analyzer.restore(
             articles.iter_recent_articles(conn, since),
-            developments.open_developments(conn, since),
+            developments.iter_open_developments(conn, since),
         )
     return analyzer
 

@@ -7,7 +7,7 @@ and `merged_into` set; reads that list developments leave it out unless asked fo
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +21,7 @@ from monitor.store.schema import development
 log = logging.getLogger(__name__)
 
 OPEN_STATES = (DevelopmentState.SINGLE_SOURCE, DevelopmentState.CORROBORATED)
+STREAM_BATCH = 200  # developments per fetch when streamed (each may carry ~20 KB of features)
 
 
 def upsert_development(
@@ -130,15 +131,22 @@ def open_developments(
 ) -> list[tuple[Development, dict[str, Any] | None]]:
     """Single-source and corroborated developments seen since `since`, with their features,
     in id order: what the cluster index is rebuilt from on start."""
+    return list(iter_open_developments(conn, since))
+
+
+def iter_open_developments(
+    conn: Connection, since: datetime
+) -> Iterator[tuple[Development, dict[str, Any] | None]]:
+    """`open_developments`, streamed: each one's features (tens of KB of JSON) are parsed
+    when it is reached, not all at once. Consume it while `conn` is open."""
     query = (
         _filtered(select(development), None, OPEN_STATES)
         .where(development.c.last_seen >= since)
         .order_by(development.c.id)
+        .execution_options(yield_per=STREAM_BATCH)
     )
-    return [
-        (_development_from_row(row._mapping), dict(row.features) if row.features else None)
-        for row in conn.execute(query)
-    ]
+    for row in conn.execute(query):
+        yield _development_from_row(row._mapping), dict(row.features) if row.features else None
 
 
 def storyline(

@@ -266,6 +266,22 @@ def test_find_known_in_one_statement_finds_what_separate_lookups_find(
     assert at_once[1].content_hashes == {"hash-3"} and not at_once[1].canonical_urls
 
 
+def test_restore_streams_articles_then_open_developments_on_one_connection(store: Store) -> None:
+    """What a start reads (pipeline.restore_analyzer): both streams, one after the other."""
+    with store.transaction() as conn:
+        for dev_id in (1, 2, 3):
+            features = {"centroid": {"chip": 0.5}, "size": 2} if dev_id == 2 else None
+            developments.upsert_development(conn, make_development(dev_id, headline=f"story {dev_id}"), features)
+        articles.insert_articles(conn, [make_article(i, development_id=1 + i % 3) for i in range(1, 10)])
+    with store.connect() as conn:
+        recent = articles.iter_recent_articles(conn, T0 - timedelta(days=1))
+        opened = developments.iter_open_developments(conn, T0 - timedelta(days=1))
+        ids = [a.id for a in recent]
+        found = [(d.id, features) for d, features in opened]
+    assert ids == list(range(1, 10))
+    assert found == [(1, None), (2, {"centroid": {"chip": 0.5}, "size": 2}), (3, None)]
+
+
 def test_iter_recent_articles_streams_in_id_order(store: Store) -> None:
     batch = [make_article(i, published=T0 + timedelta(minutes=i % 7)) for i in range(1, 2501)]
     old = make_article(3000, published=T0 - timedelta(days=30))
