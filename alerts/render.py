@@ -310,8 +310,8 @@ def render_plain(text: str, *, title: str | None = None) -> Message:
     blocks: list[Block] = []
     if title:
         blocks.append(header(title))
-    body = escape(text)
-    blocks.extend(pack_lines(body.splitlines() or [ELLIPSIS], title="", max_sections=MAX_BLOCKS - 1))
+    lines = [line for line in escape(text).splitlines() if line.strip()]  # "\r" alone is no text
+    blocks.extend(pack_lines(lines or [ELLIPSIS], title="", max_sections=MAX_BLOCKS - 1))
     fallback = escape_clipped(title or clip(text, 300), MAX_FALLBACK).strip() or "Monitor notice"
     return Message(fallback, fit_blocks(blocks))
 

@@ -249,3 +249,12 @@ def test_plain_messages_stay_within_limits(size: int) -> None:
     message = render_plain("line <!channel>\n" * size, title="Source failing: <@U1>")
     assert_valid(message)
     assert "<!channel>" not in all_text(message) and "<@U1>" not in all_text(message)
+
+
+@pytest.mark.parametrize("text", ["", "\r", "\n\n", "  \r\n "])
+def test_a_plain_message_of_blank_text_still_has_valid_blocks(text: str) -> None:
+    """Found by the property test: a lone carriage return rendered to no blocks at all,
+    which Slack refuses (invalid_blocks)."""
+    for title in (None, ""):
+        message = render_plain(text, title=title)
+        assert message.blocks and blocks_error(message.blocks) is None
