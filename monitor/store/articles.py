@@ -196,8 +196,26 @@ def iter_recent_articles(conn: Connection, since: datetime) -> Iterator[Article]
         .order_by(article.c.id)
         .execution_options(yield_per=STREAM_BATCH)
     )
+    shared: dict[Any, Any] = {}
     for row in conn.execute(query):
-        yield _article_from_row(row._mapping)
+        yield _with_shared_values(_article_from_row(row._mapping), shared)
+
+
+# Values that repeat over thousands of articles (a few hundred outlets, one origin each, the
+# same topic matches): a restart keeps every recent article's slim copy in memory.
+_SHARED_FIELDS = ("source_id", "outlet", "owner", "tier", "credit", "canonical_link", "origin", "topics")
+
+
+def _with_shared_values(item: Article, shared: dict[Any, Any]) -> Article:
+    """The article with each repeated value as one object shared with earlier articles."""
+    for name in _SHARED_FIELDS:
+        value = getattr(item, name)
+        setattr(item, name, shared.setdefault(value, value))
+    if item.canonical_url == item.url:
+        item.canonical_url = item.url
+    if item.fetched == item.published:
+        item.fetched = item.published
+    return item
 
 
 def count_articles(conn: Connection) -> int:

@@ -282,6 +282,16 @@ def test_restore_streams_articles_then_open_developments_on_one_connection(store
     assert found == [(1, None), (2, {"centroid": {"chip": 0.5}, "size": 2}), (3, None)]
 
 
+def test_restored_articles_share_repeated_values_and_equal_the_stored_rows(store: Store) -> None:
+    with store.transaction() as conn:
+        developments.upsert_development(conn, make_development(1))
+        articles.insert_articles(conn, [make_article(i, development_id=1, origin="wire:reuters") for i in (1, 2)])
+    with store.connect() as conn:
+        first, second = articles.iter_recent_articles(conn, T0 - timedelta(days=1))
+        assert [first, second] == articles.articles_for_development(conn, 1)
+    assert first.outlet is second.outlet and first.origin is second.origin and first.topics is second.topics
+
+
 def test_iter_recent_articles_streams_in_id_order(store: Store) -> None:
     batch = [make_article(i, published=T0 + timedelta(minutes=i % 7)) for i in range(1, 2501)]
     old = make_article(3000, published=T0 - timedelta(days=30))
