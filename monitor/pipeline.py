@@ -57,20 +57,26 @@ class StoredCopies:
     see `members`), so a development touched again — most are, several times while a story
     breaks — needs no re-reading of its row and all its articles. Only what the scoring
     reads is kept: the texts of the first `score.MAX_ARTICLES` members (cut to what it
-    reads), none of the others'. Bounded: the least recently touched are dropped first.
+    reads), none of the others'. Bounded (`limit` developments, `text_limit` characters of
+    member text): the least recently touched are dropped first.
     It also keeps each topic's most recently seen developments, the storyline candidates
     (see `RecentDevelopments`).
     """
 
     limit: int = 2048
+    text_limit: int = 32_000_000
     developments: OrderedDict[int, Development] = field(default_factory=OrderedDict)
     members: OrderedDict[int, list[Article]] = field(default_factory=OrderedDict)
     recent: dict[str, RecentDevelopments] = field(default_factory=dict)
+    _text: dict[int, int] = field(default_factory=dict)  # characters of text kept per development
+    _text_total: int = 0
 
     def clear(self) -> None:
         self.developments.clear()
         self.members.clear()
         self.recent.clear()
+        self._text.clear()
+        self._text_total = 0
 
     def storyline_candidates(self, conn: Connection, since: datetime, topic: str, limit: int) -> list[Development]:
         """`developments.storyline_candidates(conn, since, topic=topic, limit=limit)`."""
@@ -111,14 +117,14 @@ class StoredCopies:
         scoring reads them. Retention prunes texts of articles published before its cut,
         which is never later than `unpruned_since`: members older than that are read again."""
         members = self.members.get(dev_id)
-        if members is not None and members[0].published >= unpruned_since:
+        if members and members[0].published >= unpruned_since:
             self.members.move_to_end(dev_id)
             return members
         members = articles.articles_for_development(conn, dev_id)
         _slim(members, 0)
+        self._forget_members(dev_id)
         self.members[dev_id] = members
-        while len(self.members) > self.limit:
-            self.members.popitem(last=False)
+        self._count_text(dev_id)
         return members
 
     def wrote_articles(self, written: Sequence[Article], merged: set[int]) -> None:
@@ -129,7 +135,7 @@ class StoredCopies:
             if dev_id is None:
                 continue
             if dev_id in merged:
-                self.members.pop(dev_id, None)
+                self._forget_members(dev_id)
                 continue
             members = self.members.get(dev_id)
             if members is not None:
@@ -140,8 +146,22 @@ class StoredCopies:
                 _slim(members, at, at + 1)
                 if at < score.MAX_ARTICLES:
                     _slim(members, score.MAX_ARTICLES, score.MAX_ARTICLES + 1)
+                self._count_text(dev_id)
         for dev_id in merged:
-            self.members.pop(dev_id, None)
+            self._forget_members(dev_id)
+
+    def _count_text(self, dev_id: int) -> None:
+        """Recount one development's kept text, then drop the least recently touched
+        developments' members while over a bound."""
+        self._text_total -= self._text.get(dev_id, 0)
+        held = self._text[dev_id] = sum(len(a.text) + len(a.summary) for a in self.members[dev_id][: score.MAX_ARTICLES])
+        self._text_total += held
+        while self.members and (len(self.members) > self.limit or self._text_total > self.text_limit):
+            self._forget_members(next(iter(self.members)))
+
+    def _forget_members(self, dev_id: int) -> None:
+        self.members.pop(dev_id, None)
+        self._text_total -= self._text.pop(dev_id, 0)
 
 
 class RecentDevelopments:

@@ -67,7 +67,7 @@ def polls() -> list[list[tuple[str, str, str, float]]]:
     ]
 
 
-def run(directory: Path, *, keep: bool, prune_before: int | None = None) -> dict[str, Any]:
+def run(directory: Path, *, keep: bool, prune_before: int | None = None, text_limit: int | None = None) -> dict[str, Any]:
     """Every poll through save_results; with `prune_before`, the polls are a backlog read
     long after publication and retention prunes the articles stored before that poll."""
     directory.mkdir()
@@ -78,6 +78,8 @@ def run(directory: Path, *, keep: bool, prune_before: int | None = None) -> dict
     rt = pipeline.build_runtime(settings, store, None, clock=lambda: clock["now"])  # type: ignore[arg-type]
     if not keep:
         rt.stored.limit = 0  # every read goes to the store
+    if text_limit is not None:
+        rt.stored.text_limit = text_limit
     try:
         for n, poll in enumerate(polls()):
             now = T0 + timedelta(minutes=max(m for *_, m in poll) + 1)
@@ -122,6 +124,12 @@ def test_kept_rows_and_members_give_exactly_what_reading_the_store_gives(tmp_pat
     assert kept == read
     assert any(row["state"] == "corroborated" for row in kept["development"])
     assert any(row["kind"] == "update" for row in kept["alert"])  # developments touched again
+
+
+def test_members_over_the_text_bound_are_dropped_and_read_again(tmp_path: Path) -> None:
+    kept = run(tmp_path / "kept", keep=True, text_limit=1200)  # about two articles' texts
+    read = run(tmp_path / "read", keep=False)
+    assert kept == read
 
 
 def test_members_pruned_by_retention_are_read_again(tmp_path: Path) -> None:
