@@ -42,6 +42,7 @@ from bench.config import write_config
 CORPUS_DIR = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "clusters"
 OUTLETS = 500
 BATCH = 10  # new articles per source per poll
+SOURCES = 50  # feeds of the synthetic stream; outlet n publishes in feed n % SOURCES
 DEV_SIZE = 4  # articles per development in the bulk-made history
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)  # the simulated clock of the measurement
 GENERATOR_VERSION = 3  # bump when the history changes, to rebuild cached stores
@@ -167,23 +168,30 @@ class Chain:
 
 
 def stream(synth: Synth, first: int, count: int, start: datetime, end: datetime) -> Iterator[tuple[int, list[Any], datetime]]:
-    """Batches of BATCH items from one outlet, published evenly between start and end."""
+    """Polls of up to BATCH new items from one outlet, published evenly between start and end.
+
+    The synthetic articles are spread over SOURCES feeds, so a window of BATCH × SOURCES
+    consecutive articles gives each feed about BATCH of them: one poll each. (Until
+    2026-11-22 the window was BATCH articles, which made polls of about one article.)
+    """
     step = (end - start) / max(1, count)
-    for k in range(0, count, BATCH):
+    window = BATCH * SOURCES
+    for k in range(0, count, window):
         published = start + step * k
         group: dict[int, list[Any]] = {}
-        for j in range(k, min(k + BATCH, count)):
+        for j in range(k, min(k + window, count)):
             outlet, item = synth.item(first + j, published)
-            group.setdefault(outlet % 50, []).append(item)
+            group.setdefault(outlet % SOURCES, []).append(item)
         for outlet, items in group.items():
-            yield outlet, items, published
+            for n in range(0, len(items), BATCH):
+                yield outlet, items[n : n + BATCH], published
 
 
 # -- history ----------------------------------------------------------------------------------
 
 
 def bench_config(directory: Path) -> Path:
-    urls = [f"http://outlet{i}.example/feed.xml" for i in range(50)]
+    urls = [f"http://outlet{i}.example/feed.xml" for i in range(SOURCES)]
     return write_config(directory, urls, topics=[{"id": "news", "name": "News", "rules": {"any": NEWS_TERMS}, "min_sources": 2}])
 
 
@@ -241,7 +249,7 @@ def _bulk_history(store: Any, synth: Synth, count: int, start: datetime, end: da
                 )))
             text = item.content  # corpus text is plain already
             arts.append(_row_from_article(Article(
-                source_id=f"s{outlet % 50:05d}", outlet=f"outlet{outlet}.example", url=item.link, canonical_url=item.link,
+                source_id=f"s{outlet % SOURCES:05d}", outlet=f"outlet{outlet}.example", url=item.link, canonical_url=item.link,
                 title=item.title, summary=text[:600], text=text, published=published, fetched=published, guid=item.guid,
                 content_hash=hashlib.sha256(f"{item.title}\n{text}".encode()).hexdigest(),
                 signature=signatures[base], origin=f"outlet:outlet{outlet}.example", development_id=dev_id, id=serial + 1,
