@@ -38,7 +38,7 @@ class Plan:
     events: int
 
 
-FULL = Plan(feeds=2000, poll_runs=3, sizes=(10_000, 100_000, 1_000_000), analysis_articles=100, analysis_runs=2, interval=10, events=8)
+FULL = Plan(feeds=2000, poll_runs=3, sizes=(10_000, 100_000, 1_000_000), analysis_articles=1000, analysis_runs=3, interval=10, events=8)
 QUICK = Plan(feeds=20, poll_runs=1, sizes=(1_000, 3_000), analysis_articles=40, analysis_runs=1, interval=5, events=2)
 
 
