@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import islice
 from typing import Any, TypeVar
 
@@ -41,7 +41,7 @@ from sqlalchemy.engine import RowMapping
 
 from monitor.models import Article, TopicMatch
 from monitor.store.db import max_ids, sync_id_sequence
-from monitor.store.schema import article, development
+from monitor.store.schema import article, as_utc, development
 
 log = logging.getLogger(__name__)
 
@@ -177,12 +177,9 @@ def as_stored(item: Article) -> Article:
     For callers that keep what they wrote instead of reading it again in the same process.
     """
     stored = _article_from_row(_row_from_article(item))  # type: ignore[arg-type]
-    stored.published, stored.fetched = _utc(stored.published), _utc(stored.fetched)
+    stored.published, stored.fetched = as_utc(stored.published), as_utc(stored.fetched)
     return stored
 
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def iter_recent_articles(conn: Connection, since: datetime) -> Iterator[Article]:

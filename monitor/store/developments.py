@@ -16,7 +16,7 @@ from sqlalchemy.engine import RowMapping
 
 from monitor.models import Development, DevelopmentState, Impact, Sentiment
 from monitor.store.db import max_ids, sync_id_sequence, upsert
-from monitor.store.schema import development
+from monitor.store.schema import as_utc, development
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +55,9 @@ def as_stored(dev: Development) -> Development:
     For callers that keep what they wrote instead of reading it again in the same process.
     """
     stored = _development_from_row(_row_from_development(dev))  # type: ignore[arg-type]
-    stored.first_seen, stored.last_seen = _utc(stored.first_seen), _utc(stored.last_seen)
+    stored.first_seen, stored.last_seen = as_utc(stored.first_seen), as_utc(stored.last_seen)
     return stored
 
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def get_features(conn: Connection, development_id: int) -> dict[str, Any] | None:

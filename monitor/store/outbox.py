@@ -13,7 +13,7 @@ returns None), which is what makes decide, digests and health alerts idempotent.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping, and_, func, insert, or_, select, update
@@ -218,7 +218,7 @@ def release_holds(conn: Connection, now: datetime, why: str) -> int:
     for row in rows:
         payload = dict(row["payload"] or {})
         held_until = payload.get("held_until")
-        if not isinstance(held_until, str) or _utc(row["not_before"]) > datetime.fromisoformat(held_until):
+        if not isinstance(held_until, str) or row["not_before"] > datetime.fromisoformat(held_until):
             continue
         payload.pop("held_until")
         payload["reason"] = f"{payload.get('reason', '')}; {why}"
@@ -236,11 +236,6 @@ def waiting_alerts(conn: Connection, now: datetime, limit: int = 20) -> list[Ale
         .limit(limit)
     )
     return [_alert_from_row(row) for row in conn.execute(query).mappings()]
-
-
-def _utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; they were written in UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def counts_by_state(conn: Connection) -> dict[str, int]:

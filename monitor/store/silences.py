@@ -7,18 +7,13 @@ show who muted what and why. Expired and removed silences are simply no longer a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, select, update
 
 from alerts.routing import MATCHERS, ActiveSilence
-from monitor.store.schema import silence
-
-
-def _utc(value: datetime) -> datetime:
-    """SQLite hands timestamps back without a zone; they were written as UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+from monitor.store.schema import as_utc, silence
 
 
 def add_silence(
@@ -41,8 +36,8 @@ def add_silence(
             matcher=matcher,
             value=value.strip(),
             reason=reason,
-            created=_utc(created),
-            expires=_utc(expires),
+            created=as_utc(created),
+            expires=as_utc(expires),
         )
     )
     key = result.inserted_primary_key
@@ -56,8 +51,8 @@ def _active(row: Any) -> ActiveSilence:
         matcher=row.matcher,
         value=row.value,
         reason=row.reason,
-        expires=_utc(row.expires),
-        created=_utc(row.created),
+        expires=as_utc(row.expires),
+        created=as_utc(row.created),
     )
 
 
@@ -65,7 +60,7 @@ def active_silences(conn: Connection, now: datetime) -> list[ActiveSilence]:
     """Silences in force at `now`: not removed and not yet expired."""
     query = (
         select(silence)
-        .where(and_(silence.c.removed.is_(None), silence.c.expires > _utc(now)))
+        .where(and_(silence.c.removed.is_(None), silence.c.expires > as_utc(now)))
         .order_by(silence.c.id)
     )
     return [_active(row) for row in conn.execute(query)]
@@ -89,15 +84,15 @@ def list_silences(conn: Connection, now: datetime, include_expired: bool = False
     """Silences for `monitor silence list` and `monitor status`, newest first."""
     query = select(silence).order_by(silence.c.id.desc())
     if not include_expired:
-        query = query.where(and_(silence.c.removed.is_(None), silence.c.expires > _utc(now)))
-    return [_record(row, _utc(now)) for row in conn.execute(query)]
+        query = query.where(and_(silence.c.removed.is_(None), silence.c.expires > as_utc(now)))
+    return [_record(row, as_utc(now)) for row in conn.execute(query)]
 
 
 def _record(row: Any, now: datetime) -> SilenceRecord:
-    expires = _utc(row.expires)
-    removed = _utc(row.removed) if row.removed is not None else None
+    expires = as_utc(row.expires)
+    removed = as_utc(row.removed) if row.removed is not None else None
     status = "removed" if removed is not None else ("expired" if expires <= now else "active")
-    return SilenceRecord(row.id, row.matcher, row.value, row.reason, _utc(row.created), expires, removed, status)
+    return SilenceRecord(row.id, row.matcher, row.value, row.reason, as_utc(row.created), expires, removed, status)
 
 
 def remove_silence(conn: Connection, silence_id: int, now: datetime) -> bool:
@@ -108,9 +103,9 @@ def remove_silence(conn: Connection, silence_id: int, now: datetime) -> bool:
             and_(
                 silence.c.id == silence_id,
                 silence.c.removed.is_(None),
-                silence.c.expires > _utc(now),
+                silence.c.expires > as_utc(now),
             )
         )
-        .values(removed=_utc(now))
+        .values(removed=as_utc(now))
     )
     return bool(result.rowcount)
