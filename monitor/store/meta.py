@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.store.db import upsert
 from monitor.store.schema import meta
@@ -40,8 +39,9 @@ def take_lease(
     IMMEDIATE), so two processes cannot both take it.
     """
     key = f"lease:{name}"
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    conn.execute(dialect.insert(meta).values(key=key, value=NOBODY).on_conflict_do_nothing(index_elements=["key"]))
+    # The key alone: db.upsert then inserts or does nothing, so the row exists for the lock
+    # below and a holder's lease is never overwritten here (a new row's NULL reads as nobody).
+    upsert(conn, meta, {"key": key}, ["key"])
     row = conn.execute(select(meta.c.value).where(meta.c.key == key).with_for_update()).first()
     current = dict(row.value) if row is not None and isinstance(row.value, dict) else dict(NOBODY)
     holder = str(current.get("owner", ""))
