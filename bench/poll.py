@@ -81,7 +81,19 @@ class Floor(_LongLivedContender):
         self.process = LongLived([PYTHON, "-m", "bench.peers.floor", str(urls_file), str(self.concurrency), str(self.per_host)])
 
 
-class Naive(Contender):
+class _CommandContender(Contender):
+    """A poller that runs one command per cycle; its CPU is its child processes' CPU."""
+
+    command: list[str]
+
+    def cycle(self) -> dict[str, Any]:
+        cpu = ChildCPU()
+        result = run_timed(self.command, timeout=CYCLE_TIMEOUT)
+        result["cpu"] = cpu.elapsed()
+        return result
+
+
+class Naive(_CommandContender):
     name = "naive"
     kinds = ("first",)  # every naive cycle is the same full download and parse of N feeds:
     repeat = False  # its steady figure is its first cycle (the report says so)
@@ -89,25 +101,13 @@ class Naive(Contender):
     def start(self, run_dir: Path, urls: list[str], urls_file: Path) -> None:
         self.command = [PYTHON, "-m", "bench.peers.naive", str(urls_file)]
 
-    def cycle(self) -> dict[str, Any]:
-        cpu = ChildCPU()
-        result = run_timed(self.command, timeout=CYCLE_TIMEOUT)
-        result["cpu"] = cpu.elapsed()
-        return result
 
-
-class Rss2Email(Contender):
+class Rss2Email(_CommandContender):
     name = "rss2email"
     kinds = ("first", "steady")
 
     def start(self, run_dir: Path, urls: list[str], urls_file: Path) -> None:
         self.command = rss2email.prepare(run_dir / "rss2email", urls)
-
-    def cycle(self) -> dict[str, Any]:
-        cpu = ChildCPU()
-        result = run_timed(self.command, timeout=CYCLE_TIMEOUT)
-        result["cpu"] = cpu.elapsed()
-        return result
 
 
 class ChangeDetection(Contender):
