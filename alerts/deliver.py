@@ -31,9 +31,10 @@ Failure handling, and why nothing is lost or doubled:
   → `mark_failed`, logged once, never retried.
 
 One relay per store at a time: each pass takes a lease in the store (`meta` row
-`lease:relay`, renewed per row, given up on a clean stop), so a second monitor on the same
-database — another replica, or `run --once` from cron next to the service — queues alerts but
-leaves delivering them to the holder instead of posting them twice. A lease whose holder ran
+`lease:relay`, renewed per row, given up on a clean stop), so another process relaying from
+the same database — `monitor digest --post` beside the service, or a replica started by
+mistake (polling from two processes is not supported) — leaves delivery to the holder instead
+of posting twice. A lease whose holder ran
 on this host and no longer exists is taken over at once (a restart); one from another host
 expires after LEASE_TTL.
 """
