@@ -22,7 +22,9 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import sqlite3
 import sys
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -230,9 +232,9 @@ def _on_sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        _switch_to_wal(cursor)
+        cursor.execute("PRAGMA foreign_keys=ON")
         # Checkpoint the WAL every ~40 MB instead of SQLite's 4 MB: on a store of a million
         # articles the frequent checkpoints doubled the cost of a commit (bench: 1.2× the
         # analysis rate at 1M). The daily retention job still truncates the WAL to 0.
@@ -240,6 +242,25 @@ def _on_sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """`PRAGMA journal_mode=WAL`, waiting like the busy timeout does.
+
+    Switching a new file to WAL needs an exclusive lock, and SQLite refuses it at once
+    (without its busy handler, to avoid a deadlock) while another connection holds a shared
+    one: processes opening a new store together (e.g. upgrading it) hit that. Once the file
+    is in WAL mode the pragma changes nothing and takes no lock.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _on_sqlite_begin(conn: Connection) -> None:
