@@ -11,7 +11,7 @@ Implemented methods: auth.test, chat.postMessage, chat.update, chat.getPermalink
 conversations.history, conversations.replies, conversations.list. Bodies are read as slack-sdk
 sends them (JSON for chat.*, form or query string for the rest); `blocks` and `metadata` may be
 JSON strings or already decoded. Every `blocks` array is validated against
-../shared/slack/block-kit.schema.json plus the 50-block message limit, answering
+tests/fixtures/slack/block-kit.schema.json (vendored, MIT) plus the 50-block message limit, answering
 `invalid_blocks` as Slack does. Every call is recorded in `calls`.
 
 Scripting (`fail_next`) applies to the next N calls of the given methods (default: all):
@@ -33,7 +33,7 @@ from typing import Any
 from aiohttp import web
 from jsonschema import Draft202012Validator
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "shared" / "slack" / "block-kit.schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parent / "fixtures" / "slack" / "block-kit.schema.json"
 MAX_MESSAGE_BLOCKS = 50
 MAX_TEXT = 40_000  # chat.postMessage truncates past 40k; we answer msg_too_long instead
 PERMANENT_ERRORS = (

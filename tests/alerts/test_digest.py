@@ -26,7 +26,7 @@ from monitor.store.developments import upsert_development
 from monitor.store.schema import alert as alert_table
 from monitor.store.sources import save_health, set_health_alerted
 
-SCHEMA_PATH = Path(__file__).resolve().parents[3] / "shared" / "slack" / "block-kit.schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "fixtures" / "slack" / "block-kit.schema.json"
 UNTIL = datetime(2026, 6, 10, 8, 0, tzinfo=UTC)
 SINCE = UNTIL - timedelta(hours=24)
 DAILY = DigestSettings(id="morning", cron="0 8 * * *", timezone="UTC", channel="#oncall")
