@@ -29,11 +29,10 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, child_env, percentile, progress
+from bench.common import ROOT, child_env, corpus_file, percentile, progress
 from bench.config import write_config
 from bench.farm import Farm
 
-ECBPLUS = ROOT.parent / "shared" / "corpus" / "clusters" / "ecbplus.jsonl"
 EVENT_TERMS = ["killed", "dead", "earthquake", "police", "arrested", "fire", "shooting", "pirates", "says", "said", "new", "after"]
 
 
@@ -46,7 +45,7 @@ class Event:
 
 def candidate_events() -> list[Event]:
     by_cluster: dict[str, list[dict[str, Any]]] = {}
-    with open(ECBPLUS, encoding="utf-8") as handle:
+    with open(corpus_file("clusters", "ecbplus.jsonl"), encoding="utf-8") as handle:
         for line in handle:
             if line.strip():
                 row = json.loads(line)

@@ -36,10 +36,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.common import PYTHON, progress, run_timed
+from bench.common import PYTHON, corpus_file, progress, run_timed
 from bench.config import write_config
 
-CORPUS_DIR = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "clusters"
 OUTLETS = 500
 BATCH = 10  # new articles per source per poll
 SOURCES = 50  # feeds of the synthetic stream; outlet n publishes in feed n % SOURCES
@@ -65,7 +64,7 @@ class Text:
 def load_texts() -> list[Text]:
     texts = []
     for name in ("uci-headlines.jsonl", "ecbplus.jsonl"):
-        with open(CORPUS_DIR / name, encoding="utf-8") as handle:
+        with open(corpus_file("clusters", name), encoding="utf-8") as handle:
             for line in handle:
                 if line.strip():
                     row = json.loads(line)

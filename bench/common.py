@@ -17,6 +17,24 @@ ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 
 
+def corpus_dir() -> Path:
+    """The evaluation corpora: `$MONITOR_CORPUS_DIR`, else `../shared/corpus` beside the repo.
+
+    The benchmarks stream real headlines and articles from them; they are not in the
+    repository (see tests/corpus.py for the tests' side of the same rule).
+    """
+    configured = os.environ.get("MONITOR_CORPUS_DIR")
+    return Path(configured).expanduser() if configured else ROOT.parent / "shared" / "corpus"
+
+
+def corpus_file(*parts: str) -> Path:
+    """A corpus file the benchmark needs; a clear message instead of a traceback when absent."""
+    path = corpus_dir().joinpath(*parts)
+    if not path.is_file():
+        raise SystemExit(f"bench: corpus file not found at {path} (set MONITOR_CORPUS_DIR)")
+    return path
+
+
 def progress(message: str) -> None:
     """One line on stderr per step, with the time, so a long run shows where it is."""
     sys.stderr.write(f"[bench {time.strftime('%H:%M:%S')}] {message}\n")

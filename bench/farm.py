@@ -40,7 +40,8 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "clusters" / "uci-headlines.jsonl"
+from bench.common import corpus_file
+
 ITEMS_PER_FEED = 50
 NEW_ITEMS_PER_CHANGE = 3
 MIN_SUMMARY_CHARS = 450  # above the monitor's 400-character "thin teaser" mark
@@ -74,9 +75,9 @@ def feed_url(index: int, port: int) -> str:
     return f"http://{feed_host(index)}:{port}/h/{index}/feed.xml"
 
 
-def load_headlines(path: Path = CORPUS) -> list[Headline]:
+def load_headlines(path: Path | None = None) -> list[Headline]:
     rows = []
-    with open(path, encoding="utf-8") as handle:
+    with open(path or corpus_file("clusters", "uci-headlines.jsonl"), encoding="utf-8") as handle:
         for line in handle:
             if line.strip():
                 row = json.loads(line)

@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from monitor.store import Store
+from tests.corpus import check_missing_marker
 
 POSTGRES_ENV = "MONITOR_TEST_POSTGRES_URL"
 
@@ -101,3 +102,13 @@ class postgres_schema:  # noqa: N801 - used as a context manager, reads like a f
                 warnings.warn(f"{ended} connection(s) still open after the test", stacklevel=2)
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.name}" CASCADE'))
         self.admin.dispose()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "corpus_missing(reason): a parameter standing for a corpus that is absent"
+    )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    check_missing_marker(item)

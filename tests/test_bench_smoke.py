@@ -9,6 +9,13 @@ import feedparser
 import pytest
 
 from bench.farm import ITEMS_PER_FEED, Farm, FeedSet, load_headlines
+from tests.corpus import corpus_path
+
+
+@pytest.fixture(autouse=True)
+def headlines_corpus() -> None:
+    """The farm serves real UCI headlines; without the corpus these tests skip (CI: fail)."""
+    corpus_path("clusters", "uci-headlines.jsonl")
 
 
 def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
-
-import pytest
 
 from monitor.cluster import ClusterConfig, ClusterIndex
+from tests.corpus import corpus_path
 from tests.monitor.story_data import QUAKE_HAITI, QUAKE_SUMATRA, article
 
 
@@ -218,9 +216,7 @@ def test_two_events_of_one_subject_in_full_text_are_not_held_for_each_other() ->
     At half the merge bar, as for headlines, they would be held."""
     import json
 
-    corpus = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "clusters" / "ecbplus.jsonl"
-    if not corpus.is_file():
-        pytest.skip(f"corpus not available: {corpus}")
+    corpus = corpus_path("clusters", "ecbplus.jsonl")
     rows = [json.loads(line) for line in corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
     first = [r for r in rows if r["cluster"] == "12_ecb"][:2]
     second = [r for r in rows if r["cluster"] == "12_ecbplus"][:2]

@@ -7,13 +7,12 @@ have neither a title nor a link (JSON Feed test items with only an id, an Atom e
 only an empty <author>); those are found in the raw file too and allowed, and the
 normaliser then drops them or gives them a title from their text.
 
-Set MONITOR_FEED_CORPUS to run the same checks on another folder of feeds.
+Set MONITOR_CORPUS_DIR to run the same checks on another corpus folder (its `feeds/`).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,11 +23,8 @@ import pytest
 
 from monitor.normalize import normalize_items
 from monitor.parse import parse_feed
+from tests.corpus import corpus_params
 
-CORPUS = Path(
-    os.environ.get("MONITOR_FEED_CORPUS")
-    or Path(__file__).resolve().parents[3] / "shared" / "corpus" / "feeds"
-)
 NOT_FEEDS = {".html", ".htm", ".md", ".txt"}
 FETCHED = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
@@ -42,19 +38,20 @@ class Expected:
     without_title_or_link: int  # of those, how many have neither in the raw file
 
 
-def corpus_files() -> list[object]:
-    if not CORPUS.is_dir():
-        return [
-            pytest.param(None, marks=pytest.mark.skip(reason=f"feed corpus not found at {CORPUS}"))
-        ]
+def _feed_files(folder: Path) -> list[object]:
     files = sorted(
         p
-        for p in CORPUS.rglob("*")
+        for p in folder.rglob("*")
         if p.is_file()
         and p.suffix.lower() not in NOT_FEEDS
         and not p.name.startswith(("LICENSE", "README"))
     )
-    return [pytest.param(p, id=str(p.relative_to(CORPUS))) for p in files]
+    return [pytest.param(p, id=str(p.relative_to(folder))) for p in files]
+
+
+def corpus_files() -> list[object]:
+    """The real feed files of the corpus, one test parameter each."""
+    return corpus_params("feeds", collect=_feed_files)
 
 
 def expected_entries(body: bytes) -> Expected:

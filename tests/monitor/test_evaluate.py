@@ -13,8 +13,7 @@ import pytest
 from monitor import evaluate
 from monitor.analysis import AnalysisConfig
 from monitor.cluster import UNDATED
-
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "clusters"
+from tests.corpus import corpus_path
 
 
 def test_bcubed_on_a_hand_example() -> None:
@@ -117,17 +116,13 @@ GATES = {"ecbplus.jsonl": 0.925, "uci-headlines.jsonl": 0.945}
 
 @pytest.mark.parametrize("name", sorted(GATES))
 def test_quality_gate_on_real_corpus(name: str) -> None:
-    path = CORPUS / name
-    if not path.is_file():
-        pytest.skip(f"corpus not available: {path}")
+    path = corpus_path("clusters", name)
     scores = evaluate.evaluate_clusters(path, progress=False)
     assert scores.f1 >= GATES[name], scores.text()
 
 
 def test_replay_quality_gate_on_uci() -> None:
-    path = CORPUS / "uci-headlines.jsonl"
-    if not path.is_file():
-        pytest.skip(f"corpus not available: {path}")
+    path = corpus_path("clusters", "uci-headlines.jsonl")
     _, m = evaluate.replay(path, out=io.StringIO(), progress=False)
     # Issue targets: ≥ 98 % alerted, ≤ 1.1 alerts per story, ≤ 2 % mixing. Measured: 100 %,
     # 1.09 alerts per story (27 held while a similar development formed, 12 of them merged

@@ -17,8 +17,8 @@ from monitor.eval_pages import (
     whitespace_tokens,
 )
 from monitor.extract import extract_article_text, needs_full_text
+from tests.corpus import corpus_path
 
-PAGES = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "pages"
 # Five small real pages from the corpus (sciencealert, entermedia, expapp, comwrap, polygraph).
 SAMPLE = [
     "359fee228518d55b921194561e9ca88e428df81940246f8fac7a75398377daea",
@@ -28,15 +28,19 @@ SAMPLE = [
     "1ee91d1fce65",  # prefix; the full id is looked up
 ]
 
-pytestmark = pytest.mark.skipif(not PAGES.is_dir(), reason=f"corpus not found at {PAGES}")
 
 
-def _truth() -> dict[str, dict[str, str]]:
-    return json.loads((PAGES / "ground-truth.json").read_text("utf-8"))
+@pytest.fixture(scope="module")
+def pages() -> Path:
+    return corpus_path("pages")
 
 
-def _full_id(prefix: str) -> str:
-    return next(page_id for page_id in _truth() if page_id.startswith(prefix))
+def _truth(pages: Path) -> dict[str, dict[str, str]]:
+    return json.loads((pages / "ground-truth.json").read_text("utf-8"))
+
+
+def _full_id(truth: dict[str, dict[str, str]], prefix: str) -> str:
+    return next(page_id for page_id in truth if page_id.startswith(prefix))
 
 
 def _token_f1(expected: str, got: str) -> float:
@@ -44,10 +48,10 @@ def _token_f1(expected: str, got: str) -> float:
     return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
 
 
-def test_real_page_text_overlaps_its_ground_truth() -> None:
+def test_real_page_text_overlaps_its_ground_truth(pages: Path) -> None:
     page_id = SAMPLE[0]
-    truth = _truth()[page_id]
-    text = extract_article_text((PAGES / "html" / f"{page_id}.html").read_bytes(), truth["url"])
+    truth = _truth(pages)[page_id]
+    text = extract_article_text((pages / "html" / f"{page_id}.html").read_bytes(), truth["url"])
     assert _token_f1(truth["articleBody"], text) > 0.8
     assert "<" not in text[:200]  # plain text, not markup
 
@@ -77,12 +81,12 @@ def test_scorer_counts_shingles_as_the_benchmark_does() -> None:
 
 
 @pytest.fixture
-def five_pages(tmp_path: Path) -> Path:
-    truth = _truth()
-    ids = [SAMPLE[0], SAMPLE[1], SAMPLE[2], SAMPLE[3], _full_id(SAMPLE[4])]
+def five_pages(pages: Path, tmp_path: Path) -> Path:
+    truth = _truth(pages)
+    ids = [SAMPLE[0], SAMPLE[1], SAMPLE[2], SAMPLE[3], _full_id(truth, SAMPLE[4])]
     (tmp_path / "html").mkdir()
     for page_id in ids:
-        shutil.copy(PAGES / "html" / f"{page_id}.html", tmp_path / "html" / f"{page_id}.html")
+        shutil.copy(pages / "html" / f"{page_id}.html", tmp_path / "html" / f"{page_id}.html")
     subset = {page_id: truth[page_id] for page_id in ids}
     subset["no-such-page"] = {"articleBody": "lost", "url": "https://example.org/lost"}
     (tmp_path / "ground-truth.json").write_text(json.dumps(subset), "utf-8")
