@@ -144,6 +144,7 @@ store:
   url: sqlite:///{store}
 http:
   allow_private_addresses: true   # the demo's article pages live on 127.0.0.1
+  article_min_interval: 0s        # its own local server: no politeness gap needed
   deadline: 10s
 defaults:
   interval: 1m

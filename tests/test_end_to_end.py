@@ -84,6 +84,7 @@ store:
 http:
   deadline: 10s
   allow_private_addresses: true
+  article_min_interval: 0s   # a local test server: no politeness gap
 defaults:
   interval: {interval}
   jitter: 0s
@@ -180,10 +181,11 @@ def test_check_reports_file_and_line(tmp_path: Path, feeds: LocalServer) -> None
 
 
 def _start(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "monitor.cli", "--config", str(config), "run"],
-        cwd=REPO, env=_env(), stdout=log.open("wb"), stderr=subprocess.STDOUT,
-    )
+    with log.open("wb") as output:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "monitor.cli", "--config", str(config), "run"],
+            cwd=REPO, env=_env(), stdout=output, stderr=subprocess.STDOUT,
+        )
 
 
 def _wait_for(predicate, timeout: float = 30.0) -> bool:

@@ -49,7 +49,7 @@ def write_config(path: Path, server: LocalServer, slack: FakeSlack, hold: str) -
     path.write_text(
         f"store:\n  url: sqlite:///{path.parent / 'monitor.db'}\n"
         f"slack:\n  token: {slack.token}\n  base_url: {slack.base_url}\n"
-        "http:\n  allow_private_addresses: true\n"
+        "http:\n  allow_private_addresses: true\n  article_min_interval: 0s\n"
         f"cluster:\n  alert_hold: {hold}\n"
         f"sources:\n{sources}"
         "topics:\n  - id: markets\n    name: Markets\n    rules:\n      any: [stocks, oil]\n"
