@@ -506,6 +506,9 @@ async def test_sigkill_between_state_change_and_delivery_loses_nothing_and_doubl
     finally:
         if child.poll() is None:
             child.kill()
+        child.wait(10)
+        if child.stdout is not None:
+            child.stdout.close()
     assert child.returncode == -signal.SIGKILL
 
     relay = make_relay(store, slack, clock)  # "after the restart"
