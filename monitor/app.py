@@ -96,11 +96,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     evaluate = sub.add_parser("eval", help="measure clustering or extraction on a labelled corpus")
     eval_sub = evaluate.add_subparsers(dest="eval_command", metavar="WHAT", required=True)
-    from monitor import eval_pages
+    from monitor import eval_pages, eval_stories
     from monitor import evaluate as cluster_eval
 
     cluster_eval.add_eval_clusters_parser(eval_sub)
     eval_pages.add_eval_pages_parser(eval_sub)
+    eval_stories.add_eval_stories_parser(eval_sub)
     cluster_eval.add_replay_parser(sub)
 
 
