@@ -61,7 +61,7 @@ class AnalysisConfig:
             if h:
                 outlets[h] = (source.outlet or source.name, source.owner or "")
         return cls(
-            cluster=replace(ClusterConfig(), window=settings.cluster.window),
+            cluster=replace(ClusterConfig(), window=settings.cluster.window, half_life=settings.cluster.half_life),
             alert_hold=settings.cluster.alert_hold,
             required={t.id: t.min_sources for t in settings.topics},
             outlets_by_host=outlets,

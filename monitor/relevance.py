@@ -5,12 +5,20 @@ Rules per topic (feeds.yaml ``topics[].rules``), evaluated over the fields liste
 
 - ``any``: at least one of these terms must occur (skipped when the list is empty);
 - ``all``: every one of these terms must occur, in any of the fields;
+- ``groups``: another way to match, beside ``any``/``all``: lists of terms (OR-groups); an
+  article with a term from every list matches ("a control word and a thing the beat
+  controls"), scored like ``any`` terms (its best term per group) against ``min_score``;
 - ``none``: if any of these occurs the article is excluded, whatever else matched;
 - score: every distinct ``any``/``all`` term that occurs adds ``title_weight`` when it is
   in the title, 1 when it is only in the summary or text (a term counts once, at its best
   field, so feeds that repeat the summary in the text do not double the score);
-- ``min_score``: the score needed to match. A topic with no ``any`` and no ``all`` terms
-  matches every article only when ``min_score`` is 0 or less.
+- ``min_score``: the score needed to match. A topic with no ``any``, ``all`` or ``groups``
+  terms matches every article only when ``min_score`` is 0 or less.
+
+A verdict that is not a match but found some of the topic's positive terms is *partial*
+(a near miss): the pipeline fetches such an item's full text before a final no, and lets it
+join an open development it reports (relevance belongs to the development, not only to the
+lone article: the second outlet often words the same event differently).
 
 A source's ``topics`` list restricts it to those topics. All terms of all topics go into
 one matcher, so each field of an article is scanned once however many topics there are.
@@ -36,9 +44,14 @@ class CompiledTopic:
     fields: tuple[str, ...]
     any: tuple[str, ...]
     all: tuple[str, ...]
+    groups: tuple[tuple[str, ...], ...]
     none: tuple[str, ...]
     title_weight: float
     min_score: float
+
+    @property
+    def positive_terms(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((*self.any, *self.all, *(t for g in self.groups for t in g))))
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +69,7 @@ class TopicVerdict:
     matched: bool
     score: float
     explanation: str
+    partial: bool = False  # not matched, not excluded, but some positive term was found
 
 
 # Where each term was found in one article: term → field → first hit.
@@ -74,6 +88,7 @@ def _compile_topic(topic: Topic) -> CompiledTopic:
         fields=tuple(f for f in FIELDS if f in rules.fields),
         any=_terms(rules.any),
         all=_terms(rules.all),
+        groups=tuple(g for g in (_terms(group) for group in rules.groups) if g),
         none=_terms(rules.none),
         title_weight=rules.title_weight,
         min_score=rules.min_score,
@@ -83,7 +98,7 @@ def _compile_topic(topic: Topic) -> CompiledTopic:
 @lru_cache(maxsize=32)
 def _compile_topics(topics: tuple[Topic, ...]) -> CompiledTopics:
     compiled = tuple(_compile_topic(t) for t in topics)
-    every = (term for t in compiled for term in (*t.any, *t.all, *t.none))
+    every = (term for t in compiled for term in (*t.positive_terms, *t.none))
     fields = tuple(f for f in FIELDS if any(f in t.fields for t in compiled))
     return CompiledTopics(compiled, compile_terms(dict.fromkeys(every)), fields)
 
@@ -158,6 +173,26 @@ def _verdict(
 
 
 def _positive(topic: CompiledTopic, seen: Found) -> TopicVerdict:
+    """Matched by the `any`/`all` terms or by a term from every group; else why not."""
+    verdicts = []
+    if topic.any or topic.all or not topic.groups:
+        verdicts.append(_by_terms(topic, seen))
+    if topic.groups:
+        verdicts.append(_by_groups(topic, seen))
+    matched = next((v for v in verdicts if v.matched), None)
+    if matched is not None:
+        return matched
+    score = max(v.score for v in verdicts)
+    partial = any(t in seen for t in topic.positive_terms)
+    why = "; ".join(v.explanation for v in verdicts)
+    return TopicVerdict(topic.id, False, score, why, partial)
+
+
+def _term_score(topic: CompiledTopic, term: str, seen: Found) -> float:
+    return topic.title_weight if "title" in seen[term] else 1.0
+
+
+def _by_terms(topic: CompiledTopic, seen: Found) -> TopicVerdict:
     problems: list[str] = []
     if topic.any and not any(t in seen for t in topic.any):
         problems.append(f"no 'any' term found in {_join(topic.fields)}")
@@ -166,7 +201,7 @@ def _positive(topic: CompiledTopic, seen: Found) -> TopicVerdict:
         noun = "term" if len(missing) == 1 else "terms"
         problems.append(f"missing 'all' {noun} " + ", ".join(f"'{t}'" for t in missing))
     positive = [t for t in dict.fromkeys((*topic.any, *topic.all)) if t in seen]
-    score = sum(topic.title_weight if "title" in seen[t] else 1.0 for t in positive)
+    score = sum(_term_score(topic, t, seen) for t in positive)
     because = _because(positive, seen)
     if not problems and score < topic.min_score:
         problems.append(
@@ -176,6 +211,28 @@ def _positive(topic: CompiledTopic, seen: Found) -> TopicVerdict:
     if problems:
         return TopicVerdict(topic.id, False, score, "; ".join(problems))
     return TopicVerdict(topic.id, True, score, because or "topic has no required terms")
+
+
+def _by_groups(topic: CompiledTopic, seen: Found) -> TopicVerdict:
+    """A term from every group: each group adds its best term's score."""
+    best: list[str] = []
+    empty: list[int] = []
+    for number, group in enumerate(topic.groups, start=1):
+        found = [t for t in group if t in seen]
+        if found:
+            best.append(max(found, key=lambda t: (_term_score(topic, t, seen), -group.index(t))))
+        else:
+            empty.append(number)
+    score = sum(_term_score(topic, t, seen) for t in best)
+    because = _because(best, seen)
+    if empty:
+        which = ", ".join(str(n) for n in empty)
+        noun = "group" if len(empty) == 1 else "groups"
+        found = f" (found {because})" if because else ""
+        return TopicVerdict(topic.id, False, score, f"no term of {noun} {which}{found}")
+    if score < topic.min_score:
+        return TopicVerdict(topic.id, False, score, f"groups score {score:g} below min_score {topic.min_score:g} ({because})")
+    return TopicVerdict(topic.id, True, score, because)
 
 
 def _because(terms: Sequence[str], seen: Found) -> str:

@@ -178,6 +178,10 @@ class TopicRules(Strict):
 
     any: tuple[str, ...] = Field((), description="At least one of these terms must appear.")
     all: tuple[str, ...] = Field((), description="Every one of these terms must appear.")
+    groups: tuple[tuple[str, ...], ...] = Field(
+        (),
+        description="Another way to match, beside `any`/`all`: lists of terms (OR-groups); an article with a term from every list matches, e.g. a control word (`ban*`, `export*`) and a thing the beat controls (`chip*`, `gallium`). Lets one topic say \"a control on one of these things\" without an AND that loses differently worded reports.",
+    )
     none: tuple[str, ...] = Field((), description="None of these terms may appear.")
     fields: tuple[Literal["title", "summary", "text"], ...] = Field(("title", "summary", "text"), description="Fields the terms are looked for in.")
     title_weight: float = Field(2.0, description="Score of a term found in the title (summary and text count 1).")
@@ -187,6 +191,15 @@ class TopicRules(Strict):
     @classmethod
     def _terms(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return _check_terms(value)
+
+    @field_validator("groups")
+    @classmethod
+    def _groups(cls, value: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, ...], ...]:
+        for number, group in enumerate(value):
+            if not group:
+                raise ValueError(f"group {number} is empty: give it at least one term, or remove it")
+            _check_terms(group)
+        return value
 
 
 class ImpactSignal(Strict):
@@ -313,6 +326,10 @@ class Server(Strict):
 
 class Cluster(Strict):
     window: Duration = Field(timedelta(days=3), description="How long a development stays open to new articles.")
+    half_life: Duration = Field(
+        timedelta(hours=6),
+        description="How fast the evidence of time fades: a report published this long after a development's latest report (or before its first) needs twice the textual similarity to join it. Breaking news wants hours; a regulatory beat, where the agency, the wires, the trade press and law-firm alerts follow over a week or more, wants days.",
+    )
     storyline_window: Duration = Field(timedelta(days=60), description="How far back related developments are linked into a storyline.")
     alert_max_age: Duration = Field(
         timedelta(days=2),
