@@ -57,7 +57,12 @@ class ClusterConfig:
     threshold: float = 0.5  # minimum match score to join an open development (full text)
     headline_threshold: float = 0.15  # the same for an article that has only a headline
     headline_body_threshold: float = 0.3  # a headline against a development of full texts
-    min_body_terms: int = 25  # fewer body terms than this: judged as headline-only
+    min_body_terms: int = 25  # fewer body terms than this: judged as headline-only ...
+    # ... or, from this many, as a teaser: a headline with a sentence or two of lead, as most
+    # feeds give. A teaser is judged by average link against the development's texts (its
+    # teasers and full texts) at a bar of its own, so its lead counts, not only its headline.
+    min_teaser_terms: int = 8
+    teaser_link_threshold: float = 0.3
     pair_shared_terms: int = 2  # a headline joins a lone headline only on this many shared terms
     merge_ratio: float = 1.6  # a second development scoring this × the threshold (and similar) → merge
     # Centroid cosine two developments need to be merged. Full texts: only near-identical
@@ -123,6 +128,9 @@ class ArticleFeatures:
     title_terms: tuple[str, ...]
     dated: bool = True  # False: the article's time is unknown, so time features stay neutral
     months: frozenset[int] = frozenset()  # months of explicit dates in the text (year*12+month-1)
+    # Days (ordinals) of the explicit dates the text names around its publication: the
+    # report is about what happened then ("the rule issued October 7, 2022").
+    days: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +172,8 @@ class _Dev:
     years: Counter[str] = field(default_factory=Counter)
     months: Counter[int] = field(default_factory=Counter)
     members: list[ArticleFeatures] = field(default_factory=list)  # full texts, for average link
+    teasers: list[ArticleFeatures] = field(default_factory=list)  # headline + lead, for average link
+    days: Counter[int] = field(default_factory=Counter)  # event days its texts name
     headline_score: float = -1.0
     touched: datetime | None = None  # when it last took an article (processing time)
 
@@ -225,6 +235,8 @@ class ClusterIndex:
         nums = tf.numbers(article.title) | tf.numbers(head)
         years = frozenset(n for n in nums if tf.is_year(n))
         months = frozenset(tf.months(article.title + "\n" + head)) if cfg.date_weight else frozenset()
+        dated = UNDATED not in article.warnings
+        days = frozenset(tf.event_days(article.title + "\n" + head[:5000], article.published.date())) if dated else frozenset()
         return ArticleFeatures(
             self._weigh(counts, cfg.vector_terms),
             self._weigh(Counter(title)),
@@ -233,8 +245,9 @@ class ClusterIndex:
             frozenset(nums - years),
             years,
             tuple(title),
-            UNDATED not in article.warnings,
+            dated,
             months,
+            days,
         )
 
     def _weigh(self, counts: Mapping[str, float], keep: int = 0) -> dict[str, float]:
@@ -280,7 +293,7 @@ class ClusterIndex:
             for dev_id in self._postings.get(term, ()):
                 hits[dev_id] += 1
         scored: list[tuple[float, int]] = []
-        full = feats.body_terms >= self.config.min_body_terms
+        full = self._is_full(feats)
         for dev_id, _ in hits.most_common(self.config.max_candidates):
             dev = self._devs.get(dev_id)
             if dev is None or dev.topic != topic:
@@ -296,9 +309,15 @@ class ClusterIndex:
 
     def threshold(self, feats: ArticleFeatures) -> float:
         """A headline carries less evidence than a full text, so its scores run lower."""
-        if feats.body_terms >= self.config.min_body_terms:
+        if self._is_full(feats):
             return self.config.threshold
         return self.config.headline_threshold
+
+    def _is_full(self, feats: ArticleFeatures) -> bool:
+        return feats.body_terms >= self.config.min_body_terms
+
+    def _is_teaser(self, feats: ArticleFeatures) -> bool:
+        return self.config.min_teaser_terms <= feats.body_terms < self.config.min_body_terms
 
     def score(self, feats: ArticleFeatures, dev: _Dev, when: datetime) -> float:
         """Match score of an article published at ``when`` against a development.
@@ -309,11 +328,14 @@ class ClusterIndex:
         development's articles, and is zero beyond the window (closed to it).
         """
         cfg = self.config
-        if feats.body_terms >= cfg.min_body_terms:
+        if self._is_full(feats):
             if dev.members:
                 raw = self.link(feats, dev.members) * cfg.threshold / cfg.link_threshold
             else:
                 raw = self._centroid_raw(feats, dev)
+        elif self._is_teaser(feats) and (dev.teasers or dev.members):
+            texts = dev.teasers + dev.members
+            raw = self.link(feats, texts) * cfg.headline_threshold / cfg.teaser_link_threshold
         elif not _headline_only(dev):
             # A headline against full texts: their own headlines are few (some are only
             # datelines), while a headline's words show up in the bodies of reports of the
@@ -347,9 +369,12 @@ class ClusterIndex:
         if not feats.dated:
             return score
         idle = _distance(when, dev.first_seen, dev.last_seen)
-        if idle > cfg.window.total_seconds():
+        # A later report that names the day of the development's event (or a development
+        # whose later reports name this one's day) is as near as the event itself.
+        since_event = min(idle, _days_distance(feats.days, when, dev))
+        if since_event > cfg.window.total_seconds():
             return 0.0
-        score *= 0.5 ** (idle / cfg.half_life.total_seconds())
+        score *= 0.5 ** (since_event / cfg.half_life.total_seconds())
         if cfg.burst_boost and feats.body_terms < cfg.min_body_terms:
             # A headline is thin evidence; a development being reported this very minute
             # is extra evidence for it (news comes in bursts). Full texts need no such help.
@@ -479,8 +504,11 @@ class ClusterIndex:
             dev.title_centroid[t] = dev.title_centroid.get(t, 0.0) + w
         for t, w in feats.name_vector.items():
             dev.name_centroid[t] = dev.name_centroid.get(t, 0.0) + w
-        if feats.body_terms >= self.config.min_body_terms:
+        if self._is_full(feats):
             _keep_member(dev.members, feats, self.config.link_members)
+        elif self._is_teaser(feats):
+            _keep_member(dev.teasers, feats, self.config.link_members)
+        dev.days.update(feats.days)
         dev.numbers.update(feats.numbers)
         dev.years.update(feats.years)
         dev.months.update(feats.months)
@@ -506,6 +534,9 @@ class ClusterIndex:
         kept.months.update(absorbed.months)
         for member in absorbed.members:
             _keep_member(kept.members, member, self.config.link_members)
+        for teaser in absorbed.teasers:
+            _keep_member(kept.teasers, teaser, self.config.link_members)
+        kept.days.update(absorbed.days)
         kept.size += absorbed.size
         kept.with_body += absorbed.with_body
         kept.first_seen = min(kept.first_seen, absorbed.first_seen)
@@ -523,6 +554,7 @@ class ClusterIndex:
         for counter in (dev.numbers, dev.years):
             _cap_counter(counter, cfg.max_names)
         _cap_counter(dev.months, cfg.max_names)
+        _cap_counter(dev.days, cfg.max_names)
 
     def _touch(self, dev: _Dev, vector: Mapping[str, float]) -> None:
         """Index the development under its strongest terms; keep posting lists capped."""
@@ -604,6 +636,8 @@ class ClusterIndex:
             "years": dict(dev.years),
             "months": {str(k): v for k, v in dev.months.items()},
             "members": [_member_json(m) for m in dev.members],
+            "teasers": [_member_json(m) for m in dev.teasers],
+            "days": {str(k): v for k, v in dev.days.items()},
         }
 
     def restore(self, dev_id: int, features: Mapping[str, Any]) -> None:
@@ -628,6 +662,9 @@ class ClusterIndex:
         dev.months = Counter({int(k): int(v) for k, v in dict(features.get("months") or {}).items()})
         body = self.config.min_body_terms
         dev.members = [_member(m, body) for m in list(features.get("members") or [])[: self.config.link_members]]
+        teaser = self.config.min_teaser_terms
+        dev.teasers = [_member(m, teaser) for m in list(features.get("teasers") or [])[: self.config.link_members]]
+        dev.days = Counter({int(k): int(v) for k, v in dict(features.get("days") or {}).items()})
         self._devs[dev_id] = dev
         self._trim(dev)
         self._touch(dev, dev.centroid)
@@ -645,6 +682,20 @@ def _distance(when: datetime, first: datetime, last: datetime) -> float:
     if when < first:
         return (first - when).total_seconds()
     return max(0.0, (when - last).total_seconds())
+
+
+def _days_distance(days: frozenset[int], when: datetime, dev: _Dev) -> float:
+    """Seconds between the event days an article names and the development's span, or
+    between the article's own day and the event days the development's reports name
+    (whole days: the same day is no distance). Infinite when neither names a day."""
+    best = math.inf
+    if days:
+        first, last = dev.first_seen.date().toordinal(), dev.last_seen.date().toordinal()
+        best = min(max(0, first - d, d - last) for d in days)
+    if dev.days:
+        own = when.date().toordinal()
+        best = min(best, min(abs(own - e) for e in dev.days))
+    return best * 86400.0
 
 
 def _shared(a: Mapping[str, float], b: Mapping[str, float]) -> int:

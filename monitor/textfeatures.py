@@ -10,6 +10,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterator
+from datetime import date
 from functools import lru_cache
 
 
@@ -74,6 +75,7 @@ def stem(word: str) -> str:
     w = w.replace("'", "").replace(".", "")
     if len(w) <= 3 or w.isdigit():
         return w
+    w = _british(w)
     if w.endswith("ies") and len(w) > 4:
         return w[:-3] + "y"
     if w.endswith("sses"):
@@ -85,6 +87,38 @@ def stem(word: str) -> str:
     elif len(w) > 4 and w.endswith("ed") and not w.endswith("eed"):
         w = w[:-2]
     return _undouble(w)
+
+
+# Nationality words name the same actor as the country: "Dutch government", "Netherlands
+# confirms". Among names (who acts), they are folded to the country; as terms they stay
+# apart, because "Chinese exports" and "China's stocks" are not one story.
+DEMONYMS: dict[str, str] = {
+    "dutch": "netherland", "japanese": "japan", "chinese": "china",
+    "american": "us", "americans": "us", "usa": "us", "korean": "korea",
+    "taiwanese": "taiwan", "russian": "russia", "russians": "russia", "indian": "india",
+    "german": "germany", "french": "france", "british": "uk", "britain": "uk",
+    "european": "europe", "malaysian": "malaysia", "vietnamese": "vietnam", "iranian": "iran",
+    "israeli": "israel", "emirati": "uae", "singaporean": "singapore", "indonesian": "indonesia",
+    "canadian": "canada", "mexican": "mexico", "brazilian": "brazil", "australian": "australia",
+    "italian": "italy", "spanish": "spain", "swiss": "switzerland", "turkish": "turkey",
+    "ukrainian": "ukraine", "polish": "poland", "belgian": "belgium", "swedish": "sweden",
+}
+
+
+def _british(w: str) -> str:
+    """One spelling for words that British and American outlets write differently
+    ("licence"/"license", "authorisation"/"authorization", "defence"/"defense"), so two
+    reports of one event meet whichever side of the Atlantic wrote them."""
+    if w.startswith(("licens", "licenc")):
+        return "licence"  # licence, licensed, licensing, licences: one term
+    for us, uk in (("ization", "isation"), ("izing", "ising"), ("ized", "ised"), ("izes", "ises"), ("ize", "ise")):
+        if w.endswith(us) and len(w) > len(us) + 2:
+            return w[: -len(us)] + uk
+    if w in ("defense", "offense", "center", "centers"):
+        return {"defense": "defence", "offense": "offence", "center": "centre", "centers": "centres"}[w]
+    if len(w) > 5 and w.endswith("our") and w not in ("detour", "contour", "velour"):
+        return w[:-3] + "or"
+    return w
 
 
 def _undouble(w: str) -> str:
@@ -151,7 +185,7 @@ def _name_tokens(text: str, *, headline: bool) -> Iterator[str]:
                 continue
             if title_case and not w.isupper():
                 continue
-            yield stem(f)
+            yield DEMONYMS.get(f.replace(".", ""), stem(f))
 
 
 def name_counts(text: str) -> Counter[str]:
@@ -209,6 +243,54 @@ def months(text: str) -> set[int]:
         if 1 <= month <= 12:
             out.add(int(m.group(1)) * 12 + month - 1)
     return out
+
+
+# Day-level dates: "October 7, 2022", "Oct. 17", "7 October 2022", "2024-12-02".
+# Month names capitalised, as dates are written: "may 10" is a verb and a number.
+_MONTH_CAP = (
+    r"(Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
+    r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
+)
+_DAY_FIRST = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?\s+" + _MONTH_CAP + r"(?:,?\s+((?:19|20)\d\d))?\b")
+_MONTH_FIRST = re.compile(
+    r"\b" + _MONTH_CAP + r"\s+(\d{1,2})(?:st|nd|rd|th)?\b(?:,?\s+((?:19|20)\d\d))?(?!\s*(?:%|percent|million|billion))"
+)
+_ISO_DAY = re.compile(r"\b((?:19|20)\d\d)-(\d{1,2})-(\d{1,2})\b")
+
+
+def event_days(text: str, published: date, *, before: int = 120) -> set[int]:
+    """Days (proleptic ordinals) of the explicit dates a report names before its publication.
+
+    A report is about something that happened on a date it names: a law-firm alert three
+    weeks later reports "the interim final rule issued October 7, 2022". Dates without a
+    year ("December 15") take the publication's year (the year before, when that would be
+    after publication). Only dates from ``before`` days before publication to the day before
+    it count: the publication day itself is a dateline, which the publication time already
+    says; comment deadlines and effective dates ahead, or history years back, are not the
+    event of the report.
+    """
+    lo, hi = published.toordinal() - before, published.toordinal() - 1
+    found: set[int] = set()
+    for year, month, day in _named_dates(text):
+        for candidate_year in ((year,) if year else (published.year, published.year - 1)):
+            try:
+                day_number = date(candidate_year, month, day).toordinal()
+            except ValueError:
+                continue
+            if lo <= day_number <= hi:
+                found.add(day_number)
+                break
+    return found
+
+
+def _named_dates(text: str) -> Iterator[tuple[int | None, int, int]]:
+    """(year or None, month, day) for each day-level date written in the text."""
+    for m in _MONTH_FIRST.finditer(text):
+        yield (int(m.group(3)) if m.group(3) else None), _MONTH_NO[m.group(1)[:3].lower()], int(m.group(2))
+    for m in _DAY_FIRST.finditer(text):
+        yield (int(m.group(3)) if m.group(3) else None), _MONTH_NO[m.group(2)[:3].lower()], int(m.group(1))
+    for m in _ISO_DAY.finditer(text):
+        yield int(m.group(1)), int(m.group(2)), int(m.group(3))
 
 
 def shingles(text: str, k: int = 5) -> set[str]:
