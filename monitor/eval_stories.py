@@ -140,15 +140,19 @@ _PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{1,2}))?(?:-(\d{1,2}))?$")
 
 
 def parse_published(value: Any) -> datetime | None:
-    """ISO dates, also year-month ("2022-10") and year ("2023"): the first day of that period."""
+    """ISO dates; a date known only to the month ("2022-10") or year ("2023") is taken at the
+    middle of that period (the 15th, or July 1): its expected value, neither before every
+    report of the month nor after them all."""
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip()
     partial = _PARTIAL_DATE.match(text)
     try:
         if partial:
-            year, month, day = (int(g) if g else 1 for g in partial.groups())
-            return datetime(year, month, day, tzinfo=UTC)
+            year, month, day = partial.groups()
+            if month is None:
+                return datetime(int(year), 7, 1, tzinfo=UTC)
+            return datetime(int(year), int(month), int(day) if day else 15, tzinfo=UTC)
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
