@@ -93,6 +93,9 @@ class ClusterConfig:
     link_number_weight: float = 1.0
     link_year_weight: float = 0.2
     link_date_weight: float = 0.1
+    # Two headlines that each name a country and share none ("Netherlands releases chip
+    # controls", "China issues export controls") are two actors, so two events.
+    link_country_weight: float = 0.5
     merge_link: float = 0.8  # average link two full-text developments need to be merged
     fragment_size: int = 1  # ... or this few member texts on one side
     fragment_link: float = 0.68  # ... then this average link suffices
@@ -102,7 +105,10 @@ class ClusterConfig:
     max_article_terms: int = 2000  # tokens read from one article's text
     max_article_chars: int = 50_000  # characters of one article's text read at all
     vector_terms: int = 60  # strongest terms kept in an article's vector (full texts: 25 lost detail)
-    query_terms: int = 12  # article terms used to look up candidates
+    query_terms: int = 12  # article terms used to look up candidates ...
+    # ... and for a teaser, all of its terms: its strongest dozen are mostly rare words
+    # (a chiplet, a parameter) that the development's earlier reports never used.
+    teaser_query_terms: int = 40
     postings_cap: int = 48  # developments kept per term (most recently active)
     max_candidates: int = 32  # candidates scored in full per article (most shared key terms first)
     # A development that has just corroborated while a similar one is taking articles in the
@@ -131,6 +137,7 @@ class ArticleFeatures:
     # Days (ordinals) of the explicit dates the text names around its publication: the
     # report is about what happened then ("the rule issued October 7, 2022").
     days: frozenset[int] = frozenset()
+    countries: frozenset[str] = frozenset()  # countries (and blocs) its headline names
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +219,10 @@ class ClusterIndex:
         title = tf.terms(article.title, months=False)
         body = tf.terms((article.text or article.summary)[: self.config.max_article_chars])
         body = body[: self.config.max_article_terms]
-        self.df.add(title + body)
+        # Names are weighed with the same table; "US" (U.S.) is a name but never a term
+        # (a stopword), so without this it would count as the rarest name of all.
+        names = tf.names(article.title, headline=True) | tf.names((article.text or article.summary)[:20_000])
+        self.df.add([*title, *body, *names])
         return title, body
 
     def featurize(
@@ -237,6 +247,7 @@ class ClusterIndex:
         months = frozenset(tf.months(article.title + "\n" + head)) if cfg.date_weight else frozenset()
         dated = UNDATED not in article.warnings
         days = frozenset(tf.event_days(article.title + "\n" + head[:5000], article.published.date())) if dated else frozenset()
+        countries = frozenset(tf.countries(article.title))
         return ArticleFeatures(
             self._weigh(counts, cfg.vector_terms),
             self._weigh(Counter(title)),
@@ -248,6 +259,7 @@ class ClusterIndex:
             dated,
             months,
             days,
+            countries,
         )
 
     def _weigh(self, counts: Mapping[str, float], keep: int = 0) -> dict[str, float]:
@@ -289,7 +301,7 @@ class ClusterIndex:
     ) -> list[tuple[float, int]]:
         hits: Counter[int] = Counter()
         vector = feats.vector
-        for term in heapq.nlargest(self.config.query_terms, vector, key=lambda t: vector[t]):
+        for term in heapq.nlargest(self._query_terms(feats), vector, key=lambda t: vector[t]):
             for dev_id in self._postings.get(term, ()):
                 hits[dev_id] += 1
         scored: list[tuple[float, int]] = []
@@ -312,6 +324,9 @@ class ClusterIndex:
         if self._is_full(feats):
             return self.config.threshold
         return self.config.headline_threshold
+
+    def _query_terms(self, feats: ArticleFeatures) -> int:
+        return self.config.teaser_query_terms if self._is_teaser(feats) else self.config.query_terms
 
     def _is_full(self, feats: ArticleFeatures) -> bool:
         return feats.body_terms >= self.config.min_body_terms
@@ -392,6 +407,8 @@ class ClusterIndex:
         if a.months and b.months:
             near = any(abs(m - n) <= cfg.date_slack for m in a.months for n in b.months)
             score += cfg.link_date_weight * (1.0 if near else -1.0)
+        if a.countries and b.countries and not a.countries & b.countries:
+            score -= cfg.link_country_weight
         return score
 
     def link(self, feats: ArticleFeatures, members: list[ArticleFeatures]) -> float:
@@ -520,7 +537,7 @@ class ClusterIndex:
         if score > dev.headline_score and article.title.strip():
             dev.headline, dev.headline_score = article.title, score
         self._trim(dev)
-        self._touch(dev, feats.vector)
+        self._touch(dev, feats.vector, self._query_terms(feats))
 
     def _absorb(self, kept: _Dev, absorbed: _Dev) -> None:
         for t, w in absorbed.centroid.items():
@@ -556,10 +573,10 @@ class ClusterIndex:
         _cap_counter(dev.months, cfg.max_names)
         _cap_counter(dev.days, cfg.max_names)
 
-    def _touch(self, dev: _Dev, vector: Mapping[str, float]) -> None:
+    def _touch(self, dev: _Dev, vector: Mapping[str, float], terms: int = 0) -> None:
         """Index the development under its strongest terms; keep posting lists capped."""
         cap = self.config.postings_cap
-        for term in heapq.nlargest(self.config.query_terms, vector, key=lambda t: vector[t]):
+        for term in heapq.nlargest(terms or self.config.query_terms, vector, key=lambda t: vector[t]):
             posting = self._postings.get(term)
             if posting is None:
                 posting = self._postings[term] = OrderedDict()
@@ -733,6 +750,7 @@ def _member_json(m: ArticleFeatures) -> dict[str, Any]:
         "numbers": sorted(m.numbers),
         "years": sorted(m.years),
         "months": sorted(m.months),
+        "countries": sorted(m.countries),
     }
 
 
@@ -747,6 +765,7 @@ def _member(data: Mapping[str, Any], body_terms: int) -> ArticleFeatures:
         years=frozenset(str(x) for x in data.get("years") or ()),
         title_terms=(),
         months=frozenset(int(x) for x in data.get("months") or ()),
+        countries=frozenset(str(x) for x in data.get("countries") or ()),
     )
 
 

@@ -105,6 +105,31 @@ DEMONYMS: dict[str, str] = {
 }
 
 
+# Countries and blocs under the stem a name of theirs gets, and their nationality words.
+COUNTRIES: dict[str, str] = {
+    **{c: c for c in (
+        "china", "japan", "korea", "taiwan", "russia", "india", "germany", "france", "uk",
+        "europe", "malaysia", "vietnam", "iran", "israel", "uae", "singapore", "indonesia",
+        "canada", "mexico", "brazil", "australia", "italy", "spain", "switzerland", "turkey",
+        "ukraine", "poland", "belgium", "sweden", "us", "eu", "netherland",
+    )},
+    "netherlands": "netherland", "holland": "netherland", "prc": "china", "u.s": "us",
+    "usa": "us", "america": "us", "united": "",  # "United States" is read as "us" below
+    **DEMONYMS,
+}
+COUNTRIES.pop("united")
+
+
+def countries(text: str) -> set[str]:
+    """The countries and blocs a text names, by name or nationality ("Dutch" → netherland)."""
+    # "us" only as written for the country (US, U.S.): the pronoun is not one.
+    found = {COUNTRIES.get(fold(w).replace(".", ""), "") for w in words(text) if w.lower() != "us" or w.isupper()}
+    if "united states" in fold(text):
+        found.add("us")
+    found.discard("")
+    return found
+
+
 def _british(w: str) -> str:
     """One spelling for words that British and American outlets write differently
     ("licence"/"license", "authorisation"/"authorization", "defence"/"defense"), so two
@@ -179,13 +204,17 @@ def _name_tokens(text: str, *, headline: bool) -> Iterator[str]:
             if not w[0].isupper() or len(w) < 2:
                 continue
             f = fold(w)
+            country = COUNTRIES.get(f.replace(".", ""))
+            if country:  # a country is a name wherever it stands, even first in a headline
+                yield country
+                continue
             if f in STOPWORDS or f in MONTHS:
                 continue
             if initial and not (w.isupper() and len(w) > 1):
                 continue
             if title_case and not w.isupper():
                 continue
-            yield DEMONYMS.get(f.replace(".", ""), stem(f))
+            yield stem(f)
 
 
 def name_counts(text: str) -> Counter[str]:
