@@ -36,8 +36,8 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from html import escape
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 from aiohttp import web
 

@@ -1,24 +1,20 @@
 """Impact 1–10 with reasons, and a five-tier sentiment.
 
-Impact is a transparent sum, rounded and clamped to 1..10:
+A topic's impact is rated by the analyst's rubric for export controls
+(:mod:`monitor.rubric`: what kind of action, who took it, how big) unless the topic
+configures its own ``impact.signals``. Those are summed, rounded and clamped to 1..10:
 
     1 (base)
-    + each signal group present (regulatory action, agency, enforcement, operational
-      effect, ...): the strongest tier of the group; half weight when the term is only in
-      an article body, not in a headline or lead
+    + each signal group present: the strongest tier of the group; half weight when the
+      term is only in an article body, not in a headline or lead
     + money: by the largest amount named (0.5 point from $1M … 2 from $1B) × money_weight
     + primary source (government, the company itself): primary_source_weight
     + coverage: coverage_weight per independent source beyond the second, at most
       coverage_cap — small on purpose, so volume alone never makes a story important
-    + commentary (negative): when most headlines say opinion/analysis/podcast …
+    + a negative signal (commentary) counts when most headlines carry it
 
-and above 7 each further point counts half, so signals that pile up (a rule that also
-mentions penalties and an amount) reach 9, while 10 needs an operational hit on top.
-
-Calibration (tests pin it): a BIS rule adding companies to the Entity List, published by
-BIS itself, scores 8–9 ("an operator should act", the default act_threshold); an opinion
-piece about export controls scores 2–3; a story every outlet runs that changes no rule,
-money or operation stays at 2–3 whatever its coverage.
+and above 7 each further point counts half, so signals that pile up reach 9, while 10
+needs more on top.
 """
 
 from __future__ import annotations
@@ -42,131 +38,6 @@ MAX_ARTICLES = 50  # articles of one development read for signals (10,000 reprin
 MAX_BODY = 20_000  # characters of one article body read for signals
 LEAD_CHARS = 400  # when a feed gives no summary, this much of the text is the lead
 MAX_READS = 20_000  # articles whose reading is kept between calls
-
-DEFAULT_SIGNALS: tuple[ImpactSignal, ...] = (
-    ImpactSignal(
-        name="regulatory action",
-        weight=4.0,
-        terms=(
-            "interim final rule",
-            "final rule",
-            "proposed rule",
-            "Entity List",
-            "Unverified List",
-            "Military End User List",
-            "foreign direct product rule",
-            "license requirement*",
-            "licence requirement*",
-            "licensing requirement*",
-            "export ban*",
-            "ban on export*",
-            "effective immediately",
-        ),
-    ),
-    ImpactSignal(
-        name="regulatory action",
-        weight=2.0,
-        terms=(
-            "rule",
-            "rules",
-            "regulation*",
-            "ban",
-            "bans",
-            "banned",
-            "banning",
-            "restriction*",
-            "restrict",
-            "restricts",
-            "curbs",
-            "sanction*",
-            "export control*",
-            "blacklist*",
-            "prohibit*",
-        ),
-    ),
-    ImpactSignal(
-        name="agency",
-        weight=1.5,
-        terms=(
-            "BIS",
-            "Bureau of Industry and Security",
-            "Commerce Department",
-            "Department of Commerce",
-            "OFAC",
-            "Office of Foreign Assets Control",
-            "MOFCOM",
-            "Ministry of Commerce",
-            "Federal Register",
-            "Justice Department",
-            "Department of Justice",
-            "DOJ",
-            "European Commission",
-        ),
-    ),
-    ImpactSignal(
-        name="enforcement",
-        weight=2.5,
-        terms=(
-            "fined",
-            "indict*",
-            "charged",
-            "smuggl*",
-            "arrest*",
-            "pleaded guilty",
-            "convicted",
-            "sentenced",
-            "seiz*",
-            "settlement",
-        ),
-    ),
-    # Talk of possible penalties ("violations could draw penalties") is a weaker tier.
-    ImpactSignal(
-        name="enforcement",
-        weight=1.0,
-        terms=("fine", "penalt*", "prosecut*", "violation*", "investigation", "probe"),
-    ),
-    ImpactSignal(
-        name="operational effect",
-        weight=2.5,
-        terms=(
-            "halt* shipment*",
-            "halt* sales",
-            "halt* exports",
-            "cut off access",
-            "cut off",
-            "cuts off",
-            "withdraw* product*",
-            "pull* product*",
-            "revok* licen*",
-            "licen* revoked",
-            "suspend* sales",
-            "suspend* shipment*",
-            "stop* shipping",
-            "stop* selling",
-            "pause* shipment*",
-            "cease* supply",
-            "cancel* orders",
-        ),
-    ),
-    ImpactSignal(
-        name="commentary",
-        weight=-2.0,
-        terms=(
-            "opinion",
-            "op-ed",
-            "column",
-            "editorial",
-            "commentary",
-            "analysis",
-            "podcast",
-            "newsletter",
-            "explainer",
-            "what to know",
-            "letters",
-        ),
-    ),
-)
-
 
 # -- money ------------------------------------------------------------------------------
 
@@ -311,7 +182,7 @@ class _Signals:
 
 @lru_cache(maxsize=32)
 def _compiled(settings: ImpactSettings) -> _Signals:
-    signals = settings.signals if settings.signals is not None else DEFAULT_SIGNALS
+    signals = settings.signals or ()
     terms = dict.fromkeys(t for s in signals for t in s.terms)
     return _Signals(tuple(signals), compile_terms(terms))
 
@@ -344,8 +215,16 @@ def _read(compiled: _Signals, article: Article) -> _Read:
 
 
 def impact(view_articles: Sequence[Article], decision: Decision, topic: Topic) -> Impact:
-    """Score a development 1..10 from its articles and corroboration, with the reasons."""
+    """Score a development 1..10 from its articles, with the reasons.
+
+    The analyst's rubric for export controls (:mod:`monitor.rubric`) unless the topic
+    configures its own signals, which are then summed as described above.
+    """
     settings = topic.impact
+    if settings.signals is None:
+        from monitor import rubric
+
+        return rubric.rate(view_articles)
     compiled = _compiled(settings)
     chosen = sorted(view_articles, key=lambda a: a.published)[:MAX_ARTICLES]
     reads = [_read(compiled, a) for a in chosen]

@@ -214,11 +214,11 @@ class ImpactSignal(Strict):
 
 
 class Impact(Strict):
-    signals: tuple[ImpactSignal, ...] | None = Field(None, description="Impact signals; the defaults cover AI export controls (regulation, agencies, enforcement, money, operational effects).")
-    primary_source_weight: float = Field(1.5, description="Points when a primary source (government, the company itself) reports it.")
-    coverage_weight: float = Field(0.5, description="Points per extra independent source beyond the second (small on purpose).")
-    coverage_cap: float = Field(1.0, description="Maximum points from coverage volume.")
-    money_weight: float = Field(1.0, ge=0, description="Multiplier for money amounts: 0.5 point from $1M, 1 from $10M, 1.5 from $100M, 2 from $1B (other currencies converted roughly); 0 turns money off.")
+    signals: tuple[ImpactSignal, ...] | None = Field(None, description="Your own impact signals, summed into a score (for a topic other than export controls). Without them the analyst's rubric for export controls rates each development: a broad binding rule 9, Entity List additions, licence requirements on named products, large penalties, allies' and China's controls 7–8, clarifications, proposals and smaller actions 5–6, inquiries 4, commentary 2.")
+    primary_source_weight: float = Field(1.5, description="With `signals`: points when a primary source (government, the company itself) reports it.")
+    coverage_weight: float = Field(0.5, description="With `signals`: points per extra independent source beyond the second (small on purpose).")
+    coverage_cap: float = Field(1.0, description="With `signals`: maximum points from coverage volume.")
+    money_weight: float = Field(1.0, ge=0, description="With `signals`: multiplier for money amounts: 0.5 point from $1M, 1 from $10M, 1.5 from $100M, 2 from $1B (other currencies converted roughly); 0 turns money off.")
     act_threshold: int = Field(8, ge=1, le=10, description="Impact at or above which an operator should act.")
 
 
