@@ -258,13 +258,15 @@ def settings_for(settings: Settings, outlets: Outlets, store_url: str) -> Settin
         known = configured.get(host) or configured.get(host.removeprefix("www.")) or configured.get(f"www.{host}")
         tier = "primary" if any(r.primary for r in reports) else (known.tier if known and known.tier else "outlet")
         sources.append(
-            SourceSettings(
-                id=outlet_slug(host),
-                name=reports[0].outlet,
-                url=outlets.base + outlets.feed_path(host),
-                outlet=reports[0].outlet,
-                owner=known.owner if known else None,
-                tier=tier,
+            SourceSettings.model_validate(
+                {
+                    "id": outlet_slug(host),
+                    "name": reports[0].outlet,
+                    "url": outlets.base + outlets.feed_path(host),
+                    "outlet": reports[0].outlet,
+                    "owner": known.owner if known else None,
+                    "tier": tier,
+                }
             )
         )
     return settings.model_copy(
@@ -275,7 +277,7 @@ def settings_for(settings: Settings, outlets: Outlets, store_url: str) -> Settin
             "http": settings.http.model_copy(
                 update={"allow_private_addresses": True, "article_min_interval": timedelta(0)}
             ),
-            "slack": SlackSettings(),
+            "slack": SlackSettings.model_validate({}),
             "digests": (),
             "server": settings.server.model_copy(update={"enabled": False}),
         }

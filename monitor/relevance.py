@@ -228,8 +228,8 @@ def _by_groups(topic: CompiledTopic, seen: Found) -> TopicVerdict:
     if empty:
         which = ", ".join(str(n) for n in empty)
         noun = "group" if len(empty) == 1 else "groups"
-        found = f" (found {because})" if because else ""
-        return TopicVerdict(topic.id, False, score, f"no term of {noun} {which}{found}")
+        partly = f" (found {because})" if because else ""
+        return TopicVerdict(topic.id, False, score, f"no term of {noun} {which}{partly}")
     if score < topic.min_score:
         return TopicVerdict(topic.id, False, score, f"groups score {score:g} below min_score {topic.min_score:g} ({because})")
     return TopicVerdict(topic.id, True, score, because)
