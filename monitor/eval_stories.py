@@ -350,6 +350,7 @@ class DevelopmentOutcome:
     impact: int | None
     impact_reasons: tuple[str, ...]
     storyline: int | None
+    kind: str  # the kind of action (impact rubric)
     first_seen: datetime
     timeline: tuple[int, ...]  # development ids listed under "earlier in this story"
 
@@ -400,6 +401,7 @@ def _development_outcome(view: Any) -> DevelopmentOutcome:
         impact=dev.impact.score if dev.impact else None,
         impact_reasons=tuple(dev.impact.reasons) if dev.impact else (),
         storyline=dev.storyline_id,
+        kind=dev.kind,
         first_seen=dev.first_seen,
         timeline=tuple(entry.development_id for entry in view.timeline),
     )

@@ -186,6 +186,9 @@ class Development:
     sentiment: Sentiment | None = None
     lead: str = ""
     storyline_id: int | None = None
+    # The kind of action it reports and who took it ("us:rule", "ally:control"), from the
+    # impact rubric; storylines link developments of one kind. Empty when not rated.
+    kind: str = ""
     merged_into: int | None = None
     decision_reason: str = ""
     id: int | None = None

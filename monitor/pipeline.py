@@ -540,25 +540,16 @@ def refresh_development(
     members = rt.stored.stored_members(conn, development.id, now - rt.settings.store.retention)
     decision = corroborate.corroborate(members, topic.min_sources if topic else 2)
     if topic is not None:
-        development.impact = score.impact(members, decision, topic)
+        rating = score.rate(members, decision, topic)
+        development.impact, development.kind = rating.impact, rating.kind
     development.sentiment = score.sentiment(development.headline, development.lead)
     development.state, development.independent = decision.state, decision.independent
     development.decision_reason = decision.reason
-    if development.storyline_id is None:
-        window = rt.settings.cluster.storyline_window
-        candidates = [
-            d
-            # Bounded: the most recent candidates only, so the cost per article stays flat as
-            # the store grows (storyline_for examines no more than these anyway).
-            for d in rt.stored.storyline_candidates(conn, now - window, development.topic, timeline.MAX_CANDIDATES)
-            if d.id != development.id
-        ]
-        # The topic's own words are shared by every development of the topic: they link nothing.
-        common = (*topic.rules.any, *topic.rules.all) if topic else ()
-        development.storyline_id = (
-            timeline.storyline_for(development, candidates, window=window, now=now, common_terms=common)
-            or development.id
-        )
+    # A development that joined no storyline yet tries again as it grows, and one whose
+    # kind changed looks again: its kind (and its words) settle with its reports.
+    kind_changed = previous is not None and previous.kind != development.kind
+    if development.storyline_id in (None, development.id) or kind_changed:
+        development.storyline_id = place_in_storyline(conn, development, topic, rt, now)
     developments.upsert_development(conn, development, change.features)
     rt.stored.wrote_development(development)
     if now - development.last_seen > rt.settings.cluster.alert_max_age:
@@ -581,6 +572,30 @@ def refresh_development(
         source_ids=sorted({a.source_id for a in members}),
         posted=outbox.parent_channels(conn, development.id),
         hold=_hold(change, rt.settings.cluster.alert_hold, now),
+    )
+
+
+def place_in_storyline(conn: Connection, development: Development, topic, rt: Runtime, now: datetime) -> int:
+    """The storyline id for a development: an earlier (or later) one's, else its own."""
+    assert development.id is not None
+    window = rt.settings.cluster.storyline_window
+    # Bounded: the most recent candidates, so the cost per article stays flat as the store
+    # grows (storyline_for examines no more than these anyway) ...
+    candidates = {
+        d.id: d
+        for d in rt.stored.storyline_candidates(conn, now - window, development.topic, timeline.MAX_CANDIDATES)
+        if d.id != development.id
+    }
+    # ... and the newest of its own kind, which may be years and thousands of developments back.
+    if development.kind in timeline.SERIES_KINDS:
+        for d in developments.latest_of_kind(conn, now - window, topic=development.topic, kind=development.kind, limit=timeline.KIND_CANDIDATES):
+            if d.id != development.id:
+                candidates.setdefault(d.id, d)
+    # The topic's own words are shared by every development of the topic: they link nothing.
+    common = (*topic.rules.any, *topic.rules.all, *(t for g in topic.rules.groups for t in g)) if topic else ()
+    return (
+        timeline.storyline_for(development, list(candidates.values()), window=window, now=now, common_terms=common)
+        or development.id
     )
 
 

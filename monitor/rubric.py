@@ -78,16 +78,17 @@ COMMENTARY = ("opinion", "op-ed", "column", "editorial", "commentary", "analysis
 _QUESTION = re.compile(r"^\s*(?:how|why|what|is|are|can|could|should|will|does|do)\b|\?\s*$", re.IGNORECASE)
 
 # Who acts: the first actor a headline names as its subject.
+# Word edges by look-around, not \b: "U.S." ends in a full stop.
 _US = re.compile(
-    r"\b(?:U\.S\.|US|USA|United States|Washington|White House|Biden|Trump|BIS|Bureau of Industry"
-    r"|(?:U\.S\. |US )?Commerce Department|Department of Commerce|Federal Register|Treasury"
-    r"|Justice Department|DOJ|American)\b"
+    r"(?<!\w)(?:U\.S\.|US|USA|United States|Washington|White House|Biden|Trump|BIS|Bureau of Industry"
+    r"|(?:U\.S\. |US )?Commerce Department|Department of Commerce|^Commerce|Federal Register|Treasury"
+    r"|Justice Department|DOJ|American)(?!\w)"
 )
-_CHINA = re.compile(r"\b(?:China|Chinese|Beijing|MOFCOM|PRC)\b")
+_CHINA = re.compile(r"(?<!\w)(?:China|Chinese|Beijing|MOFCOM|PRC)(?!\w)")
 _ALLY = re.compile(
-    r"\b(?:Netherlands|Dutch|Holland|Japan|Japanese|Tokyo|Taiwan|Taiwanese|South Korea|Korean"
+    r"(?<!\w)(?:Netherlands|Dutch|Holland|Japan|Japanese|Tokyo|Taiwan|Taiwanese|South Korea|Korean"
     r"|Seoul|EU|European Union|European Commission|Europe|Brussels|UK|Britain|British|Germany"
-    r"|German|Malaysia|Singapore|India|Canada|Australia)\b"
+    r"|German|Malaysia|Singapore|India|Canada|Australia)(?!\w)"
 )
 # A mention is the subject unless it is the object of a preposition or a possessive
 # ("exports to China", "China's top server maker", "after US embargo").
@@ -106,6 +107,21 @@ _ENTITY_COUNT = re.compile(
     r"(?:entities|companies|firms|entries|organi[sz]ations|parties|chip firms|chipmakers)\b"
 )
 _DOZENS = re.compile(r"\b(?:dozens|scores|hundreds) of\b", re.IGNORECASE)
+
+
+# Kinds of action whose developments form one ongoing story by kind alone (the US chip
+# rules, the Entity List, enforcement, allies' controls, China's controls); the others
+# (a licence on one company's product, an inquiry) are a story only with a shared name.
+SERIES_KINDS = frozenset({"us:rule", "us:entity-list", "us:penalty", "ally:control", "china:control"})
+COMMENTARY_KIND = "commentary"
+
+
+@dataclass(frozen=True, slots=True)
+class Rating:
+    """The impact of a development and the kind of action it reports ("us:rule")."""
+
+    impact: Impact
+    kind: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,25 +168,25 @@ class _Read:
         return list(seen)
 
 
-def rate(articles: Sequence[Article]) -> Impact:
-    """The impact of a development from its reports: level, adjustments and reasons."""
+def rate(articles: Sequence[Article]) -> Rating:
+    """The impact of a development from its reports (level and reasons) and its kind."""
     chosen = sorted(articles, key=lambda a: a.published)[:MAX_ARTICLES]
     read = _Read(
         tuple(a.title or "" for a in chosen),
         tuple(a.summary or (a.text or "")[:LEAD_CHARS] for a in chosen),
     )
     if not any(read.headlines):
-        return Impact(1, ())
+        return Rating(Impact(1, ()), "")
     if read.commentary_share() > 0.5:
-        return Impact(2, ("commentary, not a new development",))
+        return Rating(Impact(2, ("commentary, not a new development",)), COMMENTARY_KIND)
     actor = dominant_actor(read.headlines)
     if actor == "china":
-        level, reasons = _china(read)
+        level, reasons, kind = _china(read)
     elif actor == "ally":
-        level, reasons = _ally(read)
+        level, reasons, kind = _ally(read)
     else:
-        level, reasons = _united_states(read)
-    return Impact(max(1, min(10, level)), tuple(reasons))
+        level, reasons, kind = _united_states(read)
+    return Rating(Impact(max(1, min(10, level)), tuple(reasons)), kind)
 
 
 def dominant_actor(headlines: Sequence[str]) -> str:
@@ -203,17 +219,17 @@ def _headline_actor(headline: str) -> str:
 # -- the three actors -----------------------------------------------------------------------
 
 
-def _united_states(read: _Read) -> tuple[int, list[str]]:
+def _united_states(read: _Read) -> tuple[int, list[str], str]:
     """The kind of action most headlines describe decides; its size sets the level."""
-    kinds: list[tuple[float, int, str]] = []  # (headline share, level, reason)
+    kinds: list[tuple[float, int, str, str]] = []  # (headline share, level, reason, kind)
     broad = read.both(RULE, BROAD_SCOPE, leads=False)
     if broad:
-        kinds.append((read.share_both(RULE, BROAD_SCOPE), 9, f"binding rule with broad effect: {_list(broad)}"))
+        kinds.append((read.share_both(RULE, BROAD_SCOPE), 9, f"binding rule with broad effect: {_list(broad)}", "us:rule"))
     if read.found(ENTITY_LIST, leads=False):
         count = entity_count(read)
         level = 8 if count >= 25 else 6 if 0 < count <= 5 else 7
         size = f" ({count} entities)" if count else ""
-        kinds.append((read.share(ENTITY_LIST), level, f"Entity List additions{size}"))
+        kinds.append((read.share(ENTITY_LIST), level, f"Entity List additions{size}", "us:entity-list"))
     products = read.both(LICENCE, NAMED_PRODUCTS)
     if products and (read.found(LICENCE, leads=False) or read.found(NAMED_PRODUCTS, leads=False)):
         share = max(read.share(LICENCE), read.share(NAMED_PRODUCTS))
@@ -221,48 +237,49 @@ def _united_states(read: _Read) -> tuple[int, list[str]]:
         money = usual_amount(read)
         if money is not None and money.usd >= 1e8:
             level, reason = 8, f"{reason}; {money.text} at stake"
-        kinds.append((share, level, reason))
+        kinds.append((share, level, reason, "us:licence"))
     if read.found(PENALTY, leads=False):
-        kinds.append((read.share(PENALTY), *_penalty(read)))
+        kinds.append((read.share(PENALTY), *_penalty(read), "us:penalty"))
     if read.found(CRIMINAL, leads=False):
-        kinds.append((read.share(CRIMINAL), 6, f"criminal enforcement: {_list(read.found(CRIMINAL, leads=False))}"))
+        kinds.append((read.share(CRIMINAL), 6, f"criminal enforcement: {_list(read.found(CRIMINAL, leads=False))}", "us:criminal"))
     if not kinds and read.found(CONTROL):
-        kinds.append((0.0, 6, f"new control: {_list(read.found(CONTROL, leads=False) or read.found(CONTROL))}"))
+        kinds.append((0.0, 6, f"new control: {_list(read.found(CONTROL, leads=False) or read.found(CONTROL))}", "us:control"))
     if not kinds:
-        return _soften(read, 3, ["no control, list, licence or penalty named"])
-    _, level, reason = max(kinds)
-    return _soften(read, level, [reason])
+        return _soften(read, 3, ["no control, list, licence or penalty named"], "us:other")
+    _, level, reason, kind = max(kinds)
+    return _soften(read, level, [reason], kind)
 
 
-def _ally(read: _Read) -> tuple[int, list[str]]:
+def _ally(read: _Read) -> tuple[int, list[str], str]:
     who = _list(_ALLY_NAMES(read))
     level, reasons = 7, [f"allied control aligned with the US: {who}" if who else "allied control"]
     if read.share(TAKING_EFFECT) > 0.5:
         level, reasons = 6, [f"allied control taking effect or widened: {who}" if who else "allied control widened"]
-    return _soften(read, level, reasons)
+    return _soften(read, level, reasons, "ally:control")
 
 
-def _china(read: _Read) -> tuple[int, list[str]]:
+def _china(read: _Read) -> tuple[int, list[str], str]:
     materials = read.both(CONTROL, MATERIALS)
     if materials:
         level, reasons = 7, [f"China's countermeasure: export controls on {_list(materials)}"]
     elif read.found(CONTROL):
         level, reasons = 6, [f"China's countermeasure: {_list(read.found(CONTROL, leads=False) or read.found(CONTROL))}"]
     else:
-        level, reasons = 4, ["China's response short of a control"]
-    return _soften(read, level, reasons)
+        return _soften(read, 4, ["China's response short of a control"], "china:inquiry")
+    return _soften(read, level, reasons, "china:control")
 
 
-def _soften(read: _Read, level: int, reasons: list[str]) -> tuple[int, list[str]]:
-    """Clarifications, proposals and inquiries that most headlines name cap the level."""
-    for terms, cap, why in (
-        (CLARIFICATION, 5, "clarifies or corrects earlier rules"),
-        (PROPOSAL, 5, "a proposal, not yet binding"),
-        (INQUIRY, 4, "an inquiry, hearing or report, no action yet"),
+def _soften(read: _Read, level: int, reasons: list[str], kind: str) -> tuple[int, list[str], str]:
+    """Clarifications, proposals and inquiries that most headlines name cap the level; an
+    inquiry is its own kind (no action yet), a clarification belongs to what it clarifies."""
+    for terms, cap, why, softer in (
+        (CLARIFICATION, 5, "clarifies or corrects earlier rules", kind),
+        (PROPOSAL, 5, "a proposal, not yet binding", kind),
+        (INQUIRY, 4, "an inquiry, hearing or report, no action yet", kind.split(":")[0] + ":inquiry"),
     ):
         if level > cap and read.share(terms) > 0.5:
-            return cap, [why, *reasons]
-    return level, reasons
+            return cap, [why, *reasons], softer
+    return level, reasons, kind
 
 
 def _penalty(read: _Read) -> tuple[int, str]:

@@ -26,7 +26,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 
+from monitor import rubric
 from monitor.models import Article, Decision, Impact, Sentiment
+from monitor.rubric import Rating
 from monitor.settings import Impact as ImpactSettings
 from monitor.settings import ImpactSignal, Topic
 from monitor.terms import TermHit, TermMatcher, compile_terms
@@ -215,16 +217,23 @@ def _read(compiled: _Signals, article: Article) -> _Read:
 
 
 def impact(view_articles: Sequence[Article], decision: Decision, topic: Topic) -> Impact:
-    """Score a development 1..10 from its articles, with the reasons.
+    """Score a development 1..10 from its articles, with the reasons (see :func:`rate`)."""
+    return rate(view_articles, decision, topic).impact
+
+
+def rate(view_articles: Sequence[Article], decision: Decision, topic: Topic) -> Rating:
+    """The impact of a development and the kind of action it reports.
 
     The analyst's rubric for export controls (:mod:`monitor.rubric`) unless the topic
-    configures its own signals, which are then summed as described above.
+    configures its own signals, which are then summed as described above (no kind).
     """
     settings = topic.impact
     if settings.signals is None:
-        from monitor import rubric
-
         return rubric.rate(view_articles)
+    return Rating(_summed(view_articles, decision, settings), "")
+
+
+def _summed(view_articles: Sequence[Article], decision: Decision, settings: ImpactSettings) -> Impact:
     compiled = _compiled(settings)
     chosen = sorted(view_articles, key=lambda a: a.published)[:MAX_ARTICLES]
     reads = [_read(compiled, a) for a in chosen]

@@ -10,6 +10,14 @@ candidates, the one sharing the rarest features wins; ties go to the most recent
 distinctive feature must be a name both developments carry: a story is about someone or
 something, and generic words ("licence", "rule") alone link unrelated developments.
 
+Developments of one *series kind* link by their kind alone (``monitor.rubric``: the US chip
+rules, Entity List additions, enforcement penalties, allies' controls, China's controls):
+the October 2023 rules update the October 2022 rules although their reports share few
+words, so such storylines run for years (``storyline_window``). Other kinds (a licence on
+one company's product, an inquiry) join a storyline only through shared names as above,
+with each other and when the same actor took them; commentary joins none. Only corroborated developments appear in
+a timeline: a single-source item is not a fact to recall under "Earlier in this story".
+
 The storyline id is the id of its earliest development, so a chain A ← B ← C keeps A's
 id. Features use the same folding and stemming as clustering (:mod:`monitor.textfeatures`),
 so key terms and headline words meet.
@@ -25,11 +33,14 @@ from functools import lru_cache
 
 from monitor import textfeatures as tf
 from monitor.models import Development, DevelopmentState, TimelineEntry
+from monitor.rubric import COMMENTARY_KIND, SERIES_KINDS
 
 MIN_SHARED = 2  # distinctive features two developments must share to be one story
 COMMON_SHARE = 0.3  # a feature in more than this share of the pool is not distinctive
 COMMON_FLOOR = 3  # ... but in small pools a feature seen this often still counts
 MAX_CANDIDATES = 300  # most recent candidates examined (and loaded): bounds the cost per new development
+KIND_CANDIDATES = 20  # plus the newest of the development's own series kind, however old
+NAMES_WINDOW = timedelta(days=90)  # how far back shared names alone link two developments
 TIMELINE_LIMIT = 10  # earlier developments listed in an alert (newest kept)
 LEAD_CHARS = 500
 
@@ -115,7 +126,17 @@ def storyline_for(
     ``common_terms`` are the topic's own rule terms (e.g. "export controls", "chip*"):
     every development of the topic shares them, so they never link two developments.
     """
-    pool = _eligible(dev, candidates, window, now)
+    if dev.kind == COMMENTARY_KIND:
+        return None
+    pool = [c for c in _eligible(dev, candidates, window, now) if _same_family(dev, c)]
+    if not pool:
+        return None
+    series = _by_kind(dev, pool)
+    if series is not None:
+        return series.storyline_id or series.id
+    # A story told through shared names (a company, a product) runs for months, not years:
+    # over years, the same big names recur in unrelated stories.
+    pool = _eligible(dev, pool, min(window, NAMES_WINDOW), now)
     if not pool:
         return None
     common = _common(common_terms)
@@ -142,15 +163,43 @@ def storyline_for(
     return chosen.storyline_id or chosen.id
 
 
+def _same_family(dev: Development, cand: Development) -> bool:
+    """Unrated developments compare as before. Rated ones: never commentary; a series kind
+    only with its own kind; the others (a licence, an inquiry, a company's story) with
+    each other, when the same actor took them."""
+    if cand.kind == COMMENTARY_KIND:
+        return False
+    if not dev.kind or not cand.kind:
+        return True
+    if dev.kind in SERIES_KINDS or cand.kind in SERIES_KINDS:
+        return dev.kind == cand.kind
+    return dev.kind.split(":")[0] == cand.kind.split(":")[0]
+
+
+def _by_kind(dev: Development, pool: Sequence[Development]) -> Development | None:
+    """The nearest corroborated development of the same series kind, before or after."""
+    if dev.kind not in SERIES_KINDS:
+        return None
+    same = [c for c in pool if c.kind == dev.kind and _corroborated(c)]
+    if not same:
+        return None
+    return min(same, key=lambda c: (abs((c.first_seen - dev.first_seen).total_seconds()), c.id or 0))
+
+
+def _corroborated(dev: Development) -> bool:
+    return dev.state is DevelopmentState.CORROBORATED or (dev.state is DevelopmentState.CLOSED and dev.independent >= 2)
+
+
 def timeline_entries(
     dev: Development, storyline_devs: Sequence[Development], *, limit: int = TIMELINE_LIMIT
 ) -> tuple[TimelineEntry, ...]:
-    """Earlier developments of the same storyline, oldest first (the newest ``limit`` kept)."""
+    """Earlier corroborated developments of the same storyline, oldest first (the newest
+    ``limit`` kept)."""
     if dev.storyline_id is None:
         return ()
     earlier: dict[int, Development] = {}
     for d in storyline_devs:
-        if d.id is None or not _alive(d) or d.id == dev.id:
+        if d.id is None or not _alive(d) or d.id == dev.id or not _corroborated(d):
             continue
         if (d.storyline_id or d.id) == dev.storyline_id and _order(d) < _order(dev):
             earlier[d.id] = d

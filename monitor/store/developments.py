@@ -92,7 +92,7 @@ _STORYLINE_COLUMNS = [
     development.c[name]
     for name in (
         "id", "topic", "headline", "lead", "first_seen", "last_seen", "state", "key_terms",
-        "storyline_id", "merged_into",
+        "storyline_id", "kind", "merged_into", "independent",
     )
 ]
 
@@ -106,21 +106,39 @@ def storyline_candidates(
     if since is not None:
         query = query.where(development.c.last_seen >= since)
     query = query.order_by(development.c.last_seen.desc(), development.c.id.desc()).limit(limit)
-    return [
-        Development(
-            id=row.id,
-            topic=row.topic,
-            headline=row.headline,
-            lead=row.lead,
-            first_seen=row.first_seen,
-            last_seen=row.last_seen,
-            state=_state(row.state),
-            key_terms=tuple(str(t) for t in row.key_terms or ()),
-            storyline_id=row.storyline_id,
-            merged_into=row.merged_into,
-        )
-        for row in conn.execute(query)
-    ]
+    return [_storyline_row(row) for row in conn.execute(query)]
+
+
+def _storyline_row(row: Any) -> Development:
+    return Development(
+        id=row.id,
+        topic=row.topic,
+        headline=row.headline,
+        lead=row.lead,
+        first_seen=row.first_seen,
+        last_seen=row.last_seen,
+        state=_state(row.state),
+        key_terms=tuple(str(t) for t in row.key_terms or ()),
+        storyline_id=row.storyline_id,
+        kind=row.kind or "",
+        merged_into=row.merged_into,
+        independent=row.independent,
+    )
+
+
+def latest_of_kind(
+    conn: Connection, since: datetime, *, topic: str, kind: str, limit: int
+) -> list[Development]:
+    """The newest developments of one kind (not merged), seen since `since`, newest first,
+    with the columns storylines compare: a storyline's earlier developments may be years
+    and thousands of developments back."""
+    query = (
+        _filtered(select(*_STORYLINE_COLUMNS), [topic], None)
+        .where(development.c.kind == kind, development.c.last_seen >= since)
+        .order_by(development.c.last_seen.desc(), development.c.id.desc())
+        .limit(limit)
+    )
+    return [_storyline_row(row) for row in conn.execute(query)]
 
 
 def open_developments(
@@ -197,6 +215,7 @@ def _row_from_development(dev: Development) -> dict[str, Any]:
         "impact_reasons": list(dev.impact.reasons) if dev.impact else [],
         "sentiment": Sentiment(dev.sentiment).value if dev.sentiment else None,
         "storyline_id": dev.storyline_id,
+        "kind": dev.kind,
         "merged_into": dev.merged_into,
         # Bookkeeping only (when the row last changed); no decision reads it.
         "updated": datetime.now(UTC),
@@ -221,6 +240,7 @@ def _development_from_row(row: RowMapping) -> Development:
         impact=impact,
         sentiment=_sentiment(row["sentiment"]),
         storyline_id=row["storyline_id"],
+        kind=row["kind"] or "",
         merged_into=row["merged_into"],
     )
 

@@ -105,11 +105,14 @@ development = Table(
     Column("impact_reasons", JSON, nullable=False, default=list),
     Column("sentiment", String(20)),
     Column("storyline_id", Integer),
+    # The kind of action (impact rubric): storylines link developments of one kind.
+    Column("kind", String(60), nullable=False, server_default=""),
     Column("merged_into", Integer, ForeignKey("development.id", **DEFERRED)),
     Column("features", JSON),  # whatever cluster needs to rebuild its index after a restart
     Column("updated", UTC_DATETIME),
     Index("ix_development_last_seen", "last_seen"),
     Index("ix_development_storyline", "storyline_id"),
+    Index("ix_development_topic_kind", "topic", "kind", "last_seen"),
 )
 
 article = Table(

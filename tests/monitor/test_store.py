@@ -29,6 +29,7 @@ from monitor.models import (
 )
 from monitor.store import Store, articles, db, developments, meta, outbox, sources
 from monitor.store.schema import article as article_table
+from monitor.store.schema import development
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -126,7 +127,7 @@ def test_db_commands_upgrade_and_report(store_url: str, capsys: pytest.CaptureFi
     assert run("db", "current") == 1
     assert "needs `monitor db upgrade`" in capsys.readouterr().out
     assert run("db", "upgrade") == 0
-    assert "upgraded (empty) -> 0001" in capsys.readouterr().out
+    assert "upgraded (empty) -> 0002" in capsys.readouterr().out
     assert run("db", "current") == 0
     assert "up to date" in capsys.readouterr().out
 
@@ -144,9 +145,9 @@ def test_db_upgrade_reports_an_unreachable_database(capsys: pytest.CaptureFixtur
 
 def test_describe_names_the_database_and_its_schema(store_url: str) -> None:
     store = Store.open(store_url)
-    assert "needs `monitor db upgrade` to 0001" in store.describe()
+    assert "needs `monitor db upgrade` to 0002" in store.describe()
     store.upgrade()
-    assert store.describe().endswith("(schema 0001)")
+    assert store.describe().endswith("(schema 0002)")
     assert store.describe().startswith(store_url.split(":")[0])
     store.close()
     secret = Store.open("postgresql+psycopg://u:hunter2@127.0.0.1:1/none").describe()
@@ -358,6 +359,7 @@ def test_development_round_trip_and_update(store: Store) -> None:
         sentiment=Sentiment.VERY_NEGATIVE,
         lead="Le département du Commerce…",
         storyline_id=1,
+        kind="us:entity-list",
         decision_reason="3 independent: Reuters (+2 reprints), Politico, BIS",
     )
     with store.transaction() as conn:
@@ -411,6 +413,39 @@ def test_storyline(store: Store) -> None:
         assert [d.id for d in developments.storyline(conn, 9)] == [2, 3, 1, 4]
         before = T0 + timedelta(days=3)
         assert [d.id for d in developments.storyline(conn, 9, before=before)] == [2, 3]
+
+
+def test_latest_of_kind_reaches_past_the_recent_ones(store: Store) -> None:
+    """A storyline's earlier development may be years back, behind thousands of others."""
+    with store.transaction() as conn:
+        old = make_development(1, kind="us:rule", first_seen=T0 - timedelta(days=700), last_seen=T0 - timedelta(days=700))
+        developments.upsert_development(conn, old)
+        for n in range(2, 40):
+            developments.upsert_development(conn, make_development(n, kind="us:licence", last_seen=T0 + timedelta(minutes=n)))
+        developments.upsert_development(conn, make_development(40, kind="us:rule", last_seen=T0))
+    with store.connect() as conn:
+        found = developments.latest_of_kind(conn, T0 - timedelta(days=1095), topic="ai-export-controls", kind="us:rule", limit=5)
+        assert [d.id for d in found] == [40, 1]
+        assert found[1].kind == "us:rule"
+        assert developments.storyline_candidates(conn, None, topic="ai-export-controls", limit=5)[0].kind == "us:licence"
+
+
+def test_a_store_of_the_previous_version_upgrades_and_keeps_its_developments(store_url: str) -> None:
+    store = Store.open(store_url)
+    store.upgrade("0001")
+    with store.transaction() as conn:
+        conn.execute(
+            development.insert().values(
+                id=7, topic="export-controls", headline="US adds firms to Entity List", lead="", first_seen=T0,
+                last_seen=T0, state="corroborated", independent=2, decision_reason="", key_terms=[], impact_reasons=[],
+            )
+        )
+    store.upgrade()
+    with store.connect() as conn:
+        back = developments.get_development(conn, 7)
+    assert back is not None and back.headline == "US adds firms to Entity List" and back.kind == ""
+    assert store.schema_diff() == []
+    store.close()
 
 
 def test_merge_moves_articles_and_keeps_the_merged_row(store: Store) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from monitor.models import Development, DevelopmentState, TimelineEntry
@@ -144,11 +145,51 @@ def test_an_earlier_development_found_later_joins_the_same_storyline() -> None:
     earlier = Development(
         topic="t", headline="BIS weighs licence rule for Nvidia H20 exports to China",
         first_seen=now - timedelta(days=18), last_seen=now - timedelta(days=17), id=8,
+        state=DevelopmentState.CORROBORATED, independent=2,
     )
     assert storyline_for(earlier, [today], window=timedelta(days=60), now=now) == 7
     earlier.storyline_id = 7
     entries = timeline_entries(today, [earlier, today])
     assert [e.development_id for e in entries] == [8]
+
+
+def test_a_single_source_item_is_never_listed_as_earlier_in_the_story() -> None:
+    now = datetime(2026, 3, 20, tzinfo=UTC)
+    today = Development(topic="t", headline="Nvidia H20 licence rule takes effect", first_seen=now, last_seen=now, id=7, storyline_id=1)
+    rumour = Development(topic="t", headline="Nvidia H20 may face licence rule, one blog says", first_seen=now - timedelta(days=9),
+                         last_seen=now - timedelta(days=9), id=5, storyline_id=1, state=DevelopmentState.SINGLE_SOURCE)
+    confirmed = Development(topic="t", headline="BIS weighs licence rule for Nvidia H20", first_seen=now - timedelta(days=8),
+                            last_seen=now - timedelta(days=8), id=1, storyline_id=1, state=DevelopmentState.CORROBORATED, independent=3)
+    assert [e.development_id for e in timeline_entries(today, [rumour, confirmed])] == [1]
+
+
+def test_a_series_kind_links_across_years_without_shared_words() -> None:
+    """The October 2023 rules update the October 2022 rules: one story, by kind."""
+    rules_2022 = Development(topic="t", headline="Commerce implements new export controls on advanced computing", first_seen=datetime(2022, 10, 7, tzinfo=UTC),
+                             last_seen=datetime(2022, 10, 20, tzinfo=UTC), id=2, storyline_id=2, kind="us:rule",
+                             state=DevelopmentState.CORROBORATED, independent=5)
+    allies = Development(topic="t", headline="Japan restricts chipmaking equipment exports", first_seen=datetime(2023, 3, 31, tzinfo=UTC),
+                         last_seen=datetime(2023, 4, 1, tzinfo=UTC), id=9, storyline_id=9, kind="ally:control",
+                         state=DevelopmentState.CORROBORATED, independent=3)
+    rules_2023 = Development(topic="t", headline="Commerce strengthens restrictions on semiconductors", first_seen=datetime(2023, 10, 17, tzinfo=UTC),
+                             last_seen=datetime(2023, 10, 19, tzinfo=UTC), id=18, kind="us:rule")
+    now = rules_2023.last_seen
+    assert storyline_for(rules_2023, [rules_2022, allies], window=timedelta(days=1095), now=now) == 2
+    assert storyline_for(rules_2023, [rules_2022, allies], window=timedelta(days=60), now=now) is None  # outside the window
+    commentary = Development(topic="t", headline="How chips became a weapon", first_seen=now, last_seen=now, id=20, kind="commentary")
+    assert storyline_for(commentary, [rules_2022, allies], window=timedelta(days=1095), now=now) is None
+
+
+def test_names_alone_link_for_months_not_years() -> None:
+    now = datetime(2026, 3, 20, tzinfo=UTC)
+    old = Development(topic="t", headline="US orders Nvidia to halt A100 sales to China", first_seen=now - timedelta(days=200),
+                      last_seen=now - timedelta(days=199), id=1, storyline_id=1, kind="us:licence", key_terms=("nvidia", "a100"),
+                      state=DevelopmentState.CORROBORATED, independent=4)
+    new = Development(topic="t", headline="Nvidia A100 successor halted for China, US orders", first_seen=now, last_seen=now, id=2,
+                      kind="us:licence", key_terms=("nvidia", "a100"))
+    assert storyline_for(new, [old], window=timedelta(days=1095), now=now) is None
+    recent = replace(old, first_seen=now - timedelta(days=20), last_seen=now - timedelta(days=19))
+    assert storyline_for(new, [recent], window=timedelta(days=1095), now=now) == 1
 
 
 def test_generic_words_alone_do_not_make_one_story() -> None:
