@@ -673,7 +673,9 @@ def new_sources(view: DevelopmentView, new_article_ids: list[int]) -> list[tuple
     for origin in render.origins_of(view):
         ids = [i for i in origin.article_ids if i in by_id]
         if ids and all(i in new for i in ids):
-            found.append((by_id[ids[0]], origin.label))
+            members = [by_id[i] for i in ids]
+            first = render.origin_article(origin, members) or members[0]
+            found.append((first, render.origin_name(origin, members)))
     return found
 
 

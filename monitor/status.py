@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from alerts.deliver import LOOKUP_META, SCOPES_META, WARNINGS
-from alerts.render import verified_phrase
+from alerts.render import origin_name, verified_phrase
 from alerts.slack import SCOPES
 from monitor.config import ConfigHolder, effective_sources
 from monitor.models import DevelopmentView
@@ -231,7 +231,8 @@ def describe_view(view: DevelopmentView) -> list[str]:
             if origin.reprints
             else ""
         )
-        lines.append(f"   • {origin.label}{copies}")
+        members = [by_id[i] for i in origin.article_ids if i in by_id]
+        lines.append(f"   • {origin_name(origin, members)}{copies}")
         for article_id in origin.article_ids:
             article = by_id.get(article_id)
             if article is not None:

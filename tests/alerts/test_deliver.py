@@ -152,8 +152,8 @@ async def test_first_alert_posts_one_parent_and_records_its_ts(store: Store, sla
 
     assert report.sent == 1
     [message] = slack.messages("alerts")
-    assert message["blocks"][0]["text"]["text"] == HEADLINE
-    assert "Verified by 2 sources" in message["text"]
+    assert message["blocks"][0]["text"]["text"] == f"Reuters: {HEADLINE}"  # the first origin's own headline
+    assert "verified by 2 sources" in message["text"]
     assert message["metadata"] == {
         "event_type": "development_alert",
         "event_payload": {"alert_id": alert_id, "part": "parent", "development_id": 1},
@@ -246,13 +246,35 @@ async def test_new_source_updates_the_parent_and_adds_one_thread_reply(store: St
     assert report.sent == 1
     [shown] = slack.messages("alerts")  # still one message in the channel
     assert shown["ts"] == parent["ts"]
-    assert "Verified by 3 sources" in shown["text"]
-    assert "updated at" in str(shown["blocks"])
+    assert "verified by 3 sources" in shown["text"]
+    assert "updated <!date^" in str(shown["blocks"])
     assert "(+1 reprint)" in str(shown["blocks"])
     [reply] = slack.replies("alerts", parent["ts"])
     assert "New independent source" in reply["text"] and "AP" in reply["text"]
     assert reply["reply_broadcast"] is False
     assert row(store, update_id).thread_ts == parent["ts"]
+
+
+async def test_a_new_source_reply_names_the_outlet_not_its_owner_group(store: Store, slack: FakeSlack, clock: Clock) -> None:
+    """feeds.yaml's `owner: us-commerce` is how the agency's outlets count once; the reply names
+    the outlet people know ("New independent source: us-commerce" was what Slack showed)."""
+    relay, parent = await deliver_parent(store, slack, clock)
+    with store.transaction() as conn:
+        [bis] = make_articles(1, ["Bureau of Industry and Security"], clock.advance(minutes=5),
+                              origin_of={"Bureau of Industry and Security": "owner:us-commerce"})
+        bis.owner, bis.tier = "us-commerce", "primary"
+        insert_articles(conn, [bis])
+    assert bis.id is not None
+    enqueue_update(store, clock.now, [bis.id])
+
+    await relay.deliver_due()
+
+    [reply] = slack.replies("alerts", parent["ts"])
+    assert reply["text"] == "New independent source: Bureau of Industry and Security"
+    assert "us-commerce" not in str(reply["blocks"])
+    [shown] = slack.messages("alerts")
+    assert shown["blocks"][0]["text"]["text"] == f"Bureau of Industry and Security: {HEADLINE}"  # the primary leads
+    assert "us-commerce" not in str(shown["blocks"]).split("same owner")[0]
 
 
 async def test_material_update_broadcasts_its_reply(store: Store, slack: FakeSlack, clock: Clock) -> None:
@@ -581,7 +603,7 @@ async def test_webhook_mode_posts_parents_and_only_material_updates(store: Store
     relay = Relay(store, WebhookSink(slack.webhook_url), clock=clock, settings=SETTINGS)
     assert (await relay.deliver_due()).sent == 1
     [parent] = slack.messages("webhook")
-    assert parent["blocks"][0]["text"]["text"] == HEADLINE
+    assert parent["blocks"][0]["text"]["text"] == f"Reuters: {HEADLINE}"
     [call] = slack.calls_to("webhook")
     assert call.params["unfurl_links"] is False and "link_names" not in call.params
 
