@@ -346,6 +346,9 @@ class Relay:
         )
         attempt = self._begin(alert, now)
         posted = await self._post_once(attempt, alert.channel, message, part="parent")
+        listing = self.renderer.render_all_sources(view)
+        if listing is not None and posted.ts and self.sink.supports_updates:  # more sources than the message holds
+            await self._post_once(attempt, posted.channel_id or alert.channel, listing, part="sources", thread_ts=posted.ts)
         link = await self.sink.permalink(posted.channel_id, posted.ts) if posted.ts else None
         if link:
             attempt.payload["permalink"] = link

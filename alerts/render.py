@@ -30,6 +30,7 @@ MAX_FALLBACK = 3000
 _SOURCE_SECTIONS_MAX = 10
 _TIMELINE_ENTRIES_MAX = 15
 _TITLE_IN_LIST = 200
+_ALL_IN_THREAD = "all are listed in the thread"
 _LEAD_MAX = 300  # "what happened" is a sentence or two, not the article
 
 # The only mention forms an operator may configure; anything else is shown, not parsed.
@@ -91,8 +92,16 @@ def clip_markup(text: str, limit: int) -> str:
     return head.rstrip() + ELLIPSIS
 
 
-def pack_lines(lines: Sequence[str], *, title: str, max_sections: int, limit: int = MAX_TEXT) -> list[Block]:
-    """Put lines into as few sections as fit `limit`; say how many were left out, if any."""
+def pack_lines(
+    lines: Sequence[str], *, title: str, max_sections: int, limit: int = MAX_TEXT, more: str = ""
+) -> list[Block]:
+    """Put lines into as few sections as fit `limit`; say how many were left out, if any
+    (`more` is added to that note, e.g. where the rest can be found)."""
+    return [mrkdwn(s) for s in _pack(lines, title=title, max_sections=max_sections, limit=limit, more=more)[0]]
+
+
+def _pack(lines: Sequence[str], *, title: str, max_sections: int, limit: int, more: str = "") -> tuple[list[str], int]:
+    """(section texts, lines left out)."""
     sections: list[str] = []
     current = title
     shown = 0
@@ -110,12 +119,12 @@ def pack_lines(lines: Sequence[str], *, title: str, max_sections: int, limit: in
         shown += 1
     left = len(lines) - shown
     if left:
-        more = f"\n_…and {left} more_"
-        current = current if len(current) + len(more) <= limit else clip_markup(current, limit - len(more))
-        current += more
+        note = f"\n_…and {left} more{f' — {more}' if more else ''}_"
+        current = current if len(current) + len(note) <= limit else clip_markup(current, limit - len(note))
+        current += note
     if current:
         sections.append(current)
-    return [mrkdwn(s) for s in sections]
+    return sections, left
 
 
 def fit_blocks(blocks: list[Block], limit: int = MAX_BLOCKS) -> list[Block]:
@@ -174,7 +183,9 @@ def render_development(
         blocks.append(mrkdwn(" ".join(p for p in (ping, escape(what)) if p)))
     blocks.append(mrkdwn(why_it_matters(view, topic_name)))
     blocks.append(divider())
-    blocks.extend(pack_lines(source_lines(view), title="*Who reports it*", max_sections=_SOURCE_SECTIONS_MAX))
+    blocks.extend(
+        pack_lines(source_lines(view), title="*Who reports it*", max_sections=_SOURCE_SECTIONS_MAX, more=_ALL_IN_THREAD)
+    )
     timeline = timeline_lines(view)
     if timeline:
         blocks.extend(pack_lines(timeline, title="*Before this*", max_sections=3))
@@ -368,6 +379,19 @@ def context_elements(view: DevelopmentView, *, now: datetime, updated: bool, thr
 
 
 # --- thread replies and pointers ------------------------------------------------------
+
+
+def render_all_sources(view: DevelopmentView) -> Message | None:
+    """Thread reply with every source, for a development whose message cannot list them all
+    (None when it can): the place to see everything, linked from the message's "…and N more"."""
+    lines = source_lines(view)
+    if not _pack(lines, title="*Who reports it*", max_sections=_SOURCE_SECTIONS_MAX, limit=MAX_TEXT)[1]:
+        return None
+    title = f"*All {len(lines)} independent sources*"
+    blocks = pack_lines(lines, title=title, max_sections=MAX_BLOCKS - 1)
+    headline = headline_of(view, lead_of(view))
+    return Message(f"All {len(lines)} independent sources: " + escape_clipped(headline, 300), fit_blocks(blocks))
+
 
 
 def render_source_reply(article: Article, origin_label: str, now: datetime) -> Message:

@@ -170,6 +170,23 @@ async def test_first_alert_posts_one_parent_and_records_its_ts(store: Store, sla
     assert again.sent == 0 and len(slack.calls_to("chat.postMessage")) == 1
 
 
+async def test_a_development_with_more_sources_than_a_message_holds_lists_them_all_in_its_thread(
+    store: Store, slack: FakeSlack, clock: Clock
+) -> None:
+    outlets = tuple(f"Outlet {n:03d} with a long name" for n in range(260))
+    with store.transaction() as conn:
+        seed_development(conn, clock.now, outlets=outlets)
+        outbox.enqueue(conn, new_alert(1, "alerts", clock.now))
+
+    assert (await make_relay(store, slack, clock).deliver_due()).sent == 1
+
+    [parent] = slack.messages("alerts")
+    assert "all are listed in the thread" in str(parent["blocks"])
+    [listing] = slack.replies("alerts", parent["ts"])
+    assert listing["text"].startswith("All 260 independent sources")
+    assert "Outlet 259 with a long name" in str(listing["blocks"])
+
+
 async def test_a_second_monitor_on_the_same_store_leaves_delivery_to_the_first(store: Store, slack: FakeSlack, clock: Clock) -> None:
     """Two relays (another replica, or `run --once` from cron beside the service) would both
     post a pending row; the store's lease lets one deliver and the other stand by."""

@@ -12,6 +12,7 @@ from alerts.escape import clip, escape, escape_clipped, link
 from alerts.render import (
     Message,
     origin_name,
+    render_all_sources,
     render_development,
     render_merge_pointer,
     render_plain,
@@ -304,11 +305,16 @@ def test_limits_hold_with_sixty_sources_and_a_huge_headline() -> None:
     assert "…" in all_text(message)
 
 
-def test_sources_that_do_not_fit_are_counted() -> None:
+def test_sources_that_do_not_fit_are_counted_and_all_listed_in_the_thread() -> None:
     view = make_view(origins=400, lead="")
     message = render_development(view, topic_name="T", now=NOW)
     assert_valid(message)
-    assert "more_" in all_text(message)  # "…and N more"
+    assert "more — all are listed in the thread_" in all_text(message)  # "…and N more — …"
+    listing = render_all_sources(view)
+    assert listing is not None
+    assert_valid(listing)
+    assert "*All 400 independent sources*" in all_text(listing) and "|Outlet 396>" in all_text(listing)
+    assert render_all_sources(make_view()) is None  # everything fits: no extra reply
 
 
 def test_unsafe_article_url_is_not_linked() -> None:
