@@ -582,8 +582,9 @@ class Relay:
             f"grant the scope and post it by hand"
         )
         log.warning("alert %s: %s", alert.id, warnings[-1])
-        channel_id = getattr(self.sink, "_channel_ids", {}).get(channel.lstrip("#"), "")
-        return Posted(str(channel_id), "")
+        with self.store.transaction() as conn:
+            channel_id = outbox.channel_id_for(conn, channel) or ""
+        return Posted(channel_id, "")
 
     def _note_cannot_look(self, why: CannotLook, channel: str) -> None:
         """Record once (store, for `monitor status`) and log once per process that look-ups fail."""

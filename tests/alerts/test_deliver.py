@@ -128,7 +128,7 @@ def seed_and_enqueue(store: Store, now: datetime, *, dev_id: int = 1, channel: s
 def make_relay(store: Store, slack: FakeSlack, clock: Clock, *, timeout: float = 2, rate_limit_retries: int = 5,
                settings: Settings = SETTINGS) -> Relay:
     config = Slack(token=slack.token, base_url=slack.base_url, timeout=timedelta(seconds=timeout))
-    # Short pauses between the SDK's 5xx retries keep the suite quick; Retry-After is still honoured.
+    # Short pauses between 5xx retries (the SDK's for safe calls, the relay's quick ones for posts) keep the suite quick.
     client = make_client(config, rate_limit_retries=rate_limit_retries, retry_interval=FixedValueRetryIntervalCalculator(0.05))
     return Relay(store, SlackWebSink(client), clock=clock, settings=settings, backoff=Backoff(base=timedelta(seconds=10)),
                  quick_pause=0.05)
@@ -337,7 +337,7 @@ async def test_material_change_without_new_source_says_what_changed(store: Store
 async def test_update_waits_while_the_parent_is_undelivered(store: Store, slack: FakeSlack, clock: Clock) -> None:
     seed_and_enqueue(store, clock.now)
     ids = add_sources(store, clock.now, ["AP"])
-    slack.fail_next(3, status=503, methods=("chat.postMessage",))  # one attempt: 1 call + 2 SDK retries
+    slack.fail_next(3, status=503, methods=("chat.postMessage",))  # one attempt: 1 post + 2 quick retries
     relay = make_relay(store, slack, clock)
     update_id = enqueue_update(store, clock.now, ids)
 
@@ -465,13 +465,14 @@ async def test_server_errors_then_success(store: Store, slack: FakeSlack, clock:
     await make_relay(store, slack, clock).deliver_due()
 
     assert [c.status for c in slack.calls_to("chat.postMessage")] == [status, status, 200]
+    assert len(slack.calls_to("conversations.history")) == 2  # the relay looked before each retry
     assert len(slack.messages("alerts")) == 1
     assert row(store, alert_id).state is AlertState.SENT
 
 
 async def test_persistent_server_errors_back_off_exponentially(store: Store, slack: FakeSlack, clock: Clock) -> None:
     alert_id = seed_and_enqueue(store, clock.now)
-    slack.fail_next(9, status=500, methods=("chat.postMessage",))  # 3 attempts × (1 + 2 SDK retries)
+    slack.fail_next(9, status=500, methods=("chat.postMessage",))  # 3 attempts × (1 post + 2 quick retries)
     relay = make_relay(store, slack, clock)
     delays = []
     for _ in range(3):
