@@ -7,10 +7,12 @@ For each due row (oldest first):
 
 - NEW      → chat.postMessage, the development's parent message, with metadata
              {"event_type": "development_alert", "event_payload": {development_id, alert_id, part}};
-             its permalink is kept in the payload (digests link to it).
-- UPDATE   → chat.update of the parent (counts, impact, "updated at") and one thread reply per
+             its permalink is kept in the payload (digests link to it); when it cannot list
+             every source, the full list follows as a thread reply.
+- UPDATE   → chat.update of the parent (counts, impact, "updated") and one thread reply per
              new independent source; the first reply is broadcast only when the payload says
-             `material` (impact crossed the on-call threshold, a correction).
+             `material` (impact crossed the on-call threshold) and the topic has an on-call
+             channel; otherwise a material change is said in the thread only.
 - MERGE    → chat.update of the absorbed development's parent, pointing to the surviving thread.
 - DIGEST, HEALTH, RECOVERY → the payload's message (text/blocks, plus `thread` replies).
 
@@ -21,11 +23,20 @@ Failure handling, and why nothing is lost or doubled:
 
 - The attempt is counted and committed *before* Slack is called, and the row stays pending
   until Slack's ts is recorded. A crash anywhere leaves a pending row with attempts > 0.
-- A row with attempts > 0 may already be in Slack (timeout after sending, crash before
-  recording), so before posting, the relay looks for its own message by metadata
-  (`alert_id` + `part`) in recent channel history (or the thread) and adopts its ts.
-- Replies already posted for a row are recorded in its payload (`delivered_parts`) as they
-  happen, so a retry continues where the last attempt stopped.
+- Each post is recorded in the row's payload before it is sent (`in_flight`: the part) and
+  after (`delivered_parts`: part → ts), so a retry continues where the last attempt stopped.
+  A post that Slack refused or that never left (429, refused connection, an `ok: false`
+  answer) clears the in-flight mark: nothing to look for.
+- A part still marked in flight may be in Slack (a timeout after sending, a 5xx — Slack
+  sometimes posts and then fails — or a killed process), so before posting it again the
+  relay looks for its own message by metadata (`alert_id` + `part`) in recent channel history
+  (or the thread) and adopts its ts. A 5xx on a post is retried twice within the pass, each
+  time after that look; slack-sdk never repeats a post by itself.
+- When that look-up is not permitted (no `channels:history`, not a member, unknown channel
+  id) the alert is never failed for it: after a 5xx answer the part is posted again (noted:
+  it may show twice); after no answer it is not posted a second time and the row is sent but
+  unconfirmed. Both are noted in the row (`delivery_warnings`), the missing scope once in the
+  log and in the store (`slack:lookup`); `monitor status` shows them.
 - Transient errors (429 beyond slack-sdk's own retries, 5xx, timeouts) → `mark_retry` with
   exponential backoff; permanent errors (invalid_auth, channel_not_found, invalid_blocks, …)
   → `mark_failed`, logged once, never retried.
@@ -566,20 +577,22 @@ class Relay:
         killed process) → the request had left and Slack most likely has it: do not post a
         second copy; the row is sent but *unconfirmed*, with a warning `monitor status` shows.
         """
-        self._note_cannot_look(why, channel)
         alert, payload = attempt.alert, attempt.payload
+        where = alert.channel  # the name from routes:, which people know (`channel` may be an id)
+        self._note_cannot_look(why, where)
         warnings: list[str] = payload.setdefault(WARNINGS, [])
         cause = str(earlier.get("error") or "the monitor stopped while posting it")
         if earlier.get("answered"):
             warnings.append(
                 f"{part}: posted again after Slack answered {cause} to an earlier try; it may show twice "
-                f"(the app cannot read {channel} to check: {why.reason})"
+                f"(the app cannot read {where} to check: {why.reason})"
             )
             return None
         warnings.append(
             f"{part}: not confirmed — an earlier try ({cause}) may already have posted it and the app cannot read "
-            f"{channel} to check ({why.reason}); not posted again, to avoid a duplicate. Look in {channel}: if it is missing, "
-            f"grant the scope and post it by hand"
+            f"{where} to check ({why.reason}); not posted again, to avoid a duplicate. Look in {where}: if it is "
+            f"missing, `monitor developments` shows the development. Granting {why.needed or 'channels:history'} "
+            f"lets the monitor check next time"
         )
         log.warning("alert %s: %s", alert.id, warnings[-1])
         with self.store.transaction() as conn:
