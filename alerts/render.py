@@ -1,9 +1,11 @@
 """Development → Slack Block Kit message. Pure: no clock, no network, no store.
 
-Every string that came from a feed goes through `alerts.escape` (escape + clip) and lands in
-`plain_text` or in `mrkdwn` with `verbatim: true`. Slack's limits are met by truncating with
-an ellipsis, never by raising: 50 blocks, 3000 characters per text, 150 per header, 10
-context elements, 2000 per field.
+This module alone decides how a message looks. Every string that came from a feed goes
+through `alerts.escape` (escape + clip) and lands in `plain_text` or in `mrkdwn` with
+`verbatim: true`; the only markup we write is links to article URLs, an operator's configured
+mention and `<!date^…>` tokens (Slack shows them in each reader's time zone). Slack's limits
+are met by cutting at a sentence or word with an ellipsis, never by raising: 50 blocks, 3000
+characters per text, 150 per header, 10 context elements, 2000 per field.
 """
 
 from __future__ import annotations
@@ -196,7 +198,8 @@ def render_development(
 def notification_text(view: DevelopmentView, headline: str, ping: str = "") -> str:
     """The `text` Slack shows in notifications and previews: plain words, no mrkdwn marks."""
     dev = view.development
-    parts = [verified_phrase(view).lower() if view.decision.independent > 1 else verified_phrase(view)]
+    verified = verified_phrase(view)
+    parts = [verified[:1].lower() + verified[1:]]
     if dev.impact is not None:
         parts.append(f"{impact_words(dev.impact.score)} impact ({dev.impact.score}/10)")
     text = f"{ping} " if ping else ""
