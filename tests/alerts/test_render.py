@@ -147,6 +147,12 @@ def test_link_label_and_url_cannot_forge_markup() -> None:
     assert made.count("<") == 1 and made.count(">") == 1 and made.count("|") == 1
 
 
+def test_clipping_ends_at_a_word_when_one_ends_near_the_cut() -> None:
+    assert escape_clipped("exports fall under a presumption of denial", 40) == "exports fall under a presumption of…"
+    assert escape_clipped("Supercalifragilistic" * 3, 10) == "Supercali…"  # one long word: cut inside it
+    assert escape_clipped("A & B under review", 10) == "A &amp; B…"  # never leaves a broken entity
+
+
 def test_clipping_adds_an_ellipsis_and_never_splits_an_entity() -> None:
     assert clip("abcdef", 4) == "abc…"
     assert clip("abc", 4) == "abc"
