@@ -18,10 +18,13 @@ from alerts.render import Block, Message
 from alerts.slack import Posted
 
 _LINK = re.compile(r"<(https?://[^|>]+)\|([^>]*)>")
+_DATE = re.compile(r"<!date\^\d+\^[^|>]*\|([^>]*)>")
 
 
 def readable(text: str) -> str:
-    """Slack mrkdwn → terminal text: `<url|label>` → `label (url)`, entities decoded."""
+    """Slack mrkdwn → terminal text: `<url|label>` → `label (url)`, a `<!date^…|fallback>`
+    token → its fallback (UTC), entities decoded."""
+    text = _DATE.sub(lambda m: m.group(1), text)
     return html.unescape(_LINK.sub(lambda m: f"{m.group(2)} ({m.group(1)})", text))
 
 

@@ -7,10 +7,12 @@ For each due row (oldest first):
 
 - NEW      → chat.postMessage, the development's parent message, with metadata
              {"event_type": "development_alert", "event_payload": {development_id, alert_id, part}};
-             its permalink is kept in the payload (digests link to it).
-- UPDATE   → chat.update of the parent (counts, impact, "updated at") and one thread reply per
+             its permalink is kept in the payload (digests link to it); when it cannot list
+             every source, the full list follows as a thread reply.
+- UPDATE   → chat.update of the parent (counts, impact, "updated") and one thread reply per
              new independent source; the first reply is broadcast only when the payload says
-             `material` (impact crossed the on-call threshold, a correction).
+             `material` (impact crossed the on-call threshold) and the topic has an on-call
+             channel; otherwise a material change is said in the thread only.
 - MERGE    → chat.update of the absorbed development's parent, pointing to the surviving thread.
 - DIGEST, HEALTH, RECOVERY → the payload's message (text/blocks, plus `thread` replies).
 
@@ -21,11 +23,20 @@ Failure handling, and why nothing is lost or doubled:
 
 - The attempt is counted and committed *before* Slack is called, and the row stays pending
   until Slack's ts is recorded. A crash anywhere leaves a pending row with attempts > 0.
-- A row with attempts > 0 may already be in Slack (timeout after sending, crash before
-  recording), so before posting, the relay looks for its own message by metadata
-  (`alert_id` + `part`) in recent channel history (or the thread) and adopts its ts.
-- Replies already posted for a row are recorded in its payload (`delivered_parts`) as they
-  happen, so a retry continues where the last attempt stopped.
+- Each post is recorded in the row's payload before it is sent (`in_flight`: the part) and
+  after (`delivered_parts`: part → ts), so a retry continues where the last attempt stopped.
+  A post that Slack refused or that never left (429, refused connection, an `ok: false`
+  answer) clears the in-flight mark: nothing to look for.
+- A part still marked in flight may be in Slack (a timeout after sending, a 5xx — Slack
+  sometimes posts and then fails — or a killed process), so before posting it again the
+  relay looks for its own message by metadata (`alert_id` + `part`) in recent channel history
+  (or the thread) and adopts its ts. A 5xx on a post is retried twice within the pass, each
+  time after that look; slack-sdk never repeats a post by itself.
+- When that look-up is not permitted (no `channels:history`, not a member, unknown channel
+  id) the alert is never failed for it: after a 5xx answer the part is posted again (noted:
+  it may show twice); after no answer it is not posted a second time and the row is sent but
+  unconfirmed. Both are noted in the row (`delivery_warnings`), the missing scope once in the
+  log and in the store (`slack:lookup`); `monitor status` shows them.
 - Transient errors (429 beyond slack-sdk's own retries, 5xx, timeouts) → `mark_retry` with
   exponential backoff; permanent errors (invalid_auth, channel_not_found, invalid_blocks, …)
   → `mark_failed`, logged once, never retried.
@@ -41,6 +52,8 @@ expires after LEASE_TTL.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import logging
 import os
 import secrets
@@ -56,7 +69,17 @@ from sqlalchemy import Connection
 
 from alerts import render
 from alerts.render import Message
-from alerts.slack import DeliveryError, Posted, Sink, SlackWebSink, alert_metadata, make_sink
+from alerts.routing import routes_for
+from alerts.slack import (
+    CannotLook,
+    DeliveryError,
+    Posted,
+    ScopeCheck,
+    Sink,
+    SlackWebSink,
+    alert_metadata,
+    make_sink,
+)
 from monitor import metrics
 from monitor.models import Alert, AlertKind, AlertState, Article, DevelopmentView
 from monitor.settings import Settings
@@ -69,6 +92,16 @@ LOOKUP_MARGIN = timedelta(minutes=10)
 WAIT_FOR_PARENT = timedelta(seconds=30)
 
 ViewLoader = Callable[[Connection, int, Settings | None], DevelopmentView | None]
+
+# Payload keys the relay keeps about its own progress on a row.
+DELIVERED = "delivered_parts"  # part → {"channel", "ts"} for every part already in Slack
+IN_FLIGHT = "in_flight"  # {"part", "error", "answered"}: a post that may have reached Slack
+RECORDED = "attempts_recorded"  # this row's attempts keep the in-flight record
+WARNINGS = "delivery_warnings"  # what `monitor status` should show about this row
+
+# Store notes for `monitor status`: the token's scopes at start, and a look-up Slack refused.
+SCOPES_META = "slack:scopes"
+LOOKUP_META = "slack:lookup"
 
 LEASE = "relay"
 LEASE_TTL = timedelta(minutes=2)
@@ -139,6 +172,16 @@ class RelayReport:
 
 
 @dataclass(slots=True)
+class _Attempt:
+    """One delivery attempt of a row: the row, its payload as this attempt updates it, and
+    whether attempts before it left no record of what they had in flight (older versions)."""
+
+    alert: Alert
+    payload: dict[str, Any]
+    unrecorded_before: bool = False
+
+
+@dataclass(slots=True)
 class _Done:
     channel_id: str
     ts: str
@@ -175,6 +218,8 @@ class Relay:
         batch: int = 100,
         owner: str | None = None,
         stale: Callable[[str], bool] = stale_owner,
+        quick_retries: int = 2,
+        quick_pause: float = 0.5,
     ) -> None:
         self.store = store
         self.sink: Sink = SlackWebSink(client_or_sink) if isinstance(client_or_sink, AsyncWebClient) else client_or_sink
@@ -187,7 +232,11 @@ class Relay:
         self.batch = batch
         self.owner = owner or process_owner()
         self.stale = stale
+        # Retries of a post that Slack answered with a 5xx, within the pass (after a look).
+        self.quick_retries = quick_retries
+        self.quick_pause = quick_pause
         self._held_logged: datetime | None = None
+        self._cannot_look_logged: set[str] = set()
 
     @classmethod
     def from_settings(cls, store: Any, settings: Settings, **kwargs: Any) -> Relay:
@@ -306,13 +355,15 @@ class Relay:
         message = self.renderer.render_development(
             view, topic_name=self._topic_name(view), now=now, mention=_str(alert.payload.get("mention"))
         )
-        prior = self._begin(alert, now)
-        payload = dict(alert.payload)
-        posted = await self._post_once(alert, prior, payload, alert.channel, message, part="parent")
-        link = await self.sink.permalink(posted.channel_id, posted.ts)
+        attempt = self._begin(alert, now)
+        posted = await self._post_once(attempt, alert.channel, message, part="parent")
+        listing = self.renderer.render_all_sources(view)
+        if listing is not None and posted.ts and self.sink.supports_updates:  # more sources than the message holds
+            await self._post_once(attempt, posted.channel_id or alert.channel, listing, part="sources", thread_ts=posted.ts)
+        link = await self.sink.permalink(posted.channel_id, posted.ts) if posted.ts else None
         if link:
-            payload["permalink"] = link
-        return _Done(posted.channel_id, posted.ts, "", payload)
+            attempt.payload["permalink"] = link
+        return _Done(posted.channel_id, posted.ts, "", attempt.payload)
 
     async def _update(self, alert: Alert, now: datetime) -> _Done | _Wait | _Skip:
         assert alert.development_id is not None
@@ -327,9 +378,9 @@ class Relay:
             return _Skip(AlertState.FAILED, f"development {alert.development_id} not found")
         payload = dict(alert.payload)
         material = bool(payload.get("material"))
-        if not self.sink.supports_updates:
+        if not self.sink.supports_updates or not parent.slack_ts:  # webhook, or a parent we could not confirm
             return await self._update_without_threads(alert, view, payload, material, now)
-        prior = self._begin(alert, now)
+        attempt = self._begin(alert, now)
         parent_message = self.renderer.render_development(
             view, topic_name=self._topic_name(view), now=now, mention=_str(parent.payload.get("mention")), updated=True
         )
@@ -337,34 +388,41 @@ class Relay:
             parent.slack_channel_id, parent.slack_ts, parent_message,
             metadata=alert_metadata(parent.id, alert.development_id, "parent"),
         )
-        broadcast = material
+        # Broadcast to the channel only where on-call is configured: without an on-call channel
+        # a higher score is news for the thread, not a reason to interrupt everyone.
+        broadcast = material and self._oncall_configured(view.development.topic)
+        announced = material and not broadcast
         last = parent.slack_ts
         for article, label in new_sources(view, _ids(payload.get("new_article_ids"))):
             reply = self.renderer.render_source_reply(article, label, now)
             posted = await self._post_once(
-                alert, prior, payload, parent.slack_channel_id, reply,
+                attempt, parent.slack_channel_id, reply,
                 part=f"reply:{article.id}", thread_ts=parent.slack_ts, broadcast=broadcast,
             )
-            broadcast, last = False, posted.ts
-        if broadcast:  # material without a new source: say what changed, in the thread and channel
+            broadcast, announced, last = False, False, posted.ts or last
+        if broadcast or announced:  # material without a new source: say what changed, in the thread
             reply = self.renderer.render_material_change(view, previous_impact=_int(payload.get("previous_impact")), now=now)
             posted = await self._post_once(
-                alert, prior, payload, parent.slack_channel_id, reply, part="material", thread_ts=parent.slack_ts, broadcast=True
+                attempt, parent.slack_channel_id, reply, part="material", thread_ts=parent.slack_ts, broadcast=broadcast
             )
-            last = posted.ts
-        return _Done(parent.slack_channel_id, last, parent.slack_ts, payload)
+            last = posted.ts or last
+        return _Done(parent.slack_channel_id, last, parent.slack_ts, attempt.payload)
 
     async def _update_without_threads(
         self, alert: Alert, view: DevelopmentView, payload: dict[str, Any], material: bool, now: datetime
     ) -> _Done:
-        """Webhook mode: a message cannot be edited; only material changes are posted anew."""
+        """No thread to reply in (webhook mode, or a parent whose ts is unknown): a message cannot
+        be edited, so only material changes are posted anew."""
+        why = "webhook mode cannot update messages or reply in threads" if not self.sink.supports_updates else (
+            "the parent message's ts is unknown (its delivery could not be confirmed)"
+        )
         if not material:
-            payload["delivery"] = "not announced: webhook mode cannot update messages or reply in threads"
+            payload["delivery"] = f"not announced: {why}"
             return _Done("", "", "", payload)
-        prior = self._begin(alert, now)
+        attempt = self._begin(alert, now, payload)
         message = self.renderer.render_development(view, topic_name=self._topic_name(view), now=now, updated=True)
-        posted = await self._post_once(alert, prior, payload, alert.channel, message, part="parent")
-        return _Done(posted.channel_id, posted.ts, "", payload)
+        posted = await self._post_once(attempt, alert.channel, message, part="parent")
+        return _Done(posted.channel_id, posted.ts, "", attempt.payload)
 
     async def _merge(self, alert: Alert, now: datetime) -> _Done | _Wait | _Skip:
         from monitor.store.developments import get_development
@@ -382,16 +440,16 @@ class Relay:
         for parent in (absorbed, survivor):
             if parent is not None and parent.state is AlertState.PENDING:
                 return _Wait(f"waiting for parent message {parent.id}", now + WAIT_FOR_PARENT)
-        if absorbed is None or absorbed.state is not AlertState.SENT or not self.sink.supports_updates:
+        if absorbed is None or absorbed.state is not AlertState.SENT or not absorbed.slack_ts or not self.sink.supports_updates:
             payload["delivery"] = "nothing to reconcile: the absorbed development has no message here"
             return _Done("", "", "", payload)
         link = None
-        if survivor is not None and survivor.state is AlertState.SENT:
+        if survivor is not None and survivor.state is AlertState.SENT and survivor.slack_ts:
             link = _str(survivor.payload.get("permalink")) or await self.sink.permalink(survivor.slack_channel_id, survivor.slack_ts)
-        self._begin(alert, now)
+        self._begin(alert, now, payload)
         message = self.renderer.render_merge_pointer(
             absorbed_dev.headline if absorbed_dev else "Merged development",
-            surviving_headline=survivor_dev.headline if survivor_dev else f"development #{into_id}",
+            surviving_headline=survivor_dev.headline if survivor_dev else "the surviving story",
             thread_link=link,
             now=now,
         )
@@ -404,36 +462,43 @@ class Relay:
         """Digest, health and recovery rows: post the payload's message and its thread replies."""
         payload = dict(alert.payload)
         main = payload_message(payload)
-        prior = self._begin(alert, now)
-        posted = await self._post_once(alert, prior, payload, alert.channel, main, part="main")
+        attempt = self._begin(alert, now, payload)
+        posted = await self._post_once(attempt, alert.channel, main, part="main")
         raw_thread = payload.get("thread")
         thread: list[Any] = raw_thread if isinstance(raw_thread, list) else []
         for index, item in enumerate(thread):
             if not isinstance(item, Mapping):
                 continue
-            # A webhook has no threads: the overflow follows as separate messages.
-            thread_ts = posted.ts if self.sink.supports_updates else None
-            await self._post_once(alert, prior, payload, alert.channel, payload_message(item), part=f"thread:{index}", thread_ts=thread_ts)
-        return _Done(posted.channel_id, posted.ts, "", payload)
+            # A webhook has no threads (nor has a main message whose ts is unknown): the
+            # overflow follows as separate messages.
+            thread_ts = posted.ts if self.sink.supports_updates and posted.ts else None
+            await self._post_once(attempt, alert.channel, payload_message(item), part=f"thread:{index}", thread_ts=thread_ts)
+        return _Done(posted.channel_id, posted.ts, "", attempt.payload)
 
     # --- helpers ---------------------------------------------------------------------------
 
-    def _begin(self, alert: Alert, now: datetime) -> int:
-        """Count the attempt (committed before any Slack call); returns earlier attempts."""
+    def _begin(self, alert: Alert, now: datetime, payload: dict[str, Any] | None = None) -> _Attempt:
+        """Count the attempt (committed before any Slack call) and start its record.
+
+        The payload is saved with the count, marked as one whose attempts record what they had
+        in flight; a row from an older version has no such record, so all its parts may be in Slack.
+        """
         assert alert.id is not None
+        payload = dict(alert.payload) if payload is None else payload
+        unrecorded = not payload.get(RECORDED)
+        payload[RECORDED] = True
         with self.store.transaction() as conn:
             prior = outbox.begin_attempt(conn, alert.id, now)
+            outbox.save_progress(conn, alert.id, payload, now)
             known = outbox.channel_id_for(conn, alert.channel)
         remember = getattr(self.sink, "remember_channel", None)
         if known and remember is not None:
             remember(alert.channel, known)
-        return prior
+        return _Attempt(alert, payload, unrecorded_before=prior > 0 and unrecorded)
 
     async def _post_once(
         self,
-        alert: Alert,
-        prior: int,
-        payload: dict[str, Any],
+        attempt: _Attempt,
         channel: str,
         message: Message,
         *,
@@ -441,27 +506,151 @@ class Relay:
         thread_ts: str | None = None,
         broadcast: bool = False,
     ) -> Posted:
-        """Post one part of a row unless an earlier attempt already did (recorded or found)."""
-        done = payload.setdefault("delivered_parts", {})
+        """Post one part of a row unless an earlier attempt already did (recorded or found).
+
+        Looks in Slack first only when an earlier attempt may have posted this part: it had
+        it in flight and got no clear "no" (a timeout, a 5xx, a killed process). A 429 or a
+        refused connection cannot have posted, so the next attempt posts without looking —
+        which also means an app without channels:history loses nothing to a rate-limit storm.
+        """
+        alert, payload = attempt.alert, attempt.payload
+        done = payload.setdefault(DELIVERED, {})
         if part in done:
             return Posted(str(done[part]["channel"]), str(done[part]["ts"]))
-        posted = None
-        if prior > 0 and self.sink.supports_updates:
-            since = (alert.created or self.clock()) - LOOKUP_MARGIN
-            posted = await self.sink.find_own_message(channel, {"alert_id": alert.id, "part": part}, since=since, thread_ts=thread_ts)
-            if posted is not None:
-                log.info("alert %s: %s already in Slack (ts %s) from an earlier attempt; adopted", alert.id, part, posted.ts)
-        if posted is None:
-            posted = await self.sink.post(
-                channel, message, metadata=alert_metadata(alert.id, alert.development_id, part),
-                thread_ts=thread_ts, reply_broadcast=broadcast,
+        for retry in itertools.count():
+            earlier = self._earlier_try(attempt, part)
+            if earlier is not None and self.sink.supports_updates:
+                found = await self._look(attempt, channel, part, thread_ts, earlier)
+                if found is not None:
+                    self._record_part(attempt, part, found)
+                    return found
+            payload[IN_FLIGHT] = {"part": part}
+            self._save(attempt)  # committed before the call: a crash from here on leaves the mark
+            try:
+                posted = await self.sink.post(
+                    channel, message, metadata=alert_metadata(alert.id, alert.development_id, part),
+                    thread_ts=thread_ts, reply_broadcast=broadcast,
+                )
+            except DeliveryError as error:
+                if error.ambiguous:
+                    payload[IN_FLIGHT] = {"part": part, "error": error.code, "answered": error.answered}
+                else:  # Slack said no, or the request never left: nothing to look for next time
+                    payload.pop(IN_FLIGHT, None)
+                self._save(attempt)
+                if error.answered and retry < self.quick_retries:
+                    # A 5xx is usually brief: try again soon, in this pass, looking first.
+                    await asyncio.sleep(self.quick_pause * 2**retry)
+                    continue
+                raise
+            self._record_part(attempt, part, posted)
+            return posted
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _earlier_try(self, attempt: _Attempt, part: str) -> dict[str, Any] | None:
+        """What an earlier attempt left about `part` when it may already be in Slack, else None."""
+        record = attempt.payload.get(IN_FLIGHT)
+        if isinstance(record, Mapping) and record.get("part") == part:
+            return dict(record)
+        if attempt.unrecorded_before:
+            return {"part": part, "error": "an attempt by an earlier version"}
+        return None
+
+    async def _look(
+        self, attempt: _Attempt, channel: str, part: str, thread_ts: str | None, earlier: dict[str, Any]
+    ) -> Posted | None:
+        """Our message for `part` if Slack has it; None when it should be posted (again)."""
+        alert = attempt.alert
+        since = (alert.created or self.clock()) - LOOKUP_MARGIN
+        try:
+            found = await self.sink.find_own_message(channel, {"alert_id": alert.id, "part": part}, since=since, thread_ts=thread_ts)
+        except CannotLook as why:
+            return self._cannot_look(attempt, channel, part, earlier, why)
+        if found is not None:
+            log.info("alert %s: %s already in Slack (ts %s) from an earlier attempt; adopted", alert.id, part, found.ts)
+        return found
+
+    def _cannot_look(self, attempt: _Attempt, channel: str, part: str, earlier: dict[str, Any], why: CannotLook) -> Posted | None:
+        """The look-up is needed but not permitted: decide from our own record, and say so.
+
+        Slack answered the earlier try with a 5xx → it most likely did not post: post again
+        (a duplicate is possible and noted). No answer at all (a timeout after sending, a
+        killed process) → the request had left and Slack most likely has it: do not post a
+        second copy; the row is sent but *unconfirmed*, with a warning `monitor status` shows.
+        """
+        alert, payload = attempt.alert, attempt.payload
+        where = alert.channel  # the name from routes:, which people know (`channel` may be an id)
+        self._note_cannot_look(why, where)
+        warnings: list[str] = payload.setdefault(WARNINGS, [])
+        cause = str(earlier.get("error") or "the monitor stopped while posting it")
+        if earlier.get("answered"):
+            warnings.append(
+                f"{part}: posted again after Slack answered {cause} to an earlier try; it may show twice "
+                f"(the app cannot read {where} to check: {why.reason})"
             )
-        done[part] = {"channel": posted.channel_id, "ts": posted.ts}
-        if part != "parent" and part != "main":  # replies: record progress now, not at the end
-            assert alert.id is not None
-            with self.store.transaction() as conn:
-                outbox.save_progress(conn, alert.id, payload, self.clock())
-        return posted
+            return None
+        warnings.append(
+            f"{part}: not confirmed — an earlier try ({cause}) may already have posted it and the app cannot read "
+            f"{where} to check ({why.reason}); not posted again, to avoid a duplicate. Look in {where}: if it is "
+            f"missing, `monitor developments` shows the development. Granting {why.needed or 'channels:history'} "
+            f"lets the monitor check next time"
+        )
+        log.warning("alert %s: %s", alert.id, warnings[-1])
+        with self.store.transaction() as conn:
+            channel_id = outbox.channel_id_for(conn, channel) or ""
+        return Posted(channel_id, "")
+
+    def _note_cannot_look(self, why: CannotLook, channel: str) -> None:
+        """Record once (store, for `monitor status`) and log once per process that look-ups fail."""
+        note = {"reason": why.reason, "needed": why.needed, "channel": channel}
+        with self.store.transaction() as conn:
+            current = meta.get_meta(conn, LOOKUP_META)
+            if not isinstance(current, Mapping) or current.get("reason") != why.reason:
+                meta.set_meta(conn, LOOKUP_META, {**note, "since": self.clock().isoformat()})
+        if why.reason not in self._cannot_look_logged:
+            self._cannot_look_logged.add(why.reason)
+            log.warning(
+                "cannot look in Slack for messages an interrupted attempt may have posted: %s. Alerts are still "
+                "delivered; after a timeout or crash mid-post they are marked unconfirmed (see `monitor status`). "
+                "Grant %s to the Slack app and reinstall it.", why.reason, why.needed or "channels:history",
+            )
+
+    def _record_part(self, attempt: _Attempt, part: str, posted: Posted) -> None:
+        """A part is in Slack: remember it at once, so no later attempt posts it again."""
+        attempt.payload.setdefault(DELIVERED, {})[part] = {"channel": posted.channel_id, "ts": posted.ts}
+        attempt.payload.pop(IN_FLIGHT, None)
+        self._save(attempt)
+
+    def _save(self, attempt: _Attempt) -> None:
+        assert attempt.alert.id is not None
+        with self.store.transaction() as conn:
+            outbox.save_progress(conn, attempt.alert.id, attempt.payload, self.clock())
+
+    async def check_slack(self) -> ScopeCheck | None:
+        """At start: ask Slack which scopes the token has; log and record what is missing.
+
+        None for the console and webhook sinks (nothing to check).
+        """
+        check = getattr(self.sink, "check_scopes", None)
+        if check is None:
+            return None
+        result: ScopeCheck = await check()
+        value = {"checked": self.clock().isoformat(), "granted": list(result.granted), "missing": list(result.missing),
+                 "error": result.error, "known": result.known}
+        with self.store.transaction() as conn:
+            meta.set_meta(conn, SCOPES_META, value)
+            if result.known and not result.error and not result.missing:
+                meta.set_meta(conn, LOOKUP_META, None)  # the scopes were granted since: the old note is void
+        for problem in result.problems():
+            (log.error if result.error or "chat:write" in result.missing else log.warning)(
+                "%s. See README, 'Slack app': chat:write, channels:read, channels:history (groups:history for "
+                "private channels).", problem,
+            )
+        return result
+
+    def _oncall_configured(self, topic: str) -> bool:
+        if self.settings is None:
+            return False
+        return any(route.oncall_channel for route in routes_for(topic, self.settings.routes))
 
     def _parent_not_ready(self, parent: Alert | None, now: datetime) -> _Wait | _Skip | None:
         if parent is None:
@@ -471,7 +660,7 @@ class Relay:
             return _Wait(f"waiting for parent message {parent.id}", until)
         if parent.state is AlertState.SILENCED:
             return _Skip(AlertState.SILENCED, f"parent message {parent.id} was silenced")
-        if parent.state is not AlertState.SENT or not parent.slack_ts:
+        if parent.state is not AlertState.SENT or (not parent.slack_ts and not parent.payload.get(WARNINGS)):
             return _Skip(AlertState.FAILED, f"parent message {parent.id} was not delivered ({parent.state.value}: {parent.last_error})")
         return None
 
@@ -501,7 +690,9 @@ def new_sources(view: DevelopmentView, new_article_ids: list[int]) -> list[tuple
     for origin in render.origins_of(view):
         ids = [i for i in origin.article_ids if i in by_id]
         if ids and all(i in new for i in ids):
-            found.append((by_id[ids[0]], origin.label))
+            members = [by_id[i] for i in ids]
+            first = render.origin_article(origin, members) or members[0]
+            found.append((first, render.origin_name(origin, members)))
     return found
 
 

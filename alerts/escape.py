@@ -9,9 +9,12 @@ one that `link()` wrote around an http(s) URL we checked.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote, urlsplit
 
 ELLIPSIS = "…"
+# A sentence ends at . ! ? (maybe followed by a quote or bracket) and a space; "U.S." does not end one.
+_SENTENCE_END = re.compile(r"(?<!\b[A-Z])(?<!\b[A-Z][a-z])[.!?][\"'”’)\]]?(?=\s)")
 
 _ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
@@ -39,7 +42,8 @@ def escape_clipped(text: str, limit: int) -> str:
     """Escape `text` and keep the result within `limit` characters.
 
     Cuts between source characters, never inside an entity (a cut `&am` would show up as a
-    stray ampersand), and adds an ellipsis when anything was dropped.
+    stray ampersand), at the end of a word when one ends in the last third of what fits (a
+    reader should not meet "presumption of den"), and adds an ellipsis when anything was dropped.
     """
     escaped = escape(text)
     if len(escaped) <= limit:
@@ -55,7 +59,38 @@ def escape_clipped(text: str, limit: int) -> str:
             break
         parts.append(piece)
         used += len(piece)
-    return "".join(parts).rstrip() + ELLIPSIS
+    kept = len(parts)
+    if kept < len(text) and not text[kept].isspace():  # the cut falls inside a word
+        space = max((i for i in range(kept) if text[i].isspace()), default=-1)
+        if space >= kept * 2 // 3:
+            parts = parts[:space]
+    # Not ";": the kept text may end in an entity such as "&amp;".
+    return "".join(parts).rstrip(" \t\n,:–—-") + ELLIPSIS
+
+
+def sentences(text: str, limit: int) -> str:
+    """Whole sentences of plain `text` that fit in `limit` characters (at least one, cut at a
+    word with an ellipsis when even the first is longer). Not escaped."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    ends = [m.end() for m in _SENTENCE_END.finditer(text) if m.end() <= limit]
+    if ends:
+        return text[: ends[-1]].rstrip()
+    return clip_words(text, limit)
+
+
+def clip_words(text: str, limit: int) -> str:
+    """Plain text within `limit` characters, cut after a whole word, with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    if limit <= 1:
+        return ELLIPSIS[:limit]
+    head = text[: limit - 1]
+    space = head.rfind(" ")
+    if space >= len(head) * 2 // 3 and not text[limit - 1].isspace():
+        head = head[:space]
+    return head.rstrip(" \t\n,;:–—-") + ELLIPSIS
 
 
 def safe_url(url: str) -> str | None:

@@ -1,9 +1,11 @@
 """Development → Slack Block Kit message. Pure: no clock, no network, no store.
 
-Every string that came from a feed goes through `alerts.escape` (escape + clip) and lands in
-`plain_text` or in `mrkdwn` with `verbatim: true`. Slack's limits are met by truncating with
-an ellipsis, never by raising: 50 blocks, 3000 characters per text, 150 per header, 10
-context elements, 2000 per field.
+This module alone decides how a message looks. Every string that came from a feed goes
+through `alerts.escape` (escape + clip) and lands in `plain_text` or in `mrkdwn` with
+`verbatim: true`; the only markup we write is links to article URLs, an operator's configured
+mention and `<!date^…>` tokens (Slack shows them in each reader's time zone). Slack's limits
+are met by cutting at a sentence or word with an ellipsis, never by raising: 50 blocks, 3000
+characters per text, 150 per header, 10 context elements, 2000 per field.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from alerts.escape import ELLIPSIS, clip, escape, escape_clipped, link
+from alerts.escape import ELLIPSIS, clip, escape, escape_clipped, link, sentences
 from monitor.models import Article, DevelopmentView, Origin
 
 log = logging.getLogger(__name__)
@@ -30,7 +32,8 @@ MAX_FALLBACK = 3000
 _SOURCE_SECTIONS_MAX = 10
 _TIMELINE_ENTRIES_MAX = 15
 _TITLE_IN_LIST = 200
-_LEAD_MAX = 1500
+_ALL_IN_THREAD = "all are listed in the thread"
+_LEAD_MAX = 300  # "what happened" is a sentence or two, not the article
 
 # The only mention forms an operator may configure; anything else is shown, not parsed.
 _MENTION = re.compile(r"^<(!subteam\^[A-Z0-9]+|@[UW][A-Z0-9]+|!here|!channel)>$")
@@ -91,8 +94,16 @@ def clip_markup(text: str, limit: int) -> str:
     return head.rstrip() + ELLIPSIS
 
 
-def pack_lines(lines: Sequence[str], *, title: str, max_sections: int, limit: int = MAX_TEXT) -> list[Block]:
-    """Put lines into as few sections as fit `limit`; say how many were left out, if any."""
+def pack_lines(
+    lines: Sequence[str], *, title: str, max_sections: int, limit: int = MAX_TEXT, more: str = ""
+) -> list[Block]:
+    """Put lines into as few sections as fit `limit`; say how many were left out, if any
+    (`more` is added to that note, e.g. where the rest can be found)."""
+    return [mrkdwn(s) for s in _pack(lines, title=title, max_sections=max_sections, limit=limit, more=more)[0]]
+
+
+def _pack(lines: Sequence[str], *, title: str, max_sections: int, limit: int, more: str = "") -> tuple[list[str], int]:
+    """(section texts, lines left out)."""
     sections: list[str] = []
     current = title
     shown = 0
@@ -110,12 +121,12 @@ def pack_lines(lines: Sequence[str], *, title: str, max_sections: int, limit: in
         shown += 1
     left = len(lines) - shown
     if left:
-        more = f"\n_…and {left} more_"
-        current = current if len(current) + len(more) <= limit else clip_markup(current, limit - len(more))
-        current += more
+        note = f"\n_…and {left} more{f' — {more}' if more else ''}_"
+        current = current if len(current) + len(note) <= limit else clip_markup(current, limit - len(note))
+        current += note
     if current:
         sections.append(current)
-    return [mrkdwn(s) for s in sections]
+    return sections, left
 
 
 def fit_blocks(blocks: list[Block], limit: int = MAX_BLOCKS) -> list[Block]:
@@ -127,7 +138,15 @@ def fit_blocks(blocks: list[Block], limit: int = MAX_BLOCKS) -> list[Block]:
 
 
 def when(moment: datetime) -> str:
+    """A time as plain UTC text (logs, console, the fallback inside `slack_date`)."""
     return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def slack_date(moment: datetime, style: str = "{date_short_pretty} at {time}") -> str:
+    """A `<!date^…>` token: Slack shows it in each reader's own time zone and language; the
+    fallback after `|` (UTC) is what clients that cannot format dates show."""
+    fallback = when(moment) if "{time" in style else moment.strftime("%Y-%m-%d")
+    return f"<!date^{int(moment.timestamp())}^{style}|{fallback}>"
 
 
 def safe_mention(mention: str | None) -> str:
@@ -141,6 +160,10 @@ def safe_mention(mention: str | None) -> str:
 
 
 # --- development message --------------------------------------------------------------
+#
+# Laid out like an analyst's note: what happened (headline and one line), why it matters
+# (impact in words with the score and its reasons), who reports it (independent sources,
+# primary first, copies under their origin), what came before (the storyline), and when.
 
 
 def render_development(
@@ -153,22 +176,55 @@ def render_development(
     thread_link: str | None = None,
 ) -> Message:
     """The parent message for a development (also what chat.update sends later)."""
-    dev = view.development
-    blocks: list[Block] = [header(dev.headline or "Untitled development")]
-    summary = summary_line(view, topic_name)
+    lead_article = lead_of(view)
+    headline = headline_of(view, lead_article)
+    blocks: list[Block] = [header(headline)]
     ping = safe_mention(mention)
-    blocks.append(mrkdwn(f"{ping} {summary}" if ping else summary))
-    if dev.lead.strip():
-        blocks.append(mrkdwn(escape_clipped(dev.lead.strip(), _LEAD_MAX)))
+    what = what_happened(view, lead_article)
+    if what or ping:
+        blocks.append(mrkdwn(" ".join(p for p in (ping, escape(what)) if p)))
+    blocks.append(mrkdwn(why_it_matters(view, topic_name)))
     blocks.append(divider())
-    blocks.extend(pack_lines(source_lines(view), title="*Sources*", max_sections=_SOURCE_SECTIONS_MAX))
+    blocks.extend(
+        pack_lines(source_lines(view), title="*Who reports it*", max_sections=_SOURCE_SECTIONS_MAX, more=_ALL_IN_THREAD)
+    )
     timeline = timeline_lines(view)
     if timeline:
-        blocks.extend(pack_lines(timeline, title="*Earlier in this story*", max_sections=3))
+        blocks.extend(pack_lines(timeline, title="*Before this*", max_sections=3))
     blocks.append(context(context_elements(view, now=now, updated=updated, thread_link=thread_link)))
+    return Message(notification_text(view, headline, ping), fit_blocks(blocks))
+
+
+def notification_text(view: DevelopmentView, headline: str, ping: str = "") -> str:
+    """The `text` Slack shows in notifications and previews: plain words, no mrkdwn marks."""
+    dev = view.development
+    verified = verified_phrase(view)
+    parts = [verified[:1].lower() + verified[1:]]
+    if dev.impact is not None:
+        parts.append(f"{impact_words(dev.impact.score)} impact ({dev.impact.score}/10)")
     text = f"{ping} " if ping else ""
-    text += escape_clipped(dev.headline, 300) + " — " + summary
-    return Message(clip_markup(text, MAX_FALLBACK), fit_blocks(blocks))
+    text += escape_clipped(headline, 300) + " — " + ", ".join(parts)
+    return clip_markup(text, MAX_FALLBACK)
+
+
+def impact_words(score: int) -> str:
+    """1–3 low, 4–6 moderate, 7–8 high, 9–10 critical."""
+    return "critical" if score >= 9 else "high" if score >= 7 else "moderate" if score >= 4 else "low"
+
+
+def why_it_matters(view: DevelopmentView, topic_name: str) -> str:
+    """'*Why it matters:* high impact (8/10) — reasons · tone negative' and the verification line."""
+    dev = view.development
+    lines = []
+    if dev.impact is not None:
+        impact = f"*Why it matters:* {impact_words(dev.impact.score).capitalize()} impact ({dev.impact.score}/10)"
+        if dev.impact.reasons:
+            impact += " — " + escape_clipped("; ".join(dev.impact.reasons[:3]), 600)
+        if dev.sentiment is not None:
+            impact += f" · tone {escape(dev.sentiment.value)}"
+        lines.append(impact)
+    lines.append(f"*{verified_phrase(view)}* · {escape_clipped(topic_name or dev.topic, 200)}")
+    return "\n".join(lines)
 
 
 def verified_phrase(view: DevelopmentView) -> str:
@@ -181,21 +237,6 @@ def verified_phrase(view: DevelopmentView) -> str:
     if count <= 1:
         return "Unverified — 1 source"
     return f"{count} sources (needs {decision.required})"
-
-
-def summary_line(view: DevelopmentView, topic_name: str) -> str:
-    """'*Verified by 3 sources* · Impact 8/10 — reasons · negative · Topic' (safe mrkdwn)."""
-    dev = view.development
-    parts = [f"*{verified_phrase(view)}*"]
-    if dev.impact is not None:
-        impact = f"Impact {dev.impact.score}/10"
-        if dev.impact.reasons:
-            impact += " — " + escape_clipped(", ".join(dev.impact.reasons[:3]), 300)
-        parts.append(impact)
-    if dev.sentiment is not None:
-        parts.append(escape(dev.sentiment.value))
-    parts.append(escape_clipped(topic_name or dev.topic, 200))
-    return " · ".join(parts)
 
 
 def origins_of(view: DevelopmentView) -> tuple[Origin, ...]:
@@ -212,82 +253,164 @@ def origins_of(view: DevelopmentView) -> tuple[Origin, ...]:
             article_ids=tuple(a.id for a in items if a.id is not None),
             outlets=tuple(a.outlet for a in items),
             reprints=len(items) - 1,
+            primary=any(a.tier == "primary" for a in items),
         )
         for key, items in grouped.items()
     )
 
 
+def ordered_origins(view: DevelopmentView) -> list[Origin]:
+    """Origins with primary sources (the agency, the company itself) first, then as reported."""
+    return sorted(origins_of(view), key=lambda o: not o.primary)
+
+
+def _members(origin: Origin, by_id: dict[int | None, Article]) -> list[Article]:
+    return [by_id[i] for i in origin.article_ids if i in by_id]
+
+
+def origin_article(origin: Origin, articles: list[Article]) -> Article | None:
+    """The origin's own report, not a copy: a primary-tier article first, then one published
+    under the origin's name (the wire's own story), a wire's, one that copies nothing, the first."""
+    for chosen in (
+        [a for a in articles if a.tier == "primary"],
+        [a for a in articles if a.outlet == origin.label],
+        [a for a in articles if a.tier == "wire"] if origin.key.startswith("wire:") else [],
+        [a for a in articles if a.reprint_of is None],
+        articles,
+    ):
+        if chosen:
+            return chosen[0]
+    return None
+
+
+def origin_name(origin: Origin, articles: list[Article]) -> str:
+    """What readers know the origin as: the outlet, never an owner group's id from feeds.yaml
+    ("us-commerce" collapses Federal Register and BIS; people know "Bureau of Industry and Security")."""
+    owner_ids = {a.owner for a in articles if a.owner}
+    if origin.key.startswith("owner:") or origin.label in owner_ids:
+        own = origin_article(origin, articles)
+        if own is not None and own.outlet:
+            return own.outlet
+    return origin.label
+
+
+def lead_of(view: DevelopmentView) -> Article | None:
+    """The article the message leads with: the primary source's, else the first origin's own."""
+    by_id: dict[int | None, Article] = {a.id: a for a in view.articles}
+    for origin in ordered_origins(view):
+        found = origin_article(origin, _members(origin, by_id))
+        if found is not None:
+            return found
+    return view.articles[0] if view.articles else None
+
+
+def headline_of(view: DevelopmentView, lead_article: Article | None) -> str:
+    """The origin's (or primary source's) headline, not a reprint's; the development's otherwise."""
+    title = lead_article.title.strip() if lead_article is not None else ""
+    return title or view.development.headline.strip() or "Untitled development"
+
+
+def what_happened(view: DevelopmentView, lead_article: Article | None) -> str:
+    """One or two whole sentences on what happened (plain text, not yet escaped)."""
+    text = ""
+    if lead_article is not None:
+        text = (lead_article.summary or lead_article.text).strip()
+    text = text or view.development.lead.strip()
+    return sentences(text, _LEAD_MAX) if text else ""
+
+
 def source_lines(view: DevelopmentView) -> list[str]:
-    """One line per independent origin, its reprints on a second line."""
-    by_id = {a.id: a for a in view.articles if a.id is not None}
+    """One line per independent origin (primary first); its copies on a line below."""
+    by_id: dict[int | None, Article] = {a.id: a for a in view.articles}
     lines = []
-    for origin in origins_of(view):
-        articles = [by_id[i] for i in origin.article_ids if i in by_id]
-        first = articles[0] if articles else None
-        label = link(first.url, origin.label) if first else escape_clipped(origin.label, 200)
-        line = f"• {label}"
-        if origin.reprints:
-            line += f" (+{origin.reprints} reprint{'s' if origin.reprints != 1 else ''})"
+    for origin in ordered_origins(view):
+        articles = _members(origin, by_id)
+        first = origin_article(origin, articles)
+        name = origin_name(origin, articles)
+        label = link(first.url, name) if first else escape_clipped(name, 200)
+        tags = []
+        if origin.primary:
+            tags.append("primary source")
+        if origin.reprints and not origin.key.startswith("owner:"):
+            tags.append(f"+{origin.reprints} reprint{'s' if origin.reprints != 1 else ''}")
+        line = f"• {label}" + (f" ({', '.join(tags)})" if tags else "")
         if first is not None and first.title:
             line += ": " + escape_clipped(first.title, _TITLE_IN_LIST)
-        lines.append(line + _copies_line(origin, first, articles[1:]))
+        others = [a for a in articles if a is not first]
+        lines.append(line + _copies_line(origin, name, first, others))
     return lines
 
 
-def _copies_line(origin: Origin, first: Article | None, others: list[Article]) -> str:
-    """'↳ reprinted by: A, B' and 'more from Reuters: …' under an origin, or ''."""
-    own = first.outlet if first else origin.label
-    reprints = [link(a.url, a.outlet, limit=80) for a in others if a.outlet != own]
+def _copies_line(origin: Origin, name: str, first: Article | None, others: list[Article]) -> str:
+    """'↳ reprinted by: A, B', '↳ same owner (group), counted once: C' and 'more from X: …'."""
+    own = first.outlet if first else name
+    copies = [link(a.url, a.outlet, limit=80) for a in others if a.outlet != own]
     more = [link(a.url, a.title or a.outlet, limit=80) for a in others if a.outlet == own]
     if not others and len(origin.outlets) > 1:
-        reprints = [escape_clipped(o, 80) for o in origin.outlets[1:]]
+        copies = [escape_clipped(o, 80) for o in origin.outlets if o != own]
     parts = []
-    if reprints:
-        parts.append("reprinted by: " + ", ".join(reprints))
+    if copies and origin.key.startswith("owner:"):
+        group = origin.key.partition(":")[2] or origin.label
+        parts.append(f"same owner ({escape_clipped(group, 80)}), counted once: " + ", ".join(copies))
+    elif copies:
+        parts.append("reprinted by: " + ", ".join(copies))
     if more:
         parts.append(f"more from {escape_clipped(own, 80)}: " + ", ".join(more))
     return "".join("\n      ↳ " + clip_markup(p, 1500) for p in parts)
 
 
 def timeline_lines(view: DevelopmentView) -> list[str]:
+    """Earlier developments of the storyline, oldest first, each with its date."""
     entries = sorted(view.timeline, key=lambda e: e.first_seen)[-_TIMELINE_ENTRIES_MAX:]
-    lines = []
-    for entry in entries:
-        line = f"• {entry.first_seen.strftime('%Y-%m-%d')} — {escape_clipped(entry.headline, _TITLE_IN_LIST)}"
-        if entry.independent:
-            line += f" ({entry.independent} source{'s' if entry.independent != 1 else ''})"
-        lines.append(line)
-    return lines
+    return [
+        f"• {slack_date(entry.first_seen, '{date_short}')} — {escape_clipped(entry.headline, _TITLE_IN_LIST)}"
+        for entry in entries
+    ]
 
 
 def context_elements(view: DevelopmentView, *, now: datetime, updated: bool, thread_link: str | None) -> list[str]:
     dev = view.development
-    elements = [f"First seen {when(dev.first_seen)}"]
+    elements = [f"First reported {slack_date(dev.first_seen)}"]
     if updated:
-        elements.append(f"updated at {when(now)}")
-    if view.decision.reason:
-        elements.append("Why: " + escape_clipped(view.decision.reason, 500))
+        elements.append(f"updated {slack_date(now)}")
+    articles = len(view.articles)
+    if articles > 1:
+        elements.append(f"{articles} articles from {len(origins_of(view))} independent sources; new sources are added in the thread")
     if thread_link:
         elements.append(link(thread_link, "discussion thread"))
-    if dev.id is not None:
-        elements.append(f"development #{dev.id}")
     return elements
 
 
 # --- thread replies and pointers ------------------------------------------------------
 
 
+def render_all_sources(view: DevelopmentView) -> Message | None:
+    """Thread reply with every source, for a development whose message cannot list them all
+    (None when it can): the place to see everything, linked from the message's "…and N more"."""
+    lines = source_lines(view)
+    if not _pack(lines, title="*Who reports it*", max_sections=_SOURCE_SECTIONS_MAX, limit=MAX_TEXT)[1]:
+        return None
+    title = f"*All {len(lines)} independent sources*"
+    blocks = pack_lines(lines, title=title, max_sections=MAX_BLOCKS - 1)
+    headline = headline_of(view, lead_of(view))
+    return Message(f"All {len(lines)} independent sources: " + escape_clipped(headline, 300), fit_blocks(blocks))
+
+
+
 def render_source_reply(article: Article, origin_label: str, now: datetime) -> Message:
     """Thread reply announcing one new independent source."""
-    label = link(article.url, origin_label or article.outlet, limit=200)
+    name = origin_label or article.outlet
+    label = link(article.url, name, limit=200)
     body = f"*New independent source:* {label}"
+    if article.tier == "primary":
+        body += " (primary source)"
     if article.title:
         body += "\n" + escape_clipped(article.title, 500)
     blocks = [mrkdwn(body)]
     if article.summary.strip():
-        blocks.append(mrkdwn(escape_clipped(article.summary.strip(), 1000)))
-    blocks.append(context([f"Published {when(article.published)}", f"seen {when(now)}"]))
-    text = "New independent source: " + escape_clipped(origin_label or article.outlet, 200)
+        blocks.append(mrkdwn(escape(sentences(article.summary, 1000))))
+    blocks.append(context([f"Published {slack_date(article.published)}"]))
+    text = "New independent source: " + escape_clipped(name, 200)
     return Message(text, blocks)
 
 
@@ -299,7 +422,7 @@ def render_merge_pointer(
     blocks = [
         header(headline or "Merged development"),
         mrkdwn(f"*Merged* into {target} — follow that thread for updates."),
-        context([f"merged at {when(now)}"]),
+        context([f"merged {slack_date(now)}"]),
     ]
     text = "Merged into " + escape_clipped(surviving_headline, 300)
     return Message(text, blocks)
@@ -317,13 +440,13 @@ def render_plain(text: str, *, title: str | None = None) -> Message:
 
 
 def render_material_change(view: DevelopmentView, *, previous_impact: int | None, now: datetime) -> Message:
-    """Thread reply (broadcast) when impact crosses the on-call threshold without a new source."""
+    """Thread reply when impact crosses the on-call threshold without a new source."""
     impact = view.development.impact
     score = impact.score if impact else 0
     was = f" (was {previous_impact}/10)" if previous_impact else ""
-    body = f"*Impact now {score}/10*{was} — reached the on-call threshold."
+    body = f"*Impact now {score}/10*{was}: {impact_words(score)}."
     if impact and impact.reasons:
-        body += "\n" + escape_clipped("Why: " + ", ".join(impact.reasons[:5]), 1000)
-    blocks = [mrkdwn(body), context([f"{verified_phrase(view)}", f"at {when(now)}"])]
-    text = f"Impact now {score}/10: " + escape_clipped(view.development.headline, 300)
+        body += "\n" + escape_clipped("Why: " + "; ".join(impact.reasons[:5]), 1000)
+    blocks = [mrkdwn(body), context([f"{verified_phrase(view)}", slack_date(now)])]
+    text = f"Impact now {score}/10: " + escape_clipped(headline_of(view, lead_of(view)), 300)
     return Message(text, blocks)

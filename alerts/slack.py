@@ -2,10 +2,14 @@
 
 All three implement `Sink`, which is all the relay (`alerts.deliver`) knows about:
 
-- `SlackWebSink` — bot token (`chat:write`; `channels:read` lets it turn channel names into
-  ids for history lookups) with slack-sdk's AsyncWebClient and its retry handlers. Full
+- `SlackWebSink` — bot token with slack-sdk's AsyncWebClient and its retry handlers. Full
   feature set: one living parent message per development, `chat.update`, thread replies,
   message metadata, permalinks, and finding its own message after an ambiguous failure.
+  Scopes (`SCOPES`; `check_scopes` reads them at start from auth.test's `x-oauth-scopes`):
+  `chat:write` to post at all; `channels:read` to turn channel names into ids and
+  `channels:history` (`groups:history` for private channels) to look for a message an
+  interrupted attempt may have posted. Without the last two a look-up raises `CannotLook`
+  and the relay decides from its own records instead (see alerts.deliver).
 - `WebhookSink` — an incoming webhook, for teams that cannot install an app. A webhook can
   only post: **no updates, no threads, no metadata, no lookups**. A new source that is not
   material is not announced at all; a material one is posted as a fresh message.
@@ -14,7 +18,10 @@ All three implement `Sink`, which is all the relay (`alerts.deliver`) knows abou
 What is never sent: `link_names`, `parse=full`; unfurling is always off.
 
 Errors come out as `DeliveryError`, which says whether retrying can help (`permanent`) and
-whether the request may have reached Slack (`ambiguous`: a timeout after sending).
+whether the request may have taken effect in Slack (`ambiguous`: a timeout after sending, or
+an HTTP 5xx — Slack sometimes posts and then fails to answer). slack-sdk's own retries never
+repeat `chat.postMessage` after a 5xx: that retry would post again without looking first, so
+it is left to the relay, which looks before it re-posts.
 """
 
 from __future__ import annotations
@@ -37,6 +44,9 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 from slack_sdk.http_retry.interval_calculator import RetryIntervalCalculator
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
@@ -78,16 +88,72 @@ PERMANENT_ERRORS = frozenset(
 
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
 
+# The scopes the bot token should have, and what each is for (README "Slack app"). Only
+# chat:write is indispensable; the others let the relay check before it re-posts.
+SCOPES: dict[str, str] = {
+    "chat:write": "post and update alerts (without it nothing can be delivered)",
+    "channels:read": "turn channel names into ids, to look for an earlier message",
+    "channels:history": "look in a channel for a message an interrupted attempt may already have posted",
+}
+OPTIONAL_SCOPES: dict[str, str] = {
+    "groups:history": "the same look-up in private channels",
+    "chat:write.public": "post to public channels the bot was not invited to",
+}
+# Methods that change nothing when repeated; only these may be retried by slack-sdk after a 5xx.
+IDEMPOTENT_METHODS = frozenset(
+    {"chat.update", "chat.getPermalink", "conversations.history", "conversations.replies", "conversations.list", "auth.test"}
+)
+# Answers to a look-up that mean "not allowed to look", not "try again".
+_CANNOT_LOOK = frozenset({"missing_scope", "not_in_channel", "channel_not_found", "not_allowed_token_type", "no_permission"})
+
 
 class DeliveryError(Exception):
-    """A failed Slack call, classified for the relay."""
+    """A failed Slack call, classified for the relay.
 
-    def __init__(self, code: str, *, permanent: bool = False, ambiguous: bool = False, retry_after: float | None = None) -> None:
+    `ambiguous`: the call may have taken effect (no answer after sending, or a 5xx);
+    `answered`: Slack did answer (a 5xx), which makes "it took effect" the less likely case.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        *,
+        permanent: bool = False,
+        ambiguous: bool = False,
+        retry_after: float | None = None,
+        answered: bool = False,
+    ) -> None:
         super().__init__(code)
         self.code = code
         self.permanent = permanent
         self.ambiguous = ambiguous
         self.retry_after = retry_after
+        self.answered = answered
+
+
+class CannotLook(Exception):
+    """A look-up for our own message that the token may not make (a scope, or not a member)."""
+
+    def __init__(self, reason: str, *, needed: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.needed = needed
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeCheck:
+    """What `auth.test` said about the token at start."""
+
+    granted: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()  # from SCOPES
+    error: str = ""  # auth.test failed (invalid_auth, ...): nothing can be delivered
+    known: bool = True  # False when Slack did not name the scopes (no x-oauth-scopes header)
+
+    def problems(self) -> list[str]:
+        """Sentences for the log and `monitor status`; empty when all is well."""
+        if self.error:
+            return [f"Slack refused the bot token ({self.error}): no alert can be delivered until it is fixed"]
+        return [f"the Slack app lacks {scope}, needed to {SCOPES[scope]}" for scope in self.missing]
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +210,9 @@ def make_client(
     """AsyncWebClient for `slack.base_url` with slack-sdk's retry handlers.
 
     - 429: wait Retry-After and try again, up to `rate_limit_retries` times.
-    - HTTP 500/503: back off (`retry_interval`, default 0.5 s · 2^n with jitter) and try again.
+    - HTTP 500/503: back off (`retry_interval`, default 0.5 s · 2^n with jitter) and try again,
+      for calls that change nothing when repeated. Never for chat.postMessage: Slack may have
+      posted before failing to answer, and only the relay looks before posting again.
     - Connection errors: only a refused/unreachable connect is retried here, because the
       request never left. A timeout or a dropped connection *after* sending is ambiguous:
       it is left to the relay, which first looks for the message in the channel.
@@ -152,7 +220,7 @@ def make_client(
     interval = retry_interval or BackoffRetryIntervalCalculator(backoff_factor=0.5)
     handlers: list[AsyncRetryHandler] = [
         AsyncRateLimitErrorRetryHandler(max_retry_count=rate_limit_retries),
-        AsyncServerErrorRetryHandler(max_retry_count=server_error_retries, interval_calculator=interval),
+        IdempotentServerErrorRetryHandler(max_retry_count=server_error_retries, interval_calculator=interval),
         AsyncConnectionErrorRetryHandler(max_retry_count=2, interval_calculator=interval, error_types=[aiohttp.ClientConnectorError]),
     ]
     timeout = max(slack.timeout.total_seconds(), 0.1)
@@ -164,6 +232,23 @@ def make_client(
     )
 
 
+class IdempotentServerErrorRetryHandler(AsyncServerErrorRetryHandler):
+    """slack-sdk's 5xx retry, limited to methods that are safe to repeat (`IDEMPOTENT_METHODS`)."""
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        method = request.url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
+        if method not in IDEMPOTENT_METHODS:
+            return False
+        return await super()._can_retry_async(state=state, request=request, response=response, error=error)
+
+
 def classify(exc: BaseException) -> DeliveryError:
     """Turn what slack-sdk/aiohttp raised into a DeliveryError."""
     if isinstance(exc, DeliveryError):
@@ -173,8 +258,8 @@ def classify(exc: BaseException) -> DeliveryError:
         code = str(response.get("error") or f"http_{response.status_code}")
         if response.status_code == 429:
             return DeliveryError("ratelimited", retry_after=_retry_after(response.headers))
-        if response.status_code >= 500:
-            return DeliveryError(f"http_{response.status_code}")
+        if response.status_code >= 500:  # Slack may have acted before failing to answer
+            return DeliveryError(f"http_{response.status_code}", ambiguous=True, answered=True)
         return DeliveryError(code, permanent=code in PERMANENT_ERRORS)
     if isinstance(exc, aiohttp.ClientConnectorError):
         return DeliveryError(f"connect: {exc}")  # never reached Slack
@@ -253,12 +338,12 @@ class SlackWebSink:
         """Our message whose metadata payload contains `match`, posted after `since`.
 
         Looks at one page (`history_limit`) of the channel, or of the thread when
-        `thread_ts` is given. None when not found or the channel cannot be read.
+        `thread_ts` is given. None when not found; `CannotLook` when the token may not read
+        the channel (a missing scope, not a member, an id it cannot learn).
         """
         channel_id = await self.resolve_channel(channel)
         if channel_id is None:
-            log.warning("cannot look for earlier message: channel %s has no known id", channel)
-            return None
+            raise CannotLook(f"the id of channel {channel} is unknown (channels:read turns names into ids)", needed="channels:read")
         try:
             if thread_ts:
                 response = await self.client.conversations_replies(
@@ -268,6 +353,12 @@ class SlackWebSink:
                 response = await self.client.conversations_history(
                     channel=channel_id, oldest=slack_ts(since), include_all_metadata=True, limit=self.history_limit
                 )
+        except SlackApiError as exc:
+            code = str(exc.response.get("error") or "")
+            if code in _CANNOT_LOOK:
+                needed = str(exc.response.get("needed") or "")
+                raise CannotLook(f"{code}{f' ({needed})' if needed else ''} reading {channel}", needed=needed) from exc
+            raise classify(exc) from exc
         except Exception as exc:
             raise classify(exc) from exc
         for item in response.get("messages") or []:
@@ -283,6 +374,22 @@ class SlackWebSink:
             return None
         link = response.get("permalink")
         return str(link) if link else None
+
+    async def check_scopes(self) -> ScopeCheck:
+        """auth.test: is the token valid, and which of `SCOPES` does it lack (x-oauth-scopes)?"""
+        try:
+            response = await self.client.auth_test()
+        except Exception as exc:
+            error = classify(exc)
+            if error.permanent:
+                return ScopeCheck(error=error.code)
+            log.warning("could not check the Slack token's scopes at start: %s", error.code)
+            return ScopeCheck(known=False)
+        header = next((str(v) for k, v in (response.headers or {}).items() if k.lower() == "x-oauth-scopes"), None)
+        if header is None:
+            return ScopeCheck(known=False)
+        granted = tuple(s.strip() for s in header.split(",") if s.strip())
+        return ScopeCheck(granted=granted, missing=tuple(s for s in SCOPES if s not in granted))
 
     def remember_channel(self, channel: str, channel_id: str) -> None:
         """Seed the name → id cache (the relay knows ids from earlier deliveries)."""

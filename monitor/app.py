@@ -117,6 +117,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
     from monitor.scheduler import Service
 
     async with open_app(args.config) as app:
+        await check_slack(app)
         if args.once:
             return await run_once_and_report(app)
         from alerts.digest import make_digest_job
@@ -135,6 +136,15 @@ async def cmd_run(args: argparse.Namespace) -> int:
         async with serve_if_enabled(app, service):
             await service.run()
     return 0
+
+
+async def check_slack(app: App) -> None:
+    """Ask Slack at start which scopes the token has; problems are logged and shown by
+    `monitor status`. Never stops the start: alerts wait in the outbox whatever Slack says."""
+    try:
+        await app.relay.check_slack()
+    except Exception:  # a check must not keep the monitor from running
+        log.exception("could not check the Slack token at start")
 
 
 async def run_once_and_report(app: App) -> int:

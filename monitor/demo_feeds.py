@@ -163,6 +163,7 @@ sources:
     url: {base}/feeds/policywire.xml
   - id: demo-agency
     name: Bureau of Industry and Security
+    owner: us-commerce              # as in the bundled feeds.yaml: the department's outlets count once
     tier: primary
     url: {base}/feeds/agency.xml
   - id: demo-broken

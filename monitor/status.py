@@ -7,7 +7,9 @@ import sys
 from datetime import datetime
 from typing import Any, TextIO
 
-from alerts.render import verified_phrase
+from alerts.deliver import LOOKUP_META, SCOPES_META, WARNINGS
+from alerts.render import origin_name, verified_phrase
+from alerts.slack import SCOPES
 from monitor.config import ConfigHolder, effective_sources
 from monitor.models import DevelopmentView
 from monitor.settings import Settings
@@ -43,6 +45,9 @@ def collect_status(holder: ConfigHolder, store: Store, now: datetime) -> dict[st
         active = silences.list_silences(conn, now)
         running = meta.get_meta(conn, "config")
         relay = meta.get_meta(conn, "lease:relay") or {}
+        scopes = meta.get_meta(conn, SCOPES_META)
+        lookup = meta.get_meta(conn, LOOKUP_META)
+        unconfirmed = outbox.sent_with_note(conn, WARNINGS)
     return {
         "config": {
             "path": str(holder.path),
@@ -86,6 +91,15 @@ def collect_status(holder: ConfigHolder, store: Store, now: datetime) -> dict[st
                     "why": a.last_error or str(a.payload.get("reason", "")).rsplit("; ", 1)[-1],
                 }
                 for a in waiting
+            ],
+        },
+        "slack": {
+            # What auth.test said at the last start, and a look-up Slack refused since (None: none).
+            "scopes": scopes,
+            "lookup": lookup,
+            "warnings": [
+                {"id": a.id, "channel": a.channel, "kind": a.kind.value, "warnings": _strings(a.payload.get(WARNINGS))}
+                for a in unconfirmed
             ],
         },
         "silences": [
@@ -143,12 +157,42 @@ def render_status(status: dict[str, Any]) -> str:
         )
     for wait in status["alerts"]["waiting"]:
         lines.append(f"  waiting #{wait['id']} {wait['kind']} → {wait['channel']} until {wait['until']}: {wait['why']}")
+    lines += _slack_lines(status.get("slack") or {})
     lines += ["", "Silences " + ("none active" if not status["silences"] else "")]
     for s in status["silences"]:
         lines.append(
             f"  #{s['id']} {s['matcher']}={s['value']!r} until {_when(s['expires'])}: {s['reason']}"
         )
     return "\n".join(lines)
+
+
+def _strings(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _slack_lines(slack: dict[str, Any]) -> list[str]:
+    """'Slack' section: missing scopes (once), and sent alerts whose delivery is in doubt."""
+    scopes, lookup, warnings = slack.get("scopes"), slack.get("lookup"), slack.get("warnings") or []
+    problems = []
+    if isinstance(scopes, dict) and scopes.get("error"):
+        problems.append(f"Slack refused the bot token at start ({scopes['error']}): nothing can be delivered")
+    elif isinstance(scopes, dict):
+        problems += [f"the Slack app lacks {s}: {SCOPES.get(s, '')}" for s in scopes.get("missing") or []]
+    if isinstance(lookup, dict):
+        problems.append(
+            f"cannot look for a message an interrupted attempt may have posted ({lookup.get('reason')}, since "
+            f"{lookup.get('since', '?')[:16]}): alerts are still posted, but one cut off mid-post is marked unconfirmed"
+        )
+    if not problems and not warnings:
+        return []
+    lines = ["", "Slack    " + ("scopes ok" if not problems else "WARNING")]
+    lines += [f"  {p}" for p in dict.fromkeys(problems)]
+    if problems:
+        lines.append("  fix: grant chat:write, channels:read, channels:history (groups:history for private channels), reinstall the app, restart")
+    for row in warnings:
+        for text in row["warnings"]:
+            lines.append(f"  #{row['id']} {row['kind']} → {row['channel']}: {text}")
+    return lines
 
 
 def print_sources(
@@ -187,7 +231,8 @@ def describe_view(view: DevelopmentView) -> list[str]:
             if origin.reprints
             else ""
         )
-        lines.append(f"   • {origin.label}{copies}")
+        members = [by_id[i] for i in origin.article_ids if i in by_id]
+        lines.append(f"   • {origin_name(origin, members)}{copies}")
         for article_id in origin.article_ids:
             article = by_id.get(article_id)
             if article is not None:

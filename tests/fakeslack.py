@@ -14,9 +14,17 @@ JSON strings or already decoded. Every `blocks` array is validated against
 tests/fixtures/slack/block-kit.schema.json (vendored, MIT) plus the 50-block message limit, answering
 `invalid_blocks` as Slack does. Every call is recorded in `calls`.
 
+Scopes are enforced as Slack does for a bot token: every answer carries the granted scopes in
+the `x-oauth-scopes` header, and a method called without one of the scopes it needs answers
+`{"ok": false, "error": "missing_scope", "needed": ..., "provided": ...}`. `FakeSlack(scopes=...)`
+installs an app with fewer scopes (default: everything the monitor documents). Channels named in
+`private` need `groups:*` scopes instead of `channels:*`.
+
 Scripting (`fail_next`) applies to the next N calls of the given methods (default: all):
-HTTP 429 with Retry-After, HTTP 500/503, a permanent Slack error code, or a timeout *after*
-accepting the call (the message is stored, then the answer is held past the client timeout).
+HTTP 429 with Retry-After, HTTP 500/503 (before doing anything, or with `after=True` once the
+call has taken effect, as when Slack posts and then fails to answer), a permanent Slack error
+code, or a timeout *after* accepting the call (the message is stored, then the answer is held
+past the client timeout).
 """
 
 from __future__ import annotations
@@ -45,6 +53,17 @@ PERMANENT_ERRORS = (
     "msg_too_long",
     "invalid_blocks",
 )
+# Everything the monitor's README asks for; an app installed with the full list.
+ALL_SCOPES = ("chat:write", "channels:read", "channels:history", "groups:read", "groups:history")
+# Which scope each method needs (one of), as in Slack's Web API spec; `*` = the channel's kind:
+# "channels" for public channels, "groups" for private ones.
+METHOD_SCOPES: dict[str, tuple[str, ...]] = {
+    "chat.postMessage": ("chat:write",),
+    "chat.update": ("chat:write",),
+    "conversations.history": ("*:history",),
+    "conversations.replies": ("*:history",),
+    "conversations.list": ("channels:read", "groups:read"),
+}
 
 _validator: Draft202012Validator | None = None
 
@@ -80,7 +99,7 @@ class Call:
 
 @dataclass
 class Fault:
-    kind: str  # "status" | "error" | "timeout"
+    kind: str  # "status" | "status_after" | "error" | "timeout"
     methods: frozenset[str] | None
     status: int = 200
     retry_after: int | None = None
@@ -99,8 +118,12 @@ class FakeSlack:
         archived: tuple[str, ...] = (),
         not_member: tuple[str, ...] = (),
         ts_base: int | None = None,
+        scopes: tuple[str, ...] = ALL_SCOPES,
+        private: tuple[str, ...] = (),
     ) -> None:
         self.token = token
+        self.scopes = tuple(scopes)
+        self.private = set(private)
         # Slack ts values are Unix seconds + a sequence; by default they follow the wall clock
         # so `oldest=` history filters behave as they do on Slack.
         self.ts_base = int(time.time()) if ts_base is None else ts_base
@@ -195,16 +218,18 @@ class FakeSlack:
         error: str | None = None,
         timeout: float | None = None,
         methods: tuple[str, ...] | None = None,
+        after: bool = False,
     ) -> None:
-        """Script the next `n` matching calls: status=429/500/503, error="invalid_auth", or
-        timeout=seconds (accept and store, then hold the answer that long)."""
+        """Script the next `n` matching calls: status=429/500/503 (`after=True`: answered once
+        the call took effect), error="invalid_auth", or timeout=seconds (accept and store, then
+        hold the answer that long)."""
         only = frozenset(methods) if methods else None
         if timeout is not None:
             fault = Fault("timeout", only, delay=timeout)
         elif error is not None:
             fault = Fault("error", only, error=error)
         elif status is not None:
-            fault = Fault("status", only, status=status, retry_after=retry_after)
+            fault = Fault("status_after" if after else "status", only, status=status, retry_after=retry_after)
         else:
             raise ValueError("say what should fail: status, error or timeout")
         with self._lock:
@@ -251,11 +276,16 @@ class FakeSlack:
             return self._answer(call, {"ok": False, "error": auth_error})
         if fault is not None and fault.kind == "error":
             return self._answer(call, {"ok": False, "error": fault.error})
+        needed = self._missing_scope(method, params)
+        if needed:
+            return self._answer(call, {"ok": False, "error": "missing_scope", "needed": needed, "provided": ",".join(self.scopes)})
         handler = _METHODS.get(method)
         with self._lock:
             body = handler(self, params) if handler else {"ok": False, "error": "unknown_method"}
         if fault is not None and fault.kind == "timeout":
             await asyncio.sleep(fault.delay)  # the message is stored; the client gives up first
+        if fault is not None and fault.kind == "status_after":  # it happened, the answer says it failed
+            return self._answer(call, {"ok": False, "error": "fatal_error"}, fault.status)
         return self._answer(call, body)
 
     async def _handle_webhook(self, request: web.Request) -> web.Response:
@@ -298,8 +328,21 @@ class FakeSlack:
         return None if token == self.token else "invalid_auth"
 
     def _answer(self, call: Call, body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-        call.status, call.response, call.headers = status, body, dict(headers or {})
+        # Slack names the token's scopes on every Web API answer.
+        headers = {**(headers or {}), "x-oauth-scopes": ",".join(self.scopes)}
+        call.status, call.response, call.headers = status, body, dict(headers)
         return web.json_response(body, status=status, headers=headers)
+
+    def _missing_scope(self, method: str, params: dict[str, Any]) -> str | None:
+        """The scope Slack would name in `needed`, or None when the token may call `method`."""
+        wanted = METHOD_SCOPES.get(method, ())
+        if not wanted:
+            return None
+        if any(w.startswith("*:") for w in wanted):
+            name = next((n for n, i in self.channels.items() if i == params.get("channel")), "")
+            kind = "groups" if name in self.private else "channels"
+            wanted = tuple(w.replace("*", kind) for w in wanted)
+        return None if any(w in self.scopes for w in wanted) else wanted[0]
 
     # --- methods (called with the lock held) ----------------------------------------------
 
@@ -417,8 +460,13 @@ class FakeSlack:
         return {"ok": True, "channel": cid, "permalink": f"https://fake.slack.test/archives/{cid}/p{ts.replace('.', '')}"}
 
     def conversations_list(self, params: dict[str, Any]) -> dict[str, Any]:
-        channels = [{"id": cid, "name": name, "is_channel": True, "is_archived": name in self.archived,
-                     "is_member": name not in self.not_member} for name, cid in self.channels.items()]
+        # Private channels are listed only when asked for and readable (groups:read).
+        types = str(params.get("types") or "public_channel").split(",")
+        show_private = "private_channel" in types and "groups:read" in self.scopes
+        show_public = "public_channel" in types and "channels:read" in self.scopes
+        channels = [{"id": cid, "name": name, "is_channel": True, "is_private": name in self.private,
+                     "is_archived": name in self.archived, "is_member": name not in self.not_member}
+                    for name, cid in self.channels.items() if (show_private if name in self.private else show_public)]
         return {"ok": True, "channels": channels, "response_metadata": {"next_cursor": ""}}
 
 

@@ -250,6 +250,14 @@ def failed_alerts(conn: Connection, limit: int = 20) -> list[Alert]:
     return [_alert_from_row(row) for row in conn.execute(query).mappings()]
 
 
+def sent_with_note(conn: Connection, key: str, limit: int = 20, scan: int = 500) -> list[Alert]:
+    """Recently sent rows whose payload carries `key` (e.g. the relay's delivery warnings),
+    newest first; looks at the last `scan` sent rows, which is what `monitor status` needs."""
+    query = select(table).where(table.c.state == AlertState.SENT.value).order_by(table.c.id.desc()).limit(scan)
+    found = [_alert_from_row(row) for row in conn.execute(query).mappings()]
+    return [a for a in found if a.payload.get(key)][:limit]
+
+
 def alerts_between(
     conn: Connection, since: datetime, until: datetime, kinds: Iterable[AlertKind] | None = None
 ) -> list[Alert]:

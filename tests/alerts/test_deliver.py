@@ -32,7 +32,7 @@ from monitor.models import (
     Impact,
     Sentiment,
 )
-from monitor.settings import Settings, Slack, Topic
+from monitor.settings import Route, Settings, Slack, Topic
 from monitor.store import Store, outbox
 from monitor.store.articles import insert_articles
 from monitor.store.developments import upsert_development
@@ -40,6 +40,8 @@ from tests.fakeslack import FakeSlack
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = Settings(topics=(Topic(id="ai-export", name="AI export controls"),))
+# The same topic routed with an on-call channel: only then is a material reply broadcast.
+ONCALL = Settings(topics=SETTINGS.topics, routes=(Route(topic="ai-export", channel="alerts", oncall_channel="oncall"),))
 HEADLINE = "US tightens AI chip export rules"
 
 
@@ -123,11 +125,13 @@ def seed_and_enqueue(store: Store, now: datetime, *, dev_id: int = 1, channel: s
     return alert_id
 
 
-def make_relay(store: Store, slack: FakeSlack, clock: Clock, *, timeout: float = 2, rate_limit_retries: int = 5) -> Relay:
+def make_relay(store: Store, slack: FakeSlack, clock: Clock, *, timeout: float = 2, rate_limit_retries: int = 5,
+               settings: Settings = SETTINGS) -> Relay:
     config = Slack(token=slack.token, base_url=slack.base_url, timeout=timedelta(seconds=timeout))
-    # Short pauses between the SDK's 5xx retries keep the suite quick; Retry-After is still honoured.
+    # Short pauses between 5xx retries (the SDK's for safe calls, the relay's quick ones for posts) keep the suite quick.
     client = make_client(config, rate_limit_retries=rate_limit_retries, retry_interval=FixedValueRetryIntervalCalculator(0.05))
-    return Relay(store, SlackWebSink(client), clock=clock, settings=SETTINGS, backoff=Backoff(base=timedelta(seconds=10)))
+    return Relay(store, SlackWebSink(client), clock=clock, settings=settings, backoff=Backoff(base=timedelta(seconds=10)),
+                 quick_pause=0.05)
 
 
 def row(store: Store, alert_id: int) -> Alert:
@@ -148,8 +152,8 @@ async def test_first_alert_posts_one_parent_and_records_its_ts(store: Store, sla
 
     assert report.sent == 1
     [message] = slack.messages("alerts")
-    assert message["blocks"][0]["text"]["text"] == HEADLINE
-    assert "Verified by 2 sources" in message["text"]
+    assert message["blocks"][0]["text"]["text"] == f"Reuters: {HEADLINE}"  # the first origin's own headline
+    assert "verified by 2 sources" in message["text"]
     assert message["metadata"] == {
         "event_type": "development_alert",
         "event_payload": {"alert_id": alert_id, "part": "parent", "development_id": 1},
@@ -164,6 +168,23 @@ async def test_first_alert_posts_one_parent_and_records_its_ts(store: Store, sla
 
     again = await relay.deliver_due(clock.advance(hours=1))
     assert again.sent == 0 and len(slack.calls_to("chat.postMessage")) == 1
+
+
+async def test_a_development_with_more_sources_than_a_message_holds_lists_them_all_in_its_thread(
+    store: Store, slack: FakeSlack, clock: Clock
+) -> None:
+    outlets = tuple(f"Outlet {n:03d} with a long name" for n in range(260))
+    with store.transaction() as conn:
+        seed_development(conn, clock.now, outlets=outlets)
+        outbox.enqueue(conn, new_alert(1, "alerts", clock.now))
+
+    assert (await make_relay(store, slack, clock).deliver_due()).sent == 1
+
+    [parent] = slack.messages("alerts")
+    assert "all are listed in the thread" in str(parent["blocks"])
+    [listing] = slack.replies("alerts", parent["ts"])
+    assert listing["text"].startswith("All 260 independent sources")
+    assert "Outlet 259 with a long name" in str(listing["blocks"])
 
 
 async def test_a_second_monitor_on_the_same_store_leaves_delivery_to_the_first(store: Store, slack: FakeSlack, clock: Clock) -> None:
@@ -242,8 +263,8 @@ async def test_new_source_updates_the_parent_and_adds_one_thread_reply(store: St
     assert report.sent == 1
     [shown] = slack.messages("alerts")  # still one message in the channel
     assert shown["ts"] == parent["ts"]
-    assert "Verified by 3 sources" in shown["text"]
-    assert "updated at" in str(shown["blocks"])
+    assert "verified by 3 sources" in shown["text"]
+    assert "updated <!date^" in str(shown["blocks"])
     assert "(+1 reprint)" in str(shown["blocks"])
     [reply] = slack.replies("alerts", parent["ts"])
     assert "New independent source" in reply["text"] and "AP" in reply["text"]
@@ -251,8 +272,31 @@ async def test_new_source_updates_the_parent_and_adds_one_thread_reply(store: St
     assert row(store, update_id).thread_ts == parent["ts"]
 
 
+async def test_a_new_source_reply_names_the_outlet_not_its_owner_group(store: Store, slack: FakeSlack, clock: Clock) -> None:
+    """feeds.yaml's `owner: us-commerce` is how the agency's outlets count once; the reply names
+    the outlet people know ("New independent source: us-commerce" was what Slack showed)."""
+    relay, parent = await deliver_parent(store, slack, clock)
+    with store.transaction() as conn:
+        [bis] = make_articles(1, ["Bureau of Industry and Security"], clock.advance(minutes=5),
+                              origin_of={"Bureau of Industry and Security": "owner:us-commerce"})
+        bis.owner, bis.tier = "us-commerce", "primary"
+        insert_articles(conn, [bis])
+    assert bis.id is not None
+    enqueue_update(store, clock.now, [bis.id])
+
+    await relay.deliver_due()
+
+    [reply] = slack.replies("alerts", parent["ts"])
+    assert reply["text"] == "New independent source: Bureau of Industry and Security"
+    assert "us-commerce" not in str(reply["blocks"])
+    [shown] = slack.messages("alerts")
+    assert shown["blocks"][0]["text"]["text"] == f"Bureau of Industry and Security: {HEADLINE}"  # the primary leads
+    assert "us-commerce" not in str(shown["blocks"]).split("same owner")[0]
+
+
 async def test_material_update_broadcasts_its_reply(store: Store, slack: FakeSlack, clock: Clock) -> None:
     relay, parent = await deliver_parent(store, slack, clock)
+    relay.settings = ONCALL
     ids = add_sources(store, clock.advance(minutes=5), ["AP"], impact=9)
     enqueue_update(store, clock.now, ids, material=True)
 
@@ -263,8 +307,23 @@ async def test_material_update_broadcasts_its_reply(store: Store, slack: FakeSla
     assert len(slack.messages("alerts")) == 2  # the broadcast reply shows in the channel too
 
 
+async def test_without_an_oncall_channel_a_material_reply_stays_in_the_thread(store: Store, slack: FakeSlack, clock: Clock) -> None:
+    """Impact crossing the threshold of a route that has no on-call channel is news for the
+    thread; broadcasting it would interrupt the whole channel for no one in particular."""
+    relay, parent = await deliver_parent(store, slack, clock)
+    ids = add_sources(store, clock.advance(minutes=5), ["AP"], impact=9)
+    enqueue_update(store, clock.now, ids, material=True)
+
+    await relay.deliver_due()
+
+    [reply] = slack.replies("alerts", parent["ts"])
+    assert reply["reply_broadcast"] is False
+    assert len(slack.messages("alerts")) == 1
+
+
 async def test_material_change_without_new_source_says_what_changed(store: Store, slack: FakeSlack, clock: Clock) -> None:
     relay, parent = await deliver_parent(store, slack, clock)
+    relay.settings = ONCALL
     add_sources(store, clock.advance(minutes=5), [], impact=9, independent=2)
     enqueue_update(store, clock.now, [], material=True, key="upd:2:material")
 
@@ -278,7 +337,7 @@ async def test_material_change_without_new_source_says_what_changed(store: Store
 async def test_update_waits_while_the_parent_is_undelivered(store: Store, slack: FakeSlack, clock: Clock) -> None:
     seed_and_enqueue(store, clock.now)
     ids = add_sources(store, clock.now, ["AP"])
-    slack.fail_next(3, status=503, methods=("chat.postMessage",))  # one attempt: 1 call + 2 SDK retries
+    slack.fail_next(3, status=503, methods=("chat.postMessage",))  # one attempt: 1 post + 2 quick retries
     relay = make_relay(store, slack, clock)
     update_id = enqueue_update(store, clock.now, ids)
 
@@ -406,13 +465,14 @@ async def test_server_errors_then_success(store: Store, slack: FakeSlack, clock:
     await make_relay(store, slack, clock).deliver_due()
 
     assert [c.status for c in slack.calls_to("chat.postMessage")] == [status, status, 200]
+    assert len(slack.calls_to("conversations.history")) == 2  # the relay looked before each retry
     assert len(slack.messages("alerts")) == 1
     assert row(store, alert_id).state is AlertState.SENT
 
 
 async def test_persistent_server_errors_back_off_exponentially(store: Store, slack: FakeSlack, clock: Clock) -> None:
     alert_id = seed_and_enqueue(store, clock.now)
-    slack.fail_next(9, status=500, methods=("chat.postMessage",))  # 3 attempts × (1 + 2 SDK retries)
+    slack.fail_next(9, status=500, methods=("chat.postMessage",))  # 3 attempts × (1 post + 2 quick retries)
     relay = make_relay(store, slack, clock)
     delays = []
     for _ in range(3):
@@ -486,6 +546,25 @@ CHILD = textwrap.dedent(
 async def test_sigkill_between_state_change_and_delivery_loses_nothing_and_doubles_nothing(
     store: Store, store_url: str, slack: FakeSlack, clock: Clock, mode: str, tmp_path: Path
 ) -> None:
+    kill_child(store_url, slack, mode, tmp_path)
+
+    relay = make_relay(store, slack, clock)  # "after the restart"
+    first = await relay.deliver_due(clock.advance(minutes=1))
+    second = await relay.deliver_due(clock.advance(hours=1))
+
+    assert (first.sent, second.sent) == (1, 0)
+    [message] = slack.messages("alerts")
+    with store.transaction() as conn:
+        [delivered] = outbox.alerts_between(conn, clock.now - timedelta(days=1), clock.now + timedelta(days=1))
+    assert delivered.state is AlertState.SENT and delivered.slack_ts == message["ts"]
+    assert len(slack.calls_to("chat.postMessage")) == 1
+    # Killed before posting: the row's record shows nothing was in flight, so no look-up.
+    assert bool(slack.calls_to("conversations.history")) == (mode == "during_post")
+
+
+def kill_child(store_url: str, slack: FakeSlack, mode: str, tmp_path: Path) -> None:
+    """A monitor process that commits an alert row, then is SIGKILLed before posting it or
+    while Slack holds the answer to its post."""
     if mode == "during_post":  # Slack stores the message, the answer never arrives
         slack.fail_next(1, timeout=60, methods=("chat.postMessage",))
     script = tmp_path / "child.py"
@@ -510,17 +589,6 @@ async def test_sigkill_between_state_change_and_delivery_loses_nothing_and_doubl
         if child.stdout is not None:
             child.stdout.close()
     assert child.returncode == -signal.SIGKILL
-
-    relay = make_relay(store, slack, clock)  # "after the restart"
-    first = await relay.deliver_due(clock.advance(minutes=1))
-    second = await relay.deliver_due(clock.advance(hours=1))
-
-    assert (first.sent, second.sent) == (1, 0)
-    [message] = slack.messages("alerts")
-    with store.transaction() as conn:
-        [delivered] = outbox.alerts_between(conn, clock.now - timedelta(days=1), clock.now + timedelta(days=1))
-    assert delivered.state is AlertState.SENT and delivered.slack_ts == message["ts"]
-    assert len(slack.calls_to("chat.postMessage")) == 1
 
 
 # --- console sink ----------------------------------------------------------------------------
@@ -553,7 +621,7 @@ async def test_webhook_mode_posts_parents_and_only_material_updates(store: Store
     relay = Relay(store, WebhookSink(slack.webhook_url), clock=clock, settings=SETTINGS)
     assert (await relay.deliver_due()).sent == 1
     [parent] = slack.messages("webhook")
-    assert parent["blocks"][0]["text"]["text"] == HEADLINE
+    assert parent["blocks"][0]["text"]["text"] == f"Reuters: {HEADLINE}"
     [call] = slack.calls_to("webhook")
     assert call.params["unfurl_links"] is False and "link_names" not in call.params
 
@@ -594,3 +662,205 @@ async def test_one_parent_per_routed_channel_and_mention_only_where_configured(s
     [oncall] = slack.messages("oncall")
     assert "<!subteam^" not in str(topic)
     assert oncall["text"].startswith("<!subteam^S0ONCALL> ")
+
+
+# --- a 5xx answered after Slack posted ---------------------------------------------------------
+
+
+async def test_a_server_error_after_the_post_leaves_one_message(store: Store, slack: FakeSlack, clock: Clock) -> None:
+    """Slack posts, then answers 500. slack-sdk's own retry would post again blindly; the relay
+    looks first, finds its message by metadata and adopts it."""
+    alert_id = seed_and_enqueue(store, clock.now)
+    slack.fail_next(1, status=500, after=True, methods=("chat.postMessage",))
+
+    report = await make_relay(store, slack, clock).deliver_due()
+
+    assert report.sent == 1
+    [message] = slack.messages("alerts")
+    assert len(slack.calls_to("chat.postMessage")) == 1  # no second post
+    assert slack.calls_to("conversations.history")
+    sent = row(store, alert_id)
+    assert sent.state is AlertState.SENT and sent.slack_ts == message["ts"]
+
+
+async def test_the_sdk_still_retries_calls_that_are_safe_to_repeat(store: Store, slack: FakeSlack, clock: Clock) -> None:
+    relay, parent = await deliver_parent(store, slack, clock)
+    ids = add_sources(store, clock.advance(minutes=5), ["AP"])
+    enqueue_update(store, clock.now, ids)
+    slack.fail_next(1, status=503, methods=("chat.update",))
+
+    assert (await relay.deliver_due()).sent == 1
+    assert [c.status for c in slack.calls_to("chat.update")] == [503, 200]
+
+
+# --- an app without channels:history ----------------------------------------------------------
+
+NO_HISTORY = ("chat:write", "channels:read")
+
+
+@pytest.fixture
+def narrow() -> Iterator[FakeSlack]:
+    """A workspace where the app was installed with chat:write and channels:read only."""
+    with FakeSlack(scopes=NO_HISTORY) as server:
+        yield server
+
+
+def status_of(store: Store) -> tuple[dict[str, Any], str]:
+    from types import SimpleNamespace
+
+    from monitor.status import collect_status, render_status
+
+    holder = SimpleNamespace(settings=SETTINGS, path="feeds.yaml")
+    status = collect_status(holder, store, datetime.now(UTC))  # type: ignore[arg-type]
+    return status, render_status(status)
+
+
+async def test_no_history_rate_limit_storm_posts_once_without_looking(store: Store, narrow: FakeSlack, clock: Clock) -> None:
+    """A 429 cannot have posted anything: the retry posts without a look-up it may not make."""
+    alert_id = seed_and_enqueue(store, clock.now)
+    narrow.fail_next(4, status=429, retry_after=1, methods=("chat.postMessage",))
+    relay = make_relay(store, narrow, clock, rate_limit_retries=1)  # the storm outlasts the SDK's retries
+
+    for _ in range(3):
+        await relay.deliver_due(clock.advance(minutes=5))
+
+    [message] = narrow.messages("alerts")
+    sent = row(store, alert_id)
+    assert (sent.state, sent.slack_ts) == (AlertState.SENT, message["ts"])
+    assert not narrow.calls_to("conversations.history")
+    status, shown = status_of(store)
+    assert status["slack"]["warnings"] == [] and "WARNING" not in shown
+
+
+async def test_no_history_ambiguous_timeout_ends_with_one_message_and_a_warning(
+    store: Store, narrow: FakeSlack, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Slack took the post but the answer never came, and the app may not read the channel:
+    nothing can tell. The relay does not post a second copy; the row is sent, unconfirmed,
+    and `monitor status` says so and what to do."""
+    alert_id = seed_and_enqueue(store, clock.now)
+    narrow.fail_next(1, timeout=3, methods=("chat.postMessage",))
+    relay = make_relay(store, narrow, clock, timeout=0.5)
+
+    with caplog.at_level(logging.WARNING, logger="alerts.deliver"):
+        first = await relay.deliver_due()
+        second = await relay.deliver_due(clock.advance(minutes=5))
+        await relay.deliver_due(clock.advance(hours=1))
+
+    assert (first.retried, second.sent, second.failed) == (1, 1, 0)
+    assert len(narrow.messages("alerts")) == 1
+    assert len(narrow.calls_to("chat.postMessage")) == 1
+    sent = row(store, alert_id)
+    assert sent.state is AlertState.SENT and sent.slack_ts == ""
+    [warning] = sent.payload["delivery_warnings"]
+    assert "not confirmed" in warning and "channels:history" in warning
+    status, shown = status_of(store)
+    assert status["slack"]["lookup"]["needed"] == "channels:history"
+    assert "Slack    WARNING" in shown and "cannot look for a message" in shown
+    assert f"#{alert_id} new → alerts: parent: not confirmed" in shown
+    said = [r.getMessage() for r in caplog.records if "cannot look in Slack" in r.getMessage()]
+    assert len(said) == 1  # said once, not per alert
+
+
+async def test_no_history_sigkill_while_slack_holds_the_answer_leaves_one_message(
+    store: Store, store_url: str, narrow: FakeSlack, clock: Clock, tmp_path: Path
+) -> None:
+    kill_child(store_url, narrow, "during_post", tmp_path)
+
+    relay = make_relay(store, narrow, clock)
+    first = await relay.deliver_due(clock.advance(minutes=1))
+    await relay.deliver_due(clock.advance(hours=1))
+
+    assert (first.sent, first.failed) == (1, 0)
+    assert len(narrow.messages("alerts")) == 1
+    with store.transaction() as conn:
+        [delivered] = outbox.alerts_between(conn, clock.now - timedelta(days=1), clock.now + timedelta(days=1))
+    assert delivered.state is AlertState.SENT
+    _, shown = status_of(store)
+    assert f"#{delivered.id} new → alerts: parent: not confirmed" in shown
+
+
+async def test_no_history_sigkill_before_posting_posts_and_needs_no_look(
+    store: Store, store_url: str, narrow: FakeSlack, clock: Clock, tmp_path: Path
+) -> None:
+    kill_child(store_url, narrow, "before_post", tmp_path)
+
+    assert (await make_relay(store, narrow, clock).deliver_due(clock.advance(minutes=1))).sent == 1
+
+    [message] = narrow.messages("alerts")
+    with store.transaction() as conn:
+        [delivered] = outbox.alerts_between(conn, clock.now - timedelta(days=1), clock.now + timedelta(days=1))
+    assert (delivered.state, delivered.slack_ts) == (AlertState.SENT, message["ts"])
+    assert "delivery_warnings" not in delivered.payload
+
+
+async def test_no_history_updates_of_an_unconfirmed_parent_go_out_as_new_messages(
+    store: Store, narrow: FakeSlack, clock: Clock
+) -> None:
+    """A parent whose ts is unknown has no thread: a material change is posted anew (as in
+    webhook mode) instead of failing, and a non-material one is recorded as not announced."""
+    seed_and_enqueue(store, clock.now)
+    narrow.fail_next(1, timeout=3, methods=("chat.postMessage",))
+    relay = make_relay(store, narrow, clock, timeout=0.5, settings=ONCALL)
+    await relay.deliver_due()
+    await relay.deliver_due(clock.advance(minutes=5))
+    ids = add_sources(store, clock.advance(minutes=5), ["AP"], impact=9)
+    update_id = enqueue_update(store, clock.now, ids, material=True)
+
+    report = await relay.deliver_due()
+
+    assert (report.sent, report.failed) == (1, 0)
+    assert row(store, update_id).state is AlertState.SENT
+    assert len(narrow.messages("alerts")) == 2
+
+
+async def test_a_server_error_without_history_posts_again_and_says_it_may_show_twice(
+    store: Store, narrow: FakeSlack, clock: Clock
+) -> None:
+    """Slack answered 500: it most likely did not post, so the alert is not held back; that a
+    copy may show twice is written where operators look."""
+    alert_id = seed_and_enqueue(store, clock.now)
+    narrow.fail_next(1, status=500, methods=("chat.postMessage",))
+
+    assert (await make_relay(store, narrow, clock).deliver_due()).sent == 1
+
+    [message] = narrow.messages("alerts")
+    sent = row(store, alert_id)
+    assert sent.slack_ts == message["ts"]
+    assert "may show twice" in sent.payload["delivery_warnings"][0]
+
+
+async def test_scopes_are_checked_at_start_with_a_clear_message(
+    store: Store, narrow: FakeSlack, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    relay = make_relay(store, narrow, clock)
+    with caplog.at_level(logging.WARNING, logger="alerts.deliver"):
+        check = await relay.check_slack()
+    assert check is not None and check.missing == ("channels:history",)
+    [said] = [r.getMessage() for r in caplog.records]
+    assert "lacks channels:history" in said and "README" in said
+    _, shown = status_of(store)
+    assert "the Slack app lacks channels:history" in shown and "fix: grant" in shown
+
+
+async def test_a_full_set_of_scopes_passes_the_start_check(store: Store, slack: FakeSlack, clock: Clock) -> None:
+    check = await make_relay(store, slack, clock).check_slack()
+    assert check is not None and check.missing == () and not check.problems()
+    _, shown = status_of(store)
+    assert "Slack    " not in shown
+
+
+async def test_a_refused_token_is_named_at_start(store: Store, slack: FakeSlack, clock: Clock) -> None:
+    slack.token = "xoxb-other"  # the monitor's token is no longer accepted
+    relay = make_relay(store, FakeToken(slack, "xoxb-fake-token"), clock)
+    check = await relay.check_slack()
+    assert check is not None and check.error == "invalid_auth"
+    _, shown = status_of(store)
+    assert "Slack refused the bot token at start (invalid_auth)" in shown
+
+
+class FakeToken:
+    """The fake's address with a token of our choosing."""
+
+    def __init__(self, slack: FakeSlack, token: str) -> None:
+        self.base_url, self.token = slack.base_url, token

@@ -175,3 +175,41 @@ def test_usable_from_sync_code(slack: FakeSlack) -> None:
     web = WebClient(token=slack.token, base_url=slack.base_url)
     assert web.chat_postMessage(channel="alerts", text="sync")["ok"]
     assert slack.calls_to("chat.postMessage")[0].params["text"] == "sync"
+
+
+async def test_every_answer_names_the_tokens_scopes(slack: FakeSlack) -> None:
+    answer = await client(slack).auth_test()
+    assert set(answer.headers["x-oauth-scopes"].split(",")) >= {"chat:write", "channels:read", "channels:history"}
+
+
+async def test_an_app_without_a_scope_gets_missing_scope_as_slack_answers_it() -> None:
+    with FakeSlack(scopes=("chat:write", "channels:read")) as slack:
+        web = client(slack)
+        posted = await web.chat_postMessage(channel="alerts", text="x")  # chat:write is enough to post
+        with pytest.raises(SlackApiError) as raised:
+            await web.conversations_history(channel=posted["channel"])
+        body = raised.value.response
+        assert raised.value.response.status_code == 200  # Slack answers scope errors with 200
+        assert (body["error"], body["needed"], body["provided"]) == ("missing_scope", "channels:history", "chat:write,channels:read")
+        assert body.headers["x-oauth-scopes"] == "chat:write,channels:read"
+        assert [c["name"] for c in (await web.conversations_list())["channels"]] == ["alerts", "oncall", "ops", "webhook"]
+
+
+async def test_private_channels_need_the_groups_scopes() -> None:
+    with FakeSlack(channels={"alerts": "C0ALERTS01", "secret": "G0SECRET01"}, private=("secret",),
+                   scopes=("chat:write", "channels:read", "channels:history")) as slack:
+        web = client(slack)
+        posted = await web.chat_postMessage(channel="secret", text="x")
+        with pytest.raises(SlackApiError) as raised:
+            await web.conversations_history(channel=posted["channel"])
+        assert raised.value.response["needed"] == "groups:history"
+        listed = await web.conversations_list(types="public_channel,private_channel")
+        assert "secret" not in [c["name"] for c in listed["channels"]]  # no groups:read
+
+
+async def test_a_server_error_after_the_post_leaves_the_message(slack: FakeSlack) -> None:
+    slack.fail_next(1, status=500, after=True, methods=("chat.postMessage",))
+    form = {"token": slack.token, "channel": "alerts", "text": "posted anyway"}
+    async with aiohttp.ClientSession() as session, session.post(slack.base_url + "chat.postMessage", data=form) as response:
+        assert response.status == 500
+    assert [m["text"] for m in slack.messages("alerts")] == ["posted anyway"]

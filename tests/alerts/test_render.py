@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -10,6 +11,8 @@ import pytest
 from alerts.escape import clip, escape, escape_clipped, link
 from alerts.render import (
     Message,
+    origin_name,
+    render_all_sources,
     render_development,
     render_merge_pointer,
     render_plain,
@@ -31,7 +34,8 @@ from tests.fakeslack import blocks_error
 NOW = datetime(2026, 11, 22, 10, 30, tzinfo=UTC)
 
 
-def make_article(i: int, outlet: str, *, url: str | None = None, title: str = "", summary: str = "", origin: str = "") -> Article:
+def make_article(i: int, outlet: str, *, url: str | None = None, title: str = "", summary: str = "", origin: str = "",
+                 tier: str = "outlet", owner: str = "", reprint_of: int | None = None) -> Article:
     return Article(
         source_id=f"src-{outlet.lower()}",
         outlet=outlet,
@@ -43,6 +47,9 @@ def make_article(i: int, outlet: str, *, url: str | None = None, title: str = ""
         published=NOW - timedelta(minutes=30 - i),
         fetched=NOW - timedelta(minutes=29 - i),
         origin=origin or f"outlet:{outlet.lower()}",
+        tier=tier,
+        owner=owner,
+        reprint_of=reprint_of,
         id=i,
     )
 
@@ -66,12 +73,13 @@ def make_view(
     for index, name in enumerate(names[:origins]):
         ids = [next_id]
         outlets = [name]
-        made.append(make_article(next_id, name, origin=f"o:{name}"))
+        # The first origin's own report carries the development's headline.
+        made.append(make_article(next_id, name, origin=f"o:{name}", title=headline if index == 0 else ""))
         next_id += 1
         if index == 0:
             for r in range(reprints):
                 outlet = f"Reprinter {r}"
-                made.append(make_article(next_id, outlet, origin=f"o:{name}"))
+                made.append(make_article(next_id, outlet, origin=f"o:{name}", reprint_of=1))
                 ids.append(next_id)
                 outlets.append(outlet)
                 next_id += 1
@@ -139,6 +147,12 @@ def test_link_label_and_url_cannot_forge_markup() -> None:
     assert made.count("<") == 1 and made.count(">") == 1 and made.count("|") == 1
 
 
+def test_clipping_ends_at_a_word_when_one_ends_near_the_cut() -> None:
+    assert escape_clipped("exports fall under a presumption of denial", 40) == "exports fall under a presumption of…"
+    assert escape_clipped("Supercalifragilistic" * 3, 10) == "Supercali…"  # one long word: cut inside it
+    assert escape_clipped("A & B under review", 10) == "A &amp; B…"  # never leaves a broken entity
+
+
 def test_clipping_adds_an_ellipsis_and_never_splits_an_entity() -> None:
     assert clip("abcdef", 4) == "abc…"
     assert clip("abc", 4) == "abc"
@@ -156,14 +170,98 @@ def test_parent_message_shows_what_on_call_needs() -> None:
     assert_valid(message)
     text = all_text(message)
     assert message.blocks[0] == {"type": "header", "text": {"type": "plain_text", "text": "US tightens AI chip export rules"}}
-    assert "Verified by 3 sources" in text
-    assert "Impact 8/10 — regulatory action, agency named, money" in text
-    assert "negative" in text and "AI export controls" in text
+    assert "The Commerce Department widened licence requirements." in text  # what happened
+    assert "*Why it matters:* High impact (8/10) — regulatory action; agency named; money · tone negative" in text
+    assert "*Verified by 3 sources* · AI export controls" in text
+    assert "*Who reports it*" in text
     assert "Reuters.example" not in text and "<https://reuters.example/story-1|Reuters> (+4 reprints)" in text
     assert "↳ reprinted by: <https://reprinter0.example/story-2|Reprinter 0>, " in text  # under their origin
-    assert "2026-10-23 — Earlier: rule proposed (2 sources)" in text
-    assert "The Commerce Department widened licence requirements." in text
-    assert message.text.startswith("US tightens AI chip export rules — ")
+    assert "*Before this*\n• <!date^1792751400^{date_short}|2026-10-23> — Earlier: rule proposed" in text
+    assert message.text == "US tightens AI chip export rules — verified by 3 sources, high impact (8/10)"
+
+
+def test_the_message_reads_as_a_note_not_as_debug_output() -> None:
+    """No internal ids, no decision reason repeating the sources, no mrkdwn marks in the
+    notification text, no source counts in timeline entries that go stale."""
+    view = make_view(dev_id=42, timeline=(TimelineEntry(7, "Rule proposed", NOW - timedelta(days=30), 2),))
+    view = replace(view, decision=replace(view.decision, reason="3 independent: Reuters, Politico, BIS press release"))
+    message = render_development(view, topic_name="AI export controls", now=NOW, updated=True)
+    text = all_text(message)
+    assert "#42" not in text and "development" not in text.lower()
+    assert "Why:" not in text and "independent:" not in text
+    assert "*" not in message.text and "_" not in message.text
+    assert "(2 sources)" not in text and "Rule proposed" in text
+
+
+def test_times_are_slack_date_tokens_each_reader_sees_in_local_time() -> None:
+    message = render_development(make_view(), topic_name="T", now=NOW, updated=True)
+    [context] = [b for b in message.blocks if b["type"] == "context"]
+    shown = " ".join(e["text"] for e in context["elements"])
+    first_seen = int((NOW - timedelta(hours=1)).timestamp())
+    assert f"First reported <!date^{first_seen}^{{date_short_pretty}} at {{time}}|2026-11-22 09:30 UTC>" in shown
+    assert f"updated <!date^{int(NOW.timestamp())}^{{date_short_pretty}} at {{time}}|2026-11-22 10:30 UTC>" in shown
+    reply = render_source_reply(make_article(9, "AP"), "AP", NOW)
+    assert "Published <!date^" in all_text(reply)
+    # Outside those tokens (whose fallback is UTC for clients that cannot format), no bare UTC.
+    assert "UTC" not in re.sub(r"<!date\^[^>]*>", "", all_text(message) + all_text(reply))
+
+
+def test_an_owner_group_is_shown_as_the_outlet_with_the_group_as_a_note() -> None:
+    """feeds.yaml's owner id ("us-commerce") counts the department's outlets once; readers know
+    them by name. The outlet leads, the group is a note where it collapsed several."""
+    bis = make_article(1, "Bureau of Industry and Security", origin="owner:us-commerce", tier="primary", owner="us-commerce",
+                       title="Commerce adds 14 entities to the Entity List")
+    register = make_article(2, "Federal Register", origin="owner:us-commerce", tier="primary", owner="us-commerce")
+    reuters = make_article(3, "Reuters", origin="wire:reuters", title="US adds Chinese AI chip firms to Entity List")
+    origins = (
+        Origin("wire:reuters", "Reuters", (3,), ("Reuters",)),
+        Origin("owner:us-commerce", "us-commerce", (1, 2), ("Bureau of Industry and Security", "Federal Register"), 1, primary=True),
+    )
+    view = make_view(origins=2, articles=(bis, register, reuters))
+    view = replace(view, decision=replace(view.decision, origins=origins))
+    text = all_text(render_development(view, topic_name="T", now=NOW))
+    assert "us-commerce)" in text and "• us-commerce" not in text and "|us-commerce>" not in text
+    lines = text.split("*Who reports it*\n")[1].splitlines()
+    assert lines[0] == ("• <https://bureauofindustryandsecurity.example/story-1|Bureau of Industry and Security> (primary source): "
+                        "Commerce adds 14 entities to the Entity List")  # the primary source first
+    assert lines[1] == "      ↳ same owner (us-commerce), counted once: <https://federalregister.example/story-2|Federal Register>"
+    assert lines[2].startswith("• <https://reuters.example/story-3|Reuters>: ")
+    assert origin_name(origins[1], [bis, register]) == "Bureau of Industry and Security"
+
+
+def test_the_header_is_the_origins_headline_not_a_reprints() -> None:
+    """The engine may pick a reprint's title as the development's headline; the message leads
+    with the origin's own (or a primary source's) headline, as the sources list does."""
+    wire = make_article(1, "Reuters", origin="wire:reuters", tier="wire", title="US adds 14 Chinese AI chip firms to Entity List")
+    reprint = make_article(2, "Daily Tribune", origin="wire:reuters", title="U.S. adds Chinese chip firms to list (Reuters)", reprint_of=1)
+    other = make_article(3, "PolicyWire", title="Commerce blacklists 14 Chinese AI chip designers")
+    view = make_view(headline="U.S. adds Chinese chip firms to list (Reuters)", origins=2, articles=(reprint, wire, other))
+    view = replace(view, decision=replace(view.decision, origins=(
+        Origin("wire:reuters", "Reuters", (2, 1), ("Daily Tribune", "Reuters"), 1),
+        Origin("outlet:policywire", "PolicyWire", (3,), ("PolicyWire",)),
+    )))
+    message = render_development(view, topic_name="T", now=NOW)
+    assert message.blocks[0]["text"]["text"] == "US adds 14 Chinese AI chip firms to Entity List"
+    assert message.text.startswith("US adds 14 Chinese AI chip firms to Entity List — ")
+    with_primary = replace(view, articles=(*view.articles, make_article(4, "BIS", tier="primary", title="Commerce adds 14 entities")),
+                           decision=replace(view.decision, origins=(*view.decision.origins, Origin("outlet:bis", "BIS", (4,), ("BIS",), primary=True))))
+    assert render_development(with_primary, topic_name="T", now=NOW).blocks[0]["text"]["text"] == "Commerce adds 14 entities"
+
+
+def test_the_lead_is_cut_at_a_sentence_or_a_word_never_inside_one() -> None:
+    sentence = "The rule places advanced computing items under a presumption of denial for these entities. "
+    long_sentences = make_view(lead="", articles=(make_article(1, "Reuters", summary=sentence * 10), make_article(2, "Politico")))
+    what = render_development(long_sentences, topic_name="T", now=NOW).blocks[1]["text"]["text"]
+    assert what.endswith("entities.") and len(what) <= 300 and "…" not in what  # whole sentences
+    one_long = make_view(lead="", articles=(make_article(1, "Reuters", summary="word " * 200 + "presumption of denial"),
+                                            make_article(2, "Politico")))
+    what = render_development(one_long, topic_name="T", now=NOW).blocks[1]["text"]["text"]
+    assert what.endswith("word…") and len(what) <= 300
+    # The engine's lead, already cut mid-word at 500 characters, is not shown cut further mid-word.
+    engine_cut = make_view(lead=("under a presumption of denial " * 17)[:500],
+                           articles=(make_article(1, "Reuters", summary=""), make_article(2, "Politico")))
+    what = render_development(engine_cut, topic_name="T", now=NOW).blocks[1]["text"]["text"]
+    assert what.endswith("…") and what[:-1].split()[-1] in {"under", "a", "presumption", "of", "denial"}
 
 
 def test_feed_text_is_verbatim_mrkdwn_or_plain_text() -> None:
@@ -190,13 +288,13 @@ def test_two_sources_where_the_topic_needs_three_are_not_called_verified() -> No
 
 def test_update_says_when_it_was_updated() -> None:
     message = render_development(make_view(), topic_name="T", now=NOW, updated=True)
-    assert "updated at 2026-11-22 10:30 UTC" in all_text(message)
-    assert "updated at" not in all_text(render_development(make_view(), topic_name="T", now=NOW))
+    assert "updated <!date^1795343400^{date_short_pretty} at {time}|2026-11-22 10:30 UTC>" in all_text(message)
+    assert "updated <!date" not in all_text(render_development(make_view(), topic_name="T", now=NOW))
 
 
 def test_configured_mention_is_kept_and_bad_mention_is_shown_as_text() -> None:
     ping = render_development(make_view(), topic_name="T", now=NOW, mention="<!subteam^S0123>")
-    assert "<!subteam^S0123> " in ping.blocks[1]["text"]["text"]
+    assert ping.blocks[1]["text"]["text"].startswith("<!subteam^S0123> ")
     assert ping.text.startswith("<!subteam^S0123> ")
     odd = render_development(make_view(), topic_name="T", now=NOW, mention="<http://evil|x>")
     assert "<http://evil" not in all_text(odd)
@@ -213,11 +311,16 @@ def test_limits_hold_with_sixty_sources_and_a_huge_headline() -> None:
     assert "…" in all_text(message)
 
 
-def test_sources_that_do_not_fit_are_counted() -> None:
+def test_sources_that_do_not_fit_are_counted_and_all_listed_in_the_thread() -> None:
     view = make_view(origins=400, lead="")
     message = render_development(view, topic_name="T", now=NOW)
     assert_valid(message)
-    assert "more_" in all_text(message)  # "…and N more"
+    assert "more — all are listed in the thread_" in all_text(message)  # "…and N more — …"
+    listing = render_all_sources(view)
+    assert listing is not None
+    assert_valid(listing)
+    assert "*All 400 independent sources*" in all_text(listing) and "|Outlet 396>" in all_text(listing)
+    assert render_all_sources(make_view()) is None  # everything fits: no extra reply
 
 
 def test_unsafe_article_url_is_not_linked() -> None:
