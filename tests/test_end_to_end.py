@@ -128,7 +128,7 @@ def test_demo_shows_a_corroborated_development_then_its_update() -> None:
     assert first.count("new message") == 1
     assert "Verified by 2 sources" in first
     assert "Reuters (+1 reprint)" in first
-    assert "Why it matters:* High impact (8/10)" in first
+    assert "Why it matters:* High impact (7/10) — Entity List additions (14 entities)" in first
     assert "Verified by 3 sources" in second
     assert "message updated" in second and "thread reply" in second
     assert "new message" not in second  # the same development is never posted twice
