@@ -16,9 +16,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from monitor import dedup
+from monitor import textfeatures as tf
 from monitor.cluster import ClusterConfig, ClusterIndex, Merge
 from monitor.corroborate import corroborate
-from monitor.models import Article, Decision, Development, DevelopmentState
+from monitor.models import Article, Decision, Development, DevelopmentState, TopicMatch
 
 if TYPE_CHECKING:
     from monitor.settings import Settings
@@ -51,6 +52,9 @@ class AnalysisConfig:
     # (`ClusterIndex.forming_sibling`): a bridging article usually merges the two within
     # seconds, and then people get one message instead of two. 0 sends at once.
     alert_hold: timedelta = timedelta(seconds=60)
+    # An article the topic rules miss joins a development only on clearer evidence than
+    # clustering needs: this many times the bar, and a name they share.
+    join_margin: float = 1.5
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AnalysisConfig:
@@ -69,6 +73,78 @@ class AnalysisConfig:
 
     def required_for(self, topic: str) -> int:
         return self.required.get(topic, self.default_required)
+
+
+JOINED = "joined development"  # how a relevance explanation by development begins
+
+
+@dataclass(slots=True)
+class _Waiting:
+    article: Article
+    topics: tuple[str, ...]
+    since: datetime
+
+
+def _terms(article: Article) -> frozenset[str]:
+    return frozenset(tf.terms(f"{article.title}\n{article.summary[:1000]}"))
+
+
+class NearMisses:
+    """Articles the topic rules missed but partly matched, kept a while in case a
+    development they report forms after them (the second outlet is often first).
+
+    Bounded by count and age; the oldest go first. Kept in memory only: after a restart the
+    items are still in their feeds and are read again when a feed changes.
+    """
+
+    def __init__(self, limit: int = 2000, keep: timedelta = timedelta(days=3)) -> None:
+        self.limit, self.keep = limit, keep
+        self._items: dict[str, _Waiting] = {}
+        self._by_term: dict[str, set[str]] = {}  # term → keys: which items a development may want
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def add(self, article: Article, topics: Sequence[str], now: datetime) -> None:
+        key = article.canonical_url or article.content_hash
+        self.take(key)
+        self._items[key] = _Waiting(article, tuple(topics), now)
+        for term in _terms(article):
+            self._by_term.setdefault(term, set()).add(key)
+        while len(self._items) > self.limit:
+            self.take(next(iter(self._items)))
+
+    def take(self, key: str) -> _Waiting | None:
+        waiting = self._items.pop(key, None)
+        if waiting is not None:
+            for term in _terms(waiting.article):
+                keys = self._by_term.get(term)
+                if keys is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del self._by_term[term]
+        return waiting
+
+    def sharing(self, terms: Iterable[str], now: datetime) -> list[tuple[str, _Waiting]]:
+        """The items still waiting that share one of these terms (expired ones dropped)."""
+        keys: set[str] = set()
+        for term in terms:
+            keys |= self._by_term.get(term, set())
+        found = []
+        for key in keys:
+            waiting = self._items[key]
+            if now - waiting.since > self.keep:
+                self.take(key)
+            else:
+                found.append((key, waiting))
+        return found
+
+    def text_for(self, url: str) -> str | None:
+        """The full text fetched for a waiting item, so a near miss is fetched once."""
+        for waiting in self._items.values():
+            if waiting.article.canonical_url == url and waiting.article.text:
+                return waiting.article.text
+        return None
 
 
 @dataclass(frozen=True)
@@ -116,6 +192,10 @@ class Analyzer:
         self._developments: dict[int, Development] = {}
         self._members: dict[int, dict[str, list[Article]]] = {}  # dev → origin → slim articles
         self._decisions: dict[int, Decision] = {}
+        # Why each development is relevant: the topic rules' explanation of its first
+        # rule-matched article, quoted when another article joins it by similarity alone.
+        self._because: dict[int, str] = {}
+        self.near_misses = NearMisses()
 
     @property
     def config(self) -> AnalysisConfig:
@@ -154,6 +234,8 @@ class Analyzer:
             self.next_development_id += 1
         dev_id = assignment.development_id
         article.development_id = dev_id
+        if article.topics and not article.topics[0].explanation.startswith(JOINED):
+            self._because.setdefault(dev_id, article.topics[0].explanation)
         merged = tuple(self._merge(m) for m in assignment.merges)
         development = self._development(dev_id, article, topic)
         new_origin = self._remember(dev_id, article)
@@ -178,6 +260,50 @@ class Analyzer:
             why=why,
             forming=forming,
         )
+
+    # -- relevance by development ----------------------------------------------------
+
+    def join(self, article: Article, topics: Sequence[str], now: datetime) -> TopicMatch | None:
+        """A topic match for an article the rules missed, when it reports an open
+        development of one of ``topics`` (it then counts as a source), with the reason."""
+        found = self._join(article, topics, now)
+        return found[1] if found else None
+
+    def _join(self, article: Article, topics: Sequence[str], now: datetime) -> tuple[int, TopicMatch] | None:
+        best: tuple[float, int, str] | None = None
+        for topic in topics:
+            found = self.cluster.probe(article, now, topic, margin=self._config.join_margin)
+            if found is not None and (best is None or found[1] > best[0]):
+                best = (found[1], found[0], topic)
+        if best is None:
+            return None
+        score, dev_id, topic = best
+        # Words alone are thin evidence for an article no rule vouches for: it must name
+        # someone or something the development is about (not just a country).
+        if not self.cluster.shared_names(article, dev_id):
+            return None
+        headline = self.cluster.headline(dev_id) if dev_id in self.cluster else ""
+        why = f"{JOINED} {dev_id}" + (f" ({headline!r})" if headline else "")
+        because = self._because.get(dev_id)
+        why += f", which matched {because}" if because else ""
+        return dev_id, TopicMatch(topic, 0.0, f"{why}; similarity {score:.2f}")
+
+    def adopt(self, touched: Iterable[int], now: datetime) -> list[Article]:
+        """Waiting near misses that report a development just touched: they join it now,
+        with their topic set (the caller adds them). Only items sharing one of the
+        development's key terms are tried; each against the whole index, so it lands where
+        it fits best."""
+        adopted = []
+        for dev_id in set(touched):
+            if dev_id not in self.cluster or not len(self.near_misses):
+                continue
+            for key, waiting in self.near_misses.sharing(self.cluster.key_terms(dev_id, 12), now):
+                found = self._join(waiting.article, waiting.topics, now)
+                if found is not None and found[0] == dev_id:
+                    self.near_misses.take(key)
+                    waiting.article.topics = (found[1],)
+                    adopted.append(waiting.article)
+        return adopted
 
     def _take_article_id(self) -> int:
         self.next_article_id += 1
@@ -259,6 +385,7 @@ class Analyzer:
             self._developments.pop(dev_id, None)
             self._members.pop(dev_id, None)
             self._decisions.pop(dev_id, None)
+            self._because.pop(dev_id, None)
 
     # -- restart --------------------------------------------------------------------
 
@@ -278,6 +405,8 @@ class Analyzer:
                 self.reprints.add(article.id, article.origin, article.published, fp)
             if article.development_id is not None:
                 by_dev.setdefault(article.development_id, []).append(article)
+                if article.topics and not article.topics[0].explanation.startswith(JOINED):
+                    self._because.setdefault(article.development_id, article.topics[0].explanation)
         for dev, features in developments:
             if dev.id is None:
                 continue

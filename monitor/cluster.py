@@ -296,6 +296,27 @@ class ClusterIndex:
         self._add_member(dev, feats, article, when, now, score=score)
         return Assignment(dev.id, False, score, f"joined (score {score:.2f})", tuple(merges))
 
+    def probe(self, article: Article, now: datetime, topic: str, *, margin: float = 1.0) -> tuple[int, float] | None:
+        """The open development of ``topic`` this article would join (scoring ``margin``
+        times the bar), and its score; None when it would start a development of its own.
+        Changes nothing (the document frequencies do not count the article), so relevance
+        can ask before deciding."""
+        feats = self.featurize(article)
+        when = min(article.published, now) if article.published else now
+        scored = self._score_candidates(feats, when, topic)
+        if not scored or scored[0][0] < margin * self.threshold(feats):
+            return None
+        score, dev_id = scored[0]
+        return dev_id, score
+
+    def shared_names(self, article: Article, dev_id: int) -> set[str]:
+        """Names (not countries) the article shares with a development: who or what it is about."""
+        dev = self._devs.get(dev_id)
+        if dev is None:
+            return set()
+        names = tf.names(article.title, headline=True) | tf.names((article.summary or article.text)[:5000])
+        return {n for n in names if n in dev.name_centroid and n not in tf.COUNTRIES.values()}
+
     def _score_candidates(
         self, feats: ArticleFeatures, when: datetime, topic: str
     ) -> list[tuple[float, int]]:

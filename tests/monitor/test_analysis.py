@@ -152,3 +152,62 @@ def test_a_development_that_keeps_growing_for_weeks_stays_bounded() -> None:
     remembered = sum(len(kept) for kept in analyzer._members[dev_id].values())
     assert remembered <= analyzer.config.members_per_origin * 60
     assert out.decision.state is DevelopmentState.CORROBORATED  # (the shared body makes most outlets copies)
+
+
+# -- relevance belongs to the development ---------------------------------------------------
+
+TOPIC = "ai-export-controls"
+RULES = (TopicMatch(TOPIC, 2.0, "'Entity List' in title"),)
+LISTING = (
+    "US adds memory maker YMTC and 35 other Chinese firms to Entity List",
+    "The Commerce Department added memory chipmaker YMTC and 35 other Chinese companies to its "
+    "trade blacklist, restricting their access to American technology.",
+)
+# The same event worded without one term of the topic's rules.
+SECOND_OUTLET = (
+    "Washington blacklists YMTC and 35 more Chinese companies",
+    "Memory maker YMTC and 35 other Chinese companies were put on a U.S. trade blacklist on Thursday.",
+)
+OTHER_STORY = ("Washington weighs new tariffs on Chinese steel", "Steel imports would face higher duties.")
+
+
+def test_an_article_the_rules_miss_joins_the_development_it_reports_and_says_why() -> None:
+    analyzer = Analyzer()
+    first = analyzer.add(article(*LISTING, outlet="reuters.com", topics=RULES), _at(0))
+    missed = article(*SECOND_OUTLET, outlet="ap.org", minutes=30)
+    match = analyzer.join(missed, [TOPIC], _at(30))
+    assert match is not None and match.topic_id == TOPIC
+    dev_id = first.development.id
+    assert match.explanation.startswith(f"joined development {dev_id} ('US adds memory maker YMTC")
+    assert "which matched 'Entity List' in title" in match.explanation
+    missed.topics = (match,)
+    second = analyzer.add(missed, _at(30))
+    assert second.development.id == dev_id
+    assert second.decision.state is DevelopmentState.CORROBORATED  # it counts as a source
+    assert analyzer.join(article(*OTHER_STORY, outlet="ft.com", minutes=40), [TOPIC], _at(40)) is None
+
+
+def test_a_near_miss_that_came_first_joins_when_the_development_forms() -> None:
+    analyzer = Analyzer()
+    early = article(*SECOND_OUTLET, outlet="ap.org", minutes=0)
+    assert analyzer.join(early, [TOPIC], _at(0)) is None  # nothing to join yet
+    analyzer.near_misses.add(early, [TOPIC], _at(0))
+    unrelated = article(*OTHER_STORY, outlet="ft.com", minutes=1)
+    analyzer.near_misses.add(unrelated, [TOPIC], _at(1))
+    first = analyzer.add(article(*LISTING, outlet="reuters.com", minutes=20, topics=RULES), _at(20))
+    adopted = analyzer.adopt([first.development.id or 0], _at(20))
+    assert adopted == [early]
+    assert early.topics[0].explanation.startswith(f"joined development {first.development.id}")
+    assert analyzer.add(early, _at(20)).decision.state is DevelopmentState.CORROBORATED
+    assert len(analyzer.near_misses) == 1  # the unrelated item still waits, for a while
+
+
+def test_near_misses_are_bounded_by_count_and_age() -> None:
+    analyzer = Analyzer()
+    pool = analyzer.near_misses
+    pool.limit = 3
+    for n in range(5):
+        pool.add(article(f"YMTC blacklist item {n}", outlet=f"o{n}.com", minutes=n), [TOPIC], _at(n))
+    assert len(pool) == 3
+    assert pool.sharing(["ymtc"], _at(10)) and not pool.sharing(["ymtc"], _at(10) + timedelta(days=4))
+    assert len(pool) == 0
