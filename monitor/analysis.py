@@ -65,7 +65,12 @@ class AnalysisConfig:
             if h:
                 outlets[h] = (source.outlet or source.name, source.owner or "")
         return cls(
-            cluster=replace(ClusterConfig(), window=settings.cluster.window, half_life=settings.cluster.half_life),
+            cluster=replace(
+                ClusterConfig(),
+                window=settings.cluster.window,
+                half_life=settings.cluster.half_life,
+                grace=settings.cluster.grace,
+            ),
             alert_hold=settings.cluster.alert_hold,
             required={t.id: t.min_sources for t in settings.topics},
             outlets_by_host=outlets,

@@ -71,7 +71,8 @@ class ClusterConfig:
     merge_similarity: float = 0.9
     headline_merge_similarity: float = 0.1
     window: timedelta = timedelta(days=7)  # developments idle longer are closed to new articles
-    half_life: timedelta = timedelta(hours=6)  # score decays by half per idle half-life
+    half_life: timedelta = timedelta(hours=6)  # score decays by half per idle half-life ...
+    grace: timedelta = timedelta(0)  # ... after this long, which is still the same news cycle
     burst_boost: float = 2.0  # headline-only: extra score share for a development updated moments ago
     burst_scale: timedelta = timedelta(minutes=10)  # how fast that boost fades (e-folding)
     title_weight: float = 2.0  # a headline term counts this many body occurrences
@@ -410,7 +411,7 @@ class ClusterIndex:
         since_event = min(idle, _days_distance(feats.days, when, dev))
         if since_event > cfg.window.total_seconds():
             return 0.0
-        score *= 0.5 ** (since_event / cfg.half_life.total_seconds())
+        score *= 0.5 ** (max(0.0, since_event - cfg.grace.total_seconds()) / cfg.half_life.total_seconds())
         if cfg.burst_boost and feats.body_terms < cfg.min_body_terms:
             # A headline is thin evidence; a development being reported this very minute
             # is extra evidence for it (news comes in bursts). Full texts need no such help.

@@ -330,6 +330,10 @@ class Cluster(Strict):
         timedelta(hours=6),
         description="How fast the evidence of time fades: a report published this long after a development's latest report (or before its first) needs twice the textual similarity to join it. Breaking news wants hours; a regulatory beat, where the agency, the wires, the trade press and law-firm alerts follow over a week or more, wants days.",
     )
+    grace: Duration = Field(
+        timedelta(0),
+        description="How long after a development's reports time does not count against a new report at all (the news cycle of the beat); `half_life` applies after it. A regulatory beat, whose reports come over a week, wants about 7d.",
+    )
     storyline_window: Duration = Field(timedelta(days=60), description="How far back related developments are linked into a storyline.")
     alert_max_age: Duration = Field(
         timedelta(days=2),
