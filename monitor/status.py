@@ -11,7 +11,8 @@ from alerts.deliver import LOOKUP_META, SCOPES_META, WARNINGS
 from alerts.render import origin_name, verified_phrase
 from alerts.slack import SCOPES
 from monitor.config import ConfigHolder, effective_sources
-from monitor.models import DevelopmentView
+from monitor.analysis import JOINED
+from monitor.models import Article, DevelopmentView
 from monitor.settings import Settings
 from monitor.store import Store, developments, meta, outbox, silences, sources
 from monitor.views import load_view
@@ -237,11 +238,20 @@ def describe_view(view: DevelopmentView) -> list[str]:
             article = by_id.get(article_id)
             if article is not None:
                 lines.append(f"       {article.outlet}: {article.title} <{article.url}>")
+                joined = joined_by_similarity(article)
+                if joined:  # the topic rules did not match it: say how it came in
+                    lines.append(f"         (no topic rule matched it; {joined})")
     if view.timeline:
         lines.append("   timeline:")
         for entry in view.timeline:
             lines.append(f"       {entry.first_seen:%Y-%m-%d} {entry.headline}")
     return lines
+
+
+def joined_by_similarity(article: Article) -> str:
+    """The reason an article the rules missed is part of a development ("joined development
+    12 ..."), or "" when a topic rule matched it."""
+    return next((m.explanation for m in article.topics if m.explanation.startswith(JOINED)), "")
 
 
 def print_developments(
@@ -305,6 +315,7 @@ def _view_json(view: DevelopmentView) -> dict[str, Any]:
                 "title": a.title,
                 "url": a.url,
                 "published": a.published,
+                "relevant_because": "; ".join(m.explanation for m in a.topics),
             }
             for a in view.articles
         ],
