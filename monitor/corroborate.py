@@ -142,7 +142,10 @@ def _label(kind: str, name: str, members: list[Article]) -> str:
         named = next((_outlet(a) for a in members if slug(_outlet(a)) == name), "")
         return WIRES.get(name) or named or (name.upper() if len(name) <= 4 else name.title())
     if kind == "owner":
-        return next((a.owner for a in members if a.owner), "") or name
+        # What readers know it as: the group's first outlet ("Bureau of Industry and
+        # Security"), never the owner id from feeds.yaml ("us-commerce").
+        own = next((a for a in members if a.reprint_of is None), members[0])
+        return _outlet(own) or next((a.owner for a in members if a.owner), "") or name
     lead = next((a for a in members if a.reprint_of is None), members[0])
     return _outlet(lead) or name or "unknown source"
 

@@ -85,7 +85,19 @@ def test_outlets_of_one_owner_collapse_into_one_source() -> None:
     ]
     decision = corroborate(articles, required=2)
     assert decision.independent == 2
-    assert decision.reason == ("2 independent: New York Times Co. (+1 same-owner outlet), Politico")
+    assert decision.reason == ("2 independent: The New York Times (+1 same-owner outlet), Politico")
+
+
+def test_an_owner_group_is_named_by_its_outlet_not_its_id() -> None:
+    """feeds.yaml's owner id ("us-commerce") is how sources collapse, not what readers know."""
+    articles = [
+        art(1, "Bureau of Industry and Security", "owner:uscommerce", owner="us-commerce"),
+        art(2, "Federal Register", "owner:uscommerce", minute=3, owner="us-commerce"),
+        art(3, "Reuters", "wire:reuters", minute=5),
+    ]
+    reason = corroborate(articles, required=2).reason
+    assert reason.startswith("2 independent: Bureau of Industry and Security (+1 same-owner outlet)")
+    assert "us-commerce" not in reason
 
 
 def test_single_source_is_labelled_as_such() -> None:
