@@ -830,6 +830,14 @@ class ConfigHolder:
         return self.last_result
 
 
+    def revert(self, settings: Settings, loaded_at: datetime, why: str) -> tuple[bool, str]:
+        """Put back the settings that were in force before a reload that could not be applied."""
+        self.settings, self.loaded_at = settings, loaded_at
+        since = loaded_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+        self.last_result = (False, f"{self.path}: could not be applied ({why}); keeping the settings loaded at {since}")
+        return self.last_result
+
+
 def _diff_sources(old: Settings, new: Settings) -> str:
     before = {s.id: s for s in old.sources}
     after = {s.id: s for s in new.sources}

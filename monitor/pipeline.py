@@ -237,11 +237,13 @@ class Runtime:
     stored: StoredCopies = field(default_factory=StoredCopies)
 
     def apply_settings(self, settings: Settings) -> None:
-        """Swap in a reloaded configuration; the store and the in-memory indexes stay."""
-        self.settings = settings
-        self.topics = relevance.compile_topics(settings.topics)
-        self.sources = {s.id: s for s in effective_sources(settings)}
-        self.analyzer.config = analysis_config(settings)
+        """Swap in a reloaded configuration; the store and the in-memory indexes stay.
+        Everything is built before anything is swapped, so a failure changes nothing."""
+        topics = relevance.compile_topics(settings.topics)
+        sources_in_force = {s.id: s for s in effective_sources(settings)}
+        config = analysis_config(settings)
+        self.settings, self.topics, self.sources = settings, topics, sources_in_force
+        self.analyzer.config = config
 
 
 @dataclass(frozen=True)
