@@ -37,6 +37,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from monitor.addresses import PUBLIC_ONLY, AddressPolicy
 from monitor.settings import Selectors, Settings, Source, format_duration
 
 __all__ = [
@@ -575,6 +576,7 @@ class EffectiveSource:
     selectors: Selectors | None
     topics: tuple[str, ...] | None
     enabled: bool
+    addresses: AddressPolicy = PUBLIC_ONLY  # where its requests may connect (sources[].allow_*)
 
 
 def effective_source(settings: Settings, source: Source) -> EffectiveSource:
@@ -592,6 +594,7 @@ def effective_source(settings: Settings, source: Source) -> EffectiveSource:
         selectors=source.selectors,
         topics=source.topics,
         enabled=defaults.enabled if source.enabled is None else source.enabled,
+        addresses=AddressPolicy.for_source(source.allow_private, source.allow_networks),
     )
 
 

@@ -10,12 +10,20 @@
 - a body cap applied to the *decompressed* bytes as they stream in (we decode gzip, deflate
   and brotli ourselves, in bounded steps, so a compression bomb stops at the cap);
 - redirects followed by hand, each hop checked: http/https only, robots.txt for pages, and
-  for article pages the address guard.
+  the address guard.
 
-The address guard (`GuardedResolver`) sits inside the connector's resolver, so the
-addresses it approves are exactly the addresses the socket connects to: there is no second
-lookup an attacker could rebind between check and connect. Literal IP hosts skip resolvers
-in aiohttp, so they are checked separately before each hop.
+The address guard checks every connection of every request — feeds, pages, robots.txt,
+article pages and each redirect hop — against the source's `AddressPolicy` (public
+addresses only, unless the operator allowed more for that source), at connect time, as
+Miniflux does in its dialer's Control hook: the connector's socket factory refuses to hand
+out a socket for an address the policy does not allow, so the address checked is the address
+connected to, whether it came from DNS, from an IP literal, or from a host that yarl's IDNA
+handling turned into one (`http://１２７.０.０.１/` is 127.0.0.1). The resolver
+(`GuardedResolver`) also drops refused addresses from DNS answers, so a name with one public
+and one private address connects to the public one. Each policy gets its own connection
+pool: a connection opened for a source allowed to reach 10.0.0.5 is never reused by a
+source that is not. Hosts are taken from the URL exactly as aiohttp will (yarl), and that
+parsed URL is what is requested.
 """
 
 from __future__ import annotations
@@ -34,40 +42,53 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, Literal
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import aiohttp
 import brotli
 from aiohttp.abc import AbstractResolver, ResolveResult
 from protego import Protego
+from yarl import URL
 
+from monitor.addresses import (
+    PUBLIC_ONLY,
+    UNRESTRICTED,
+    AddressPolicy,
+    IPAddress,
+    address_kind,
+    is_public_address,
+)
 from monitor.models import ErrorKind, FetchResult
 from monitor.settings import Http
 
 log = logging.getLogger(__name__)
 
 Kind = Literal["feed", "page", "article"]
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 ROBOTS_TTL = 3600.0  # seconds a robots.txt answer is trusted
 ROBOTS_MAX_BODY = 512_000
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+REFUSED = "refusing to connect"  # how every address-guard message starts
 
-
-def is_public_address(ip: IPAddress) -> bool:
-    """True for globally routable unicast addresses; article pages may only go there."""
-    if isinstance(ip, ipaddress.IPv6Address) and (ip.ipv4_mapped or ip.sixtofour or ip.teredo):
-        return False  # an IPv4 address in IPv6 clothing: refuse rather than reason about it
-    if ip.is_multicast or ip.is_unspecified or ip.is_loopback or ip.is_link_local:
-        return False
-    if isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT:
-        return False
-    return ip.is_global and not ip.is_private and not ip.is_reserved
+__all__ = ["AddressPolicy", "BlockedAddressError", "Fetcher", "GuardedResolver", "is_public_address"]
 
 
 class BlockedAddressError(OSError):
-    """Raised inside the resolver when no resolved address may be connected to."""
+    """The address guard refused every address a connection could go to."""
+
+
+def _guarded_socket_factory(allowed: Callable[[IPAddress], bool]) -> Callable[[Any], socket.socket]:
+    """aiohttp's socket factory, called with the address a socket is about to connect to:
+    refuse it there (Miniflux's dialer Control), whatever the host looked like in the URL."""
+
+    def make_socket(addr_info: Any) -> socket.socket:
+        family, type_, proto, _canonname, sockaddr = addr_info
+        ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+        if not allowed(ip):
+            raise BlockedAddressError(f"{REFUSED} to {ip}: {address_kind(ip)}, not a public one")
+        return socket.socket(family=family, type=type_, proto=proto)
+
+    return make_socket
 
 
 class GuardedResolver(AbstractResolver):
@@ -84,7 +105,7 @@ class GuardedResolver(AbstractResolver):
         kept = [a for a in answers if self._allowed(ipaddress.ip_address(a["host"].split("%")[0]))]
         if not kept:
             shown = ", ".join(sorted({a["host"] for a in answers}))
-            raise BlockedAddressError(f"{host} resolves only to non-public addresses ({shown})")
+            raise BlockedAddressError(f"{REFUSED}: {host} resolves only to non-public addresses ({shown})")
         return kept
 
     async def close(self) -> None:
@@ -187,17 +208,15 @@ class Fetcher:
         self._next_article_slot: dict[str, float] = {}
         self._robots: dict[str, tuple[float, Protego | None]] = {}
         self._robots_locks: dict[str, asyncio.Lock] = {}
-        self._session: aiohttp.ClientSession | None = None
-        self._article_session: aiohttp.ClientSession | None = None
+        self._base_resolver: AbstractResolver | None = None
+        # One session (one connection pool) per address policy: a connection opened under a
+        # wider policy must never carry a request that policy does not cover.
+        self._sessions: dict[AddressPolicy, aiohttp.ClientSession] = {}
+        self._open = False
 
     async def __aenter__(self) -> Fetcher:
-        base = self._resolver or aiohttp.ThreadedResolver()
-        self._session = self._make_session(base, dns_cache=True)
-        guarded: AbstractResolver = base
-        if not self.http.allow_private_addresses:
-            guarded = GuardedResolver(base, self._public_address)
-        # No DNS cache for article pages: every connection is checked on a fresh answer.
-        self._article_session = self._make_session(guarded, dns_cache=False)
+        self._base_resolver = self._resolver or aiohttp.ThreadedResolver()
+        self._open = True
         return self
 
     async def __aexit__(
@@ -206,19 +225,44 @@ class Fetcher:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        for session in (self._session, self._article_session):
-            if session is not None:
-                await session.close()
-        self._session = self._article_session = None
+        self._open = False
+        sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            await session.close()
 
-    def _make_session(
-        self, resolver: AbstractResolver, *, dns_cache: bool
-    ) -> aiohttp.ClientSession:
+    def policy(self, allow: AddressPolicy | None) -> AddressPolicy:
+        """The policy a request runs under: the source's, or none at all when the operator
+        switched the guard off for the whole process (http.allow_private_addresses)."""
+        if self.http.allow_private_addresses:
+            return UNRESTRICTED
+        return allow or PUBLIC_ONLY
+
+    def _session_for(self, policy: AddressPolicy) -> aiohttp.ClientSession:
+        session = self._sessions.get(policy)
+        if session is None:
+            if not self._open or self._base_resolver is None:
+                raise RuntimeError("Fetcher used outside 'async with'")
+            session = self._sessions[policy] = self._make_session(policy)
+        return session
+
+    def _make_session(self, policy: AddressPolicy) -> aiohttp.ClientSession:
+        assert self._base_resolver is not None
+        resolver: AbstractResolver = self._base_resolver
+        socket_factory = None
+        if not policy.unrestricted:
+
+            def allowed(ip: IPAddress) -> bool:
+                return policy.allows(ip, self._public_address)
+
+            resolver = GuardedResolver(resolver, allowed)
+            socket_factory = _guarded_socket_factory(allowed)
         connector = aiohttp.TCPConnector(
             resolver=resolver,
             limit=self.http.concurrency,
             limit_per_host=0,
-            use_dns_cache=dns_cache,
+            # Cached answers are safe: the socket factory checks the address at every connect.
+            use_dns_cache=True,
+            socket_factory=socket_factory,
         )
         timeout = aiohttp.ClientTimeout(
             total=None,  # the deadline is ours (asyncio.timeout), so it also covers our own waits
@@ -246,13 +290,17 @@ class Fetcher:
         body_hash: str | None = None,
         kind: Kind = "feed",
         now: datetime | None = None,
+        allow: AddressPolicy | None = None,
     ) -> FetchResult:
-        """Conditional GET of `url`; a FetchResult for every outcome, never an exception."""
+        """Conditional GET of `url`; a FetchResult for every outcome, never an exception.
+
+        `allow` is the source's address policy (public addresses only when None); it
+        covers every hop and the robots.txt of every origin on the way."""
         now = now or datetime.now(UTC)
         started = time.monotonic()
         result = FetchResult(source_id=source_id, url=url, final_url=url, fetched_at=now)
         try:
-            response = await self._follow(url, kind, etag, last_modified, now)
+            response = await self._follow(url, kind, etag, last_modified, now, self.policy(allow))
             result = self._success(result, response, etag, last_modified, body_hash)
         except _Failure as failure:
             result = replace(
@@ -296,18 +344,25 @@ class Fetcher:
         return replace(result, body=response.body, body_hash=digest, **common)  # type: ignore[arg-type]
 
     async def _follow(
-        self, url: str, kind: Kind, etag: str | None, last_modified: str | None, now: datetime
+        self,
+        url: str,
+        kind: Kind,
+        etag: str | None,
+        last_modified: str | None,
+        now: datetime,
+        policy: AddressPolicy,
     ) -> _Response:
         """Request `url`, following redirects by hand so every hop is checked."""
         budget = [self.http.deadline.total_seconds()]  # active time left, shared by all hops
         for _hop in range(self.http.max_redirects + 1):
-            host = self._check_url(url, kind)
-            if kind == "page" and not await self._robots_allow(url):
+            target = self._check_url(url, policy)
+            host = target.raw_host or ""
+            if kind == "page" and not await self._robots_allow(target, policy):
                 raise _Failure(ErrorKind.ROBOTS, f"robots.txt of {host} disallows {url}")
             if kind == "article":
                 await self._article_pause(host)
             response = await self._request(
-                url, kind, etag, last_modified, budget, self.http.max_body
+                target, policy, etag, last_modified, budget, self.http.max_body
             )
             if response.status not in REDIRECT_STATUSES:
                 return self._check_status(
@@ -319,34 +374,38 @@ class Fetcher:
             f"more than {self.http.max_redirects} redirects, last to {url}",
         )
 
-    def _check_url(self, url: str, kind: Kind) -> str:
+    def _check_url(self, url: str, policy: AddressPolicy) -> URL:
+        """The URL as aiohttp will see it (yarl, with its IDNA mapping), checked: http(s), a
+        host, and an IP-literal host the policy allows (a name is checked at connect time)."""
+        shown = _short(url)
         try:
-            parts = urlsplit(url)
-            host = (parts.hostname or "").lower()
-            _ = parts.port  # raises on a malformed port
-        except ValueError as exc:
-            raise _Failure(ErrorKind.BAD_URL, f"malformed URL {url!r}: {exc}") from exc
-        if parts.scheme not in ("http", "https"):
+            target = URL(url)
+            host = target.raw_host or ""
+            _ = target.port  # raises on a malformed port
+        except (ValueError, UnicodeError) as exc:
+            raise _Failure(ErrorKind.BAD_URL, f"malformed URL {shown}: {_short(str(exc), 120)}") from exc
+        if target.scheme not in ("http", "https"):
             raise _Failure(
                 ErrorKind.BAD_URL,
-                f"only http and https URLs are fetched, not {parts.scheme or 'a scheme-less'} URL {url!r}",
+                f"only http and https URLs are fetched, not {_short(target.scheme, 20) or 'a scheme-less'} URL {shown}",
             )
         if not host:
-            raise _Failure(ErrorKind.BAD_URL, f"URL {url!r} has no host")
-        if kind == "article" and not self.http.allow_private_addresses:
-            self._check_literal_address(host)
-        return host
+            raise _Failure(ErrorKind.BAD_URL, f"URL {shown} has no host")
+        self._check_literal_address(host, policy)
+        return target
 
-    def _check_literal_address(self, host: str) -> None:
-        """aiohttp connects to IP literals without asking the resolver, so check them here."""
+    def _check_literal_address(self, host: str, policy: AddressPolicy) -> None:
+        """Refuse a private IP literal before anything is sent. The socket factory would
+        refuse it too; this gives the clearer message and opens no socket at all."""
         try:
-            ip = ipaddress.ip_address(host.strip("[]"))
+            ip = ipaddress.ip_address(host.split("%", 1)[0])
         except ValueError:
-            return  # a name: the guarded resolver checks what it resolves to
-        if not self._public_address(ip):
+            return  # a name: the guarded resolver and socket factory check what it resolves to
+        if not policy.allows(ip, self._public_address):
             raise _Failure(
                 ErrorKind.BLOCKED_ADDRESS,
-                f"refusing to fetch an article from non-public address {ip}",
+                f"{REFUSED} to {ip}: {address_kind(ip)}, not a public one "
+                "(a source may reach it only with allow_private or allow_networks)",
             )
 
     async def _article_pause(self, host: str) -> None:
@@ -360,14 +419,14 @@ class Fetcher:
 
     async def _request(
         self,
-        url: str,
-        kind: Kind,
+        target: URL,
+        policy: AddressPolicy,
         etag: str | None,
         last_modified: str | None,
         budget: list[float],
         cap: int,
     ) -> _Response:
-        host = (urlsplit(url).hostname or "").lower()
+        host = target.raw_host or ""
         per_host = self._per_host.setdefault(host, asyncio.Semaphore(self.http.per_host))
         async with per_host, self._global:
             # The deadline counts only time spent holding a slot: waiting in line is not the
@@ -375,7 +434,7 @@ class Fetcher:
             started = time.monotonic()
             try:
                 async with asyncio.timeout(max(budget[0], 0.001)):
-                    return await self._exchange(url, kind, etag, last_modified, cap)
+                    return await self._exchange(target, policy, etag, last_modified, cap)
             except TimeoutError as exc:
                 if isinstance(exc, aiohttp.ServerTimeoutError):
                     raise _Failure(ErrorKind.TIMEOUT, f"{host} {_timeout_phase(exc)}") from exc
@@ -391,17 +450,16 @@ class Fetcher:
                 budget[0] -= time.monotonic() - started
 
     async def _exchange(
-        self, url: str, kind: Kind, etag: str | None, last_modified: str | None, cap: int
+        self, target: URL, policy: AddressPolicy, etag: str | None, last_modified: str | None, cap: int
     ) -> _Response:
-        session = self._article_session if kind == "article" else self._session
-        if session is None:
-            raise RuntimeError("Fetcher used outside 'async with'")
+        session = self._session_for(policy)
+        url = str(target)
         headers = {}
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
-        async with session.get(url, headers=headers, allow_redirects=False) as resp:
+        async with session.get(target, headers=headers, allow_redirects=False) as resp:
             if resp.status in REDIRECT_STATUSES:
                 return _Response(_redirect_target(resp, url), resp.status, b"", None)
             if not 200 <= resp.status < 300:  # error bodies are not read
@@ -474,21 +532,20 @@ class Fetcher:
             retry_after=retry_after,
         )
 
-    async def _robots_allow(self, url: str) -> bool:
-        parts = urlsplit(url)
-        origin = f"{parts.scheme}://{parts.netloc}"
+    async def _robots_allow(self, target: URL, policy: AddressPolicy) -> bool:
+        origin = str(target.origin())
         async with self._robots_locks.setdefault(origin, asyncio.Lock()):
             cached = self._robots.get(origin)
             if cached is None or cached[0] < time.monotonic():
-                cached = (time.monotonic() + ROBOTS_TTL, await self._load_robots(origin))
+                cached = (time.monotonic() + ROBOTS_TTL, await self._load_robots(origin, policy))
                 self._robots[origin] = cached
         rules = cached[1]
-        return rules is None or rules.can_fetch(url, self.http.user_agent)
+        return rules is None or rules.can_fetch(str(target), self.http.user_agent)
 
-    async def _load_robots(self, origin: str) -> Protego | None:
+    async def _load_robots(self, origin: str, policy: AddressPolicy) -> Protego | None:
         """Parsed robots.txt, or None (allow everything) when it is missing or unreadable."""
         try:
-            response = await self._robots_response(origin + "/robots.txt")
+            response = await self._robots_response(origin + "/robots.txt", policy)
         except _Failure as failure:
             log.info("robots.txt of %s unavailable (%s): allowing", origin, failure.message)
             return None
@@ -500,12 +557,12 @@ class Fetcher:
             log.warning("robots.txt of %s unreadable (%s): allowing", origin, exc)
             return None
 
-    async def _robots_response(self, url: str) -> _Response:
+    async def _robots_response(self, url: str, policy: AddressPolicy) -> _Response:
         budget = [self.http.deadline.total_seconds()]
         for _hop in range(self.http.max_redirects + 1):
-            self._check_url(url, "feed")
+            target = self._check_url(url, policy)
             response = await self._request(
-                url, "feed", None, None, budget, min(self.http.max_body, ROBOTS_MAX_BODY)
+                target, policy, None, None, budget, min(self.http.max_body, ROBOTS_MAX_BODY)
             )
             if response.status not in REDIRECT_STATUSES:
                 return response
@@ -526,10 +583,23 @@ def _redirect_target(resp: aiohttp.ClientResponse, url: str) -> str:
     if not location:
         raise _Failure(
             ErrorKind.HTTP_STATUS,
-            f"HTTP {resp.status} redirect without a Location from {url}",
+            f"HTTP {resp.status} redirect without a Location from {_short(url)}",
             status=resp.status,
         )
-    return urljoin(url, location)
+    try:
+        return urljoin(url, location)
+    except ValueError as exc:  # 'http://[::1/x': an unclosed IPv6 bracket, a bad port
+        raise _Failure(
+            ErrorKind.BAD_URL,
+            f"HTTP {resp.status} redirect to a malformed address {_short(location)} from {_short(url)}",
+            status=resp.status,
+        ) from exc
+
+
+def _short(text: str, limit: int = 200) -> str:
+    """Server-chosen text (a URL, a header) as it goes into a message: bounded, repr-quoted."""
+    shown = repr(text)
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
 def _timeout_phase(exc: aiohttp.ServerTimeoutError) -> str:
@@ -540,11 +610,13 @@ def _timeout_phase(exc: aiohttp.ServerTimeoutError) -> str:
 
 def _classify(exc: BaseException, host: str) -> _Failure:
     """Map an aiohttp/socket error to the ErrorKind an operator can act on."""
+    if isinstance(exc, aiohttp.ClientConnectorError) and (
+        isinstance(exc.os_error, BlockedAddressError) or REFUSED in str(exc.os_error)
+    ):
+        # From the resolver (a name) or the socket factory (any address, at connect time;
+        # several refused addresses arrive as one OSError naming them all).
+        return _Failure(ErrorKind.BLOCKED_ADDRESS, str(exc.os_error))
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        if isinstance(exc.os_error, BlockedAddressError):
-            return _Failure(
-                ErrorKind.BLOCKED_ADDRESS, f"refusing to fetch an article: {exc.os_error}"
-            )
         return _Failure(ErrorKind.DNS, f"the name {host} could not be resolved")
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         return _Failure(

@@ -23,6 +23,7 @@ from alerts import health_alerts
 from alerts.routing import ActiveSilence
 from monitor import corroborate, extract, health, metrics, normalize, relevance, score, timeline
 from monitor import decide as decide_stage
+from monitor.addresses import AddressPolicy
 from monitor.analysis import AnalysisConfig, Analyzer, Outcome
 from monitor.config import EffectiveSource, effective_sources
 from monitor.fetch import Fetcher
@@ -309,6 +310,7 @@ async def poll_source(source: EffectiveSource, rt: Runtime) -> PollReport:
         last_modified=previous.last_modified,
         body_hash=previous.body_hash,
         kind=source.kind,
+        allow=source.addresses,
     )
     return await process(source, result, previous, rt)
 
@@ -352,7 +354,7 @@ async def _process(source: EffectiveSource, result: FetchResult, previous: Sourc
     relevant = [a for a in found if with_topics(a, source, rt).topics]
     # Oldest first, so "first seen", storylines and timelines follow the order events happened.
     fresh = sorted(unseen(relevant, rt), key=lambda a: a.published)
-    fresh = await with_full_text(fresh, rt)
+    fresh = await with_full_text(fresh, rt, source.addresses)
     try:
         outcomes = [rt.analyzer.add(article, now) for article in fresh]
         alerts = save_results(rt, source, source_health, now, outcomes)
@@ -394,12 +396,12 @@ def with_topics(article: Article, source: EffectiveSource, rt: Runtime) -> Artic
     return article
 
 
-async def with_full_text(found: Sequence[Article], rt: Runtime) -> list[Article]:
+async def with_full_text(found: Sequence[Article], rt: Runtime, allow: AddressPolicy | None = None) -> list[Article]:
     """Fetch the article page for relevant items whose feed gives only a headline or teaser."""
     enriched = []
     for article in found:
         if extract.needs_full_text(article.summary, article.text) and article.url:
-            page = await rt.fetcher.fetch(article.source_id, article.url, kind="article")
+            page = await rt.fetcher.fetch(article.source_id, article.url, kind="article", allow=allow)
             if page.ok and page.body:
                 text = extract.extract_article_text(page.body, page.final_url)
                 if text:

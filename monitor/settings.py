@@ -203,6 +203,20 @@ class Source(Strict):
     selectors: Selectors | None = Field(None, description="CSS selectors; required for `kind: page`.")
     topics: tuple[str, ...] | None = Field(None, description="Restrict this source to these topic ids (default: all topics).")
     enabled: bool | None = Field(None, description="Set to false to stop polling without deleting the entry.")
+    allow_private: bool = Field(False, description="Let this source's requests (the feed or page, its redirects, robots.txt and its items' article pages) reach loopback, private (10/8, 172.16/12, 192.168/16, fc00::/7) and shared (100.64/10) addresses, e.g. a feed on the intranet. Link-local addresses (169.254/16, where cloud metadata answers) need `allow_networks`. A redirect never widens this.")
+    allow_networks: tuple[str, ...] = Field((), description="Networks this source's requests may reach although they are not public, e.g. `[10.20.0.0/16]`; narrower than `allow_private`.")
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import ipaddress
+
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"invalid network {network!r}: use an address or CIDR such as 10.20.0.0/16") from exc
+        return value
 
     _interval = field_validator("interval")(at_least(MIN_INTERVAL, " (the scheduler polls whole seconds)"))
 
@@ -325,7 +339,7 @@ class Http(Strict):
     max_redirects: int = Field(5, ge=0, le=20, description="Redirects followed before giving up.")
     concurrency: int = Field(50, ge=1, description="Requests in flight at once, over all hosts.")
     per_host: int = Field(4, ge=1, description="Requests in flight at once to one host.")
-    allow_private_addresses: bool = Field(False, description="Allow article pages on loopback/private addresses (tests only).")
+    allow_private_addresses: bool = Field(False, description="Switch the address guard off for every source: any request may reach loopback, private and link-local addresses. For tests, demos and a monitor that only reads an intranet; to trust one source, use `sources[].allow_private`.")
     backoff_max: Duration = Field(timedelta(hours=6), description="Longest backoff for a failing source.")
     article_min_interval: Duration = Field(timedelta(seconds=2), description="Shortest time between two article-page requests to one host (politeness).")
 

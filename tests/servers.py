@@ -31,14 +31,18 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class LocalServer:
-    """aiohttp.web on 127.0.0.1, port chosen by the OS, in a background thread."""
+    """aiohttp.web on 127.0.0.1 (or another loopback address), port chosen by the OS, in a
+    background thread."""
 
     def __init__(
         self,
         routes: Mapping[str, bytes | str | Handler] | None = None,
         *,
         ssl_context: ssl.SSLContext | None = None,
+        host: str = "127.0.0.1",
     ) -> None:
+        assert host.startswith("127."), "test servers listen on loopback only"
+        self.host = host  # another 127.x address plays an internal host in address-guard tests
         self._ssl = ssl_context  # serve https with this context (e.g. a self-signed cert)
         self._routes: dict[str, Handler] = {}
         self.hits: Counter[str] = Counter()  # path → number of requests
@@ -70,7 +74,7 @@ class LocalServer:
 
     def url(self, path: str = "/") -> str:
         scheme = "https" if self._ssl else "http"
-        return f"{scheme}://127.0.0.1:{self.port}{path}"
+        return f"{scheme}://{self.host}:{self.port}{path}"
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         self.hits[request.path] += 1
@@ -104,7 +108,7 @@ class LocalServer:
         # A short shutdown timeout: slow-drip handlers must not hold the test run.
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self._ssl)
+        site = web.TCPSite(self._runner, self.host, 0, ssl_context=self._ssl)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
