@@ -29,6 +29,7 @@ parsed URL is what is requested.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import ipaddress
 import logging
@@ -69,6 +70,12 @@ ROBOTS_TTL = 3600.0  # seconds a robots.txt answer is trusted
 ROBOTS_MAX_BODY = 512_000
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 REFUSED = "refusing to connect"  # how every address-guard message starts
+MAX_ERROR_CHARS = 300  # an error is a sentence for an operator, never a dump of server bytes
+MAX_VALIDATOR_CHARS = 1024  # an ETag or Last-Modified longer than this is not one
+
+# Sockets made for the request in progress: after a connect timeout on https, one that is
+# still connected means TCP worked and the TLS handshake is what stalled.
+_SOCKETS: contextvars.ContextVar[list[socket.socket] | None] = contextvars.ContextVar("sockets", default=None)
 
 __all__ = ["AddressPolicy", "BlockedAddressError", "Fetcher", "GuardedResolver", "is_public_address"]
 
@@ -86,7 +93,23 @@ def _guarded_socket_factory(allowed: Callable[[IPAddress], bool]) -> Callable[[A
         ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
         if not allowed(ip):
             raise BlockedAddressError(f"{REFUSED} to {ip}: {address_kind(ip)}, not a public one")
-        return socket.socket(family=family, type=type_, proto=proto)
+        return _tracked(socket.socket(family=family, type=type_, proto=proto))
+
+    return make_socket
+
+
+def _tracked(sock: socket.socket) -> socket.socket:
+    made = _SOCKETS.get()
+    if made is not None:
+        made.append(sock)
+    return sock
+
+
+def _plain_socket_factory() -> Callable[[Any], socket.socket]:
+    def make_socket(addr_info: Any) -> socket.socket:
+        family, type_, proto, _canonname, _sockaddr = addr_info
+        return _tracked(socket.socket(family=family, type=type_, proto=proto))
+
 
     return make_socket
 
@@ -168,6 +191,14 @@ class _Decoder:
             raise _Failure(ErrorKind.OTHER, f"the {self.encoding} body is corrupt: {exc}") from exc
         return data
 
+    def finished(self) -> bool:
+        """True when the compressed stream reached its end marker (always, for identity)."""
+        if self._zlib is not None:
+            return bool(self._zlib.eof)
+        if self._brotli is not None:
+            return bool(self._brotli.is_finished())
+        return self.encoding in ("", "identity")
+
 
 def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     """Retry-After as seconds from now: either a number of seconds or an HTTP date."""
@@ -175,10 +206,10 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
         return None
     value = value.strip()
     if value.isdigit():
-        return float(value)
+        return float(value[:20])  # more digits than that is 'forever' anyway: capped later
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
@@ -248,7 +279,7 @@ class Fetcher:
     def _make_session(self, policy: AddressPolicy) -> aiohttp.ClientSession:
         assert self._base_resolver is not None
         resolver: AbstractResolver = self._base_resolver
-        socket_factory = None
+        socket_factory = _plain_socket_factory()
         if not policy.unrestricted:
 
             def allowed(ip: IPAddress) -> bool:
@@ -311,8 +342,10 @@ class Fetcher:
                 retry_after=failure.retry_after,
             )
         except Exception as exc:  # a bug or an exotic library error: keep the cycle alive
-            log.exception("unexpected error fetching %s", url)
+            log.warning("unexpected error fetching %s: %s", _short(url), _short(repr(exc)), exc_info=True)
             result = replace(result, error_kind=ErrorKind.OTHER, error=f"unexpected error: {exc!r}")
+        if result.error is not None:
+            result = replace(result, error=bounded(result.error))
         if result.error_kind is not None:
             log.info(
                 "fetch %s %s failed: %s: %s", source_id, url, result.error_kind.value, result.error
@@ -333,8 +366,8 @@ class Fetcher:
             final_url=response.url,
             status=response.status,
             content_type=response.content_type,
-            etag=response.etag or etag,
-            last_modified=response.last_modified or last_modified,
+            etag=_validator(response.etag, "ETag", response.url) or etag,
+            last_modified=_validator(response.last_modified, "Last-Modified", response.url) or last_modified,
         )
         if response.status == 304:
             return replace(result, not_modified=True, body_hash=body_hash, **common)  # type: ignore[arg-type]
@@ -432,12 +465,15 @@ class Fetcher:
             # The deadline counts only time spent holding a slot: waiting in line is not the
             # server's fault, and a slow server then cannot hold the slot beyond the deadline.
             started = time.monotonic()
+            sockets: list[socket.socket] = []
+            token = _SOCKETS.set(sockets)
             try:
                 async with asyncio.timeout(max(budget[0], 0.001)):
                     return await self._exchange(target, policy, etag, last_modified, cap)
             except TimeoutError as exc:
                 if isinstance(exc, aiohttp.ServerTimeoutError):
-                    raise _Failure(ErrorKind.TIMEOUT, f"{host} {_timeout_phase(exc)}") from exc
+                    phase = _timeout_phase(exc, target.scheme == "https" and any(map(_connected, sockets)))
+                    raise _Failure(ErrorKind.TIMEOUT, f"{host} {phase}") from exc
                 raise _Failure(
                     ErrorKind.TIMEOUT,
                     f"{host} did not finish within the {self.http.deadline.total_seconds():g} s deadline",
@@ -447,6 +483,7 @@ class Fetcher:
             except (ssl.SSLError, OSError) as exc:
                 raise _classify(exc, host) from exc
             finally:
+                _SOCKETS.reset(token)
                 budget[0] -= time.monotonic() - started
 
     async def _exchange(
@@ -505,6 +542,14 @@ class Fetcher:
                 if not out:
                     break
                 keep(out)
+        if not decoder.finished():
+            # The body stopped inside the compressed stream (a cut that Content-Length agrees
+            # with): what was decoded is a fragment, not the document.
+            raise _Failure(
+                ErrorKind.OTHER,
+                f"the {decoder.encoding} body ends before its compressed stream does (truncated)",
+                status=resp.status,
+            )
         return b"".join(parts)
 
     def _check_status(
@@ -524,7 +569,14 @@ class Fetcher:
         )
         reason = f"HTTP {status}"
         if retry_after is not None:
-            reason += f" (retry after {retry_after:g} s)"
+            longest = self.http.backoff_max.total_seconds()
+            if retry_after > longest:
+                # A server may ask for a pause, not for silence: 'Fri, 31 Dec 9999' or 10^12 s
+                # would stop the source for good (and across restarts, from the stored state).
+                reason += f" (asked to wait {_wait(retry_after)}; waiting http.backoff_max, {_wait(longest)})"
+                retry_after = longest
+            else:
+                reason += f" (retry after {retry_after:g} s)"
         raise _Failure(
             ErrorKind.HTTP_STATUS,
             f"{reason} from {response.url}",
@@ -602,10 +654,55 @@ def _short(text: str, limit: int = 200) -> str:
     return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
-def _timeout_phase(exc: aiohttp.ServerTimeoutError) -> str:
+def _timeout_phase(exc: aiohttp.ServerTimeoutError, tcp_connected: bool) -> str:
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        if tcp_connected:
+            return "accepted the connection but the TLS handshake stalled (no answer in time)"
         return "did not accept a connection in time"
     return "stopped sending data (read timeout)"
+
+
+def _connected(sock: socket.socket) -> bool:
+    try:
+        sock.getpeername()
+    except OSError:
+        return False
+    return True
+
+
+def _wait(seconds: float) -> str:
+    if seconds >= 86400 * 365:
+        return "more than a year"
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds:g} s"
+
+
+def bounded(text: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """One line of at most `limit` characters: what is stored and printed as an error."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _validator(value: str | None, name: str, url: str) -> str | None:
+    """An ETag or Last-Modified we can store and send back, else None (the body hash still
+    tells an unchanged feed). Bytes that are not UTF-8 arrive as surrogates, which neither
+    the store nor the next request's headers can encode."""
+    if not value:
+        return None
+    if len(value) > MAX_VALIDATOR_CHARS or not value.isprintable() or _has_surrogates(value):
+        log.info("ignoring an unusable %s header from %s (%d characters)", name, _short(url), len(value))
+        return None
+    return value
+
+
+def _has_surrogates(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _classify(exc: BaseException, host: str) -> _Failure:
@@ -624,7 +721,10 @@ def _classify(exc: BaseException, host: str) -> _Failure:
             f"the TLS certificate of {host} was not accepted: {exc.certificate_error}",
         )
     if isinstance(exc, aiohttp.ClientConnectorSSLError | aiohttp.ClientSSLError | ssl.SSLError):
-        return _Failure(ErrorKind.TLS, f"TLS handshake with {host} failed: {exc}")
+        reason = str(getattr(exc, "os_error", None) or exc)
+        if any(sign in reason.upper() for sign in _PLAIN_HTTP_SIGNS):
+            return _Failure(ErrorKind.TLS, f"{host}: this port speaks plain HTTP, not TLS (try http://)")
+        return _Failure(ErrorKind.TLS, f"TLS handshake with {host} failed: {bounded(reason, 160)}")
     if isinstance(exc, aiohttp.ClientConnectorError):
         return _Failure(
             ErrorKind.CONNECT,
@@ -636,4 +736,11 @@ def _classify(exc: BaseException, host: str) -> _Failure:
         return _Failure(
             ErrorKind.OTHER, f"{host} closed the connection before the body was complete"
         )
-    return _Failure(ErrorKind.OTHER, f"request to {host} failed: {exc!r}")
+    if isinstance(exc, aiohttp.ClientResponseError):
+        # aiohttp's parser refused the status line or headers; its message quotes them.
+        return _Failure(ErrorKind.OTHER, f"the server's response was not valid HTTP ({host})")
+    return _Failure(ErrorKind.OTHER, f"request to {host} failed: {bounded(repr(exc), 200)}")
+
+
+# What OpenSSL says when the other end answered a ClientHello with plain-text HTTP.
+_PLAIN_HTTP_SIGNS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "HTTP_REQUEST", "PACKET_LENGTH_TOO_LONG")

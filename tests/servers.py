@@ -153,3 +153,77 @@ def local_server() -> Iterator[LocalServer]:
     """A started LocalServer with no routes; add them in the test."""
     with LocalServer() as server:
         yield server
+
+
+class RawServer:
+    """A TCP server on 127.0.0.1 that answers every connection with fixed bytes, for
+    responses aiohttp's server would refuse to send (non-UTF-8 headers, broken HTTP, a
+    Content-Length that matches a cut gzip stream) or no answer at all (`reply=None`: it
+    accepts and stays silent, as a stalled TLS server does).
+
+        with RawServer(b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nhi") as raw:
+            url = raw.url("/feed")
+    """
+
+    def __init__(self, reply: bytes | None, *, hold: float = 5.0) -> None:
+        self.reply = reply
+        self.hold = hold  # seconds a silent connection is kept open
+        self.connections = 0
+        self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server: asyncio.Server | None = None
+
+    def url(self, path: str = "/", scheme: str = "http") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            if self.reply is None:
+                await asyncio.sleep(self.hold)
+                return
+            await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            writer.write(self.reply)
+            await writer.drain()
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
+            pass
+        except asyncio.CancelledError:
+            return
+        finally:
+            writer.close()
+
+    def __enter__(self) -> RawServer:
+        ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+
+        def run() -> None:
+            assert self._loop is not None
+            asyncio.set_event_loop(self._loop)
+            self._server = self._loop.run_until_complete(
+                asyncio.start_server(self._handle, "127.0.0.1", 0)
+            )
+            self.port = self._server.sockets[0].getsockname()[1]
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("raw test server did not start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._loop is not None and self._thread is not None and self._server is not None
+        loop, server = self._loop, self._server
+
+        async def shut() -> None:
+            server.close()
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.cancel()
+
+        asyncio.run_coroutine_threadsafe(shut(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        self._thread.join(10)
+        loop.close()
