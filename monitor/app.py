@@ -194,6 +194,8 @@ def format_report(report) -> str:
     detail = bounded_error(report.error) if report.error else (
         f"{report.items} items, {report.relevant} relevant, {report.new_articles} new, {report.alerts} alerts"
     )
+    for note in getattr(report, "notes", ()):
+        detail += f"; {note}"
     return f"  {report.source_id:<28} {report.outcome:<10} {detail}"
 
 

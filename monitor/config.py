@@ -577,6 +577,7 @@ class EffectiveSource:
     topics: tuple[str, ...] | None
     enabled: bool
     addresses: AddressPolicy = PUBLIC_ONLY  # where its requests may connect (sources[].allow_*)
+    max_items: int = 500  # items read per poll, the newest
 
 
 def effective_source(settings: Settings, source: Source) -> EffectiveSource:
@@ -595,6 +596,7 @@ def effective_source(settings: Settings, source: Source) -> EffectiveSource:
         topics=source.topics,
         enabled=defaults.enabled if source.enabled is None else source.enabled,
         addresses=AddressPolicy.for_source(source.allow_private, source.allow_networks),
+        max_items=source.max_items if source.max_items is not None else defaults.max_items,
     )
 
 

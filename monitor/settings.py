@@ -187,6 +187,7 @@ class Defaults(Strict):
     jitter: Duration = Field(timedelta(seconds=30), description="Random delay added to each poll so sources do not all fire at once.")
     tier: Literal["primary", "wire", "outlet", "aggregator", "blog"] = Field("outlet", description="Default source tier.")
     enabled: bool = Field(True, description="Whether sources are polled unless they say otherwise.")
+    max_items: int = Field(500, ge=1, le=100_000, description="Most items read from one poll of a source: the newest (a warning names the source when a feed lists more). Bounds memory and time on a feed of 100,000 items.")
 
     _interval = field_validator("interval")(at_least(MIN_INTERVAL, " (the scheduler polls whole seconds)"))
 
@@ -203,6 +204,7 @@ class Source(Strict):
     selectors: Selectors | None = Field(None, description="CSS selectors; required for `kind: page`.")
     topics: tuple[str, ...] | None = Field(None, description="Restrict this source to these topic ids (default: all topics).")
     enabled: bool | None = Field(None, description="Set to false to stop polling without deleting the entry.")
+    max_items: int | None = Field(None, ge=1, le=100_000, description="Most items read from one poll of this source; defaults to `defaults.max_items`.")
     allow_private: bool = Field(False, description="Let this source's requests (the feed or page, its redirects, robots.txt and its items' article pages) reach loopback, private (10/8, 172.16/12, 192.168/16, fc00::/7) and shared (100.64/10) addresses, e.g. a feed on the intranet. Link-local addresses (169.254/16, where cloud metadata answers) need `allow_networks`. A redirect never widens this.")
     allow_networks: tuple[str, ...] = Field((), description="Networks this source's requests may reach although they are not public, e.g. `[10.20.0.0/16]`; narrower than `allow_private`.")
 
@@ -342,6 +344,8 @@ class Http(Strict):
     allow_private_addresses: bool = Field(False, description="Switch the address guard off for every source: any request may reach loopback, private and link-local addresses. For tests, demos and a monitor that only reads an intranet; to trust one source, use `sources[].allow_private`.")
     backoff_max: Duration = Field(timedelta(hours=6), description="Longest backoff for a failing source.")
     article_min_interval: Duration = Field(timedelta(seconds=2), description="Shortest time between two article-page requests to one host (politeness).")
+    article_pages_per_poll: int = Field(20, ge=0, le=1000, description="Most article pages one poll fetches for items whose feed gives only a headline or teaser (0: none); the rest are stored from the feed alone and the poll report says how many were skipped.")
+    article_time_per_poll: Duration = Field(timedelta(seconds=30), description="Longest time one poll spends fetching article pages (pages of different hosts are fetched in parallel, one host's in turn); what is left is skipped and reported.")
 
     _timeouts = field_validator("connect_timeout", "read_timeout", "deadline")(at_least(MIN_TIMEOUT, ""))
 
