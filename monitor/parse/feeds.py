@@ -84,14 +84,14 @@ def _parse_bounded_xml(body: bytes, *, url: str, content_type: str | None, max_i
     """`_parse_xml_feed` on a body whose items and author fields are bounded first
     (monitor.parse.bounds); an ordinary feed goes through unchanged."""
     notes: list[str] = []
-    listed = count_items(body)
-    if listed > max_items:
+    if count_items(body) > max_items:
         trimmed = newest_xml_items(body, max_items)
-        if trimmed is None:
+        if trimmed.body is None:
             return ParseResult(items=(), format="unknown", warnings=(
-                f"the feed lists {listed} items and is too malformed to pick the newest {max_items}",))
-        body, content_type = trimmed, "application/xml; charset=utf-8"  # re-encoded as UTF-8
-        notes.append(f"the feed lists {listed} items; read the newest {max_items} (max_items)")
+                f"the feed lists over {max_items} items and is too malformed to pick the newest {max_items}",))
+        if trimmed.items > max_items:
+            body, content_type = trimmed.body, "application/xml; charset=utf-8"  # re-encoded as UTF-8
+            notes.append(f"the feed lists {trimmed.items} items; read the newest {max_items} (max_items)")
     body = cut_long_authors(body)
     parsed = _parse_xml_feed(body, url=url, content_type=content_type)
     return replace(parsed, warnings=(*notes, *parsed.warnings)) if notes else parsed
