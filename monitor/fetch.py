@@ -70,6 +70,7 @@ ROBOTS_TTL = 3600.0  # seconds a robots.txt answer is trusted
 ROBOTS_MAX_BODY = 512_000
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 REFUSED = "refusing to connect"  # how every address-guard message starts
+ALLOW_HINT = "(a source may reach it only with allow_private or allow_networks)"
 MAX_ERROR_CHARS = 300  # an error is a sentence for an operator, never a dump of server bytes
 MAX_VALIDATOR_CHARS = 1024  # an ETag or Last-Modified longer than this is not one
 
@@ -92,7 +93,7 @@ def _guarded_socket_factory(allowed: Callable[[IPAddress], bool]) -> Callable[[A
         family, type_, proto, _canonname, sockaddr = addr_info
         ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
         if not allowed(ip):
-            raise BlockedAddressError(f"{REFUSED} to {ip}: {address_kind(ip)}, not a public one")
+            raise BlockedAddressError(f"{REFUSED} to {ip}: {address_kind(ip)}, not a public one {ALLOW_HINT}")
         return _tracked(socket.socket(family=family, type=type_, proto=proto))
 
     return make_socket
@@ -437,8 +438,7 @@ class Fetcher:
         if not policy.allows(ip, self._public_address):
             raise _Failure(
                 ErrorKind.BLOCKED_ADDRESS,
-                f"{REFUSED} to {ip}: {address_kind(ip)}, not a public one "
-                "(a source may reach it only with allow_private or allow_networks)",
+                f"{REFUSED} to {ip}: {address_kind(ip)}, not a public one {ALLOW_HINT}",
             )
 
     async def _article_pause(self, host: str) -> None:
