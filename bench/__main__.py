@@ -36,10 +36,11 @@ class Plan:
     analysis_runs: int
     interval: float
     events: int
+    hostile_runs: int = 3
 
 
 FULL = Plan(feeds=2000, poll_runs=3, sizes=(10_000, 100_000, 1_000_000), analysis_articles=1000, analysis_runs=3, interval=10, events=8)
-QUICK = Plan(feeds=20, poll_runs=1, sizes=(1_000, 3_000), analysis_articles=40, analysis_runs=1, interval=5, events=2)
+QUICK = Plan(feeds=20, poll_runs=1, sizes=(1_000, 3_000), analysis_articles=40, analysis_runs=1, interval=5, events=2, hostile_runs=1)
 
 
 def machine() -> dict[str, Any]:
@@ -74,17 +75,18 @@ def machine() -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Run the benchmarks and print one table.")
-    parser.add_argument("--quick", action="store_true", help="reduced sizes, under a minute")
-    parser.add_argument("--only", choices=("poll", "analysis", "alerts"), action="append", help="run only these parts (repeatable)")
+    parser.add_argument("--quick", action="store_true", help="reduced sizes, a few minutes")
+    parser.add_argument("--only", choices=("poll", "analysis", "alerts", "hostile"), action="append", help="run only these parts (repeatable)")
     parser.add_argument("--feeds", type=int, help="override the number of feeds of the poll cycle")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     if args.feeds:
         plan = Plan(**{**plan.__dict__, "feeds": args.feeds})
-    parts = set(args.only or ("poll", "analysis", "alerts"))
+    parts = set(args.only or ("poll", "analysis", "alerts", "hostile"))
 
     from bench.alert_latency import run_alert_latency
     from bench.analysis import run_analysis
+    from bench.hostile import run_hostile
     from bench.poll import ChangeDetection, Floor, Monitor, Naive, Rss2Email, run_poll
     from bench.report import render_table, summarize
 
@@ -118,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
             alert_thread.join()
         elif "alerts" in parts:
             result["alerts"] = run_alert_latency(interval=plan.interval, events=plan.events, workdir=workdir)
+        if "hostile" in parts:
+            result["hostile"] = run_hostile(runs=plan.hostile_runs, workdir=workdir, quick=args.quick)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     result["seconds"] = time.monotonic() - started

@@ -41,6 +41,7 @@ def write_config(
             "concurrency": concurrency,
             "per_host": per_host,
             "user_agent": "exportwatch-monitor-bench/0.1 (+https://github.com/exportwatch/monitor)",
+            "allow_private_addresses": True,  # the farm's hosts are 127.x.y.z
         },
         "store": {"url": "sqlite:///monitor.db"},
         "sources": sources,

@@ -29,7 +29,7 @@ def _target(name: str, value: float | None, limit: float, *, at_most: bool, unit
 
 
 def summarize(result: dict[str, Any]) -> dict[str, Any]:
-    summary: dict[str, Any] = {"poll": {}, "analysis": {}, "alerts": {}, "targets": []}
+    summary: dict[str, Any] = {"poll": {}, "analysis": {}, "alerts": {}, "hostile": {}, "targets": []}
     targets = summary["targets"]
     if "poll" in result:
         poll = summary["poll"]
@@ -83,6 +83,13 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
         summary["alerts"] = {k: alerts.get(k) for k in ("interval", "median", "p95", "alerted", "verified_events", "error")}
         interval = alerts.get("interval") or 0
         targets.append(_target(f"time to alert p95 (I = {interval:g} s)", alerts.get("p95"), interval + 2, at_most=True, unit="s"))
+    if "hostile" in result:
+        from bench.hostile import summarize_hostile
+
+        hostile = summary["hostile"] = summarize_hostile(result["hostile"])
+        worst_rss = max((m["peak_rss_mb"] for n, m in hostile["memory"].items() if not n.startswith("baseline") and m["peak_rss_mb"]), default=None)
+        targets.append(_target("peak RSS of a poll of a 10 MB hostile feed (worst of three)", worst_rss, 300, at_most=True, unit="MB"))
+        targets.append(_target("/healthz delay during a feed with 48 KB authors", hostile["healthz"]["worst_ms"], 1000, at_most=True, unit="ms"))
     return summary
 
 
@@ -142,6 +149,16 @@ def render_table(result: dict[str, Any]) -> str:
         else:
             rows.append((f"Time to alert, I = {al['interval']:g} s: median s", _fmt(al["median"]), "", "", "", "", ""))
             rows.append((f"  p95 s ({al['alerted']}/{al['verified_events']} events)", _fmt(al["p95"]), "", "", "", "", f"target ≤ {al['interval'] + 2:g}"))
+    if s.get("hostile"):
+        h = s["hostile"]
+        for name, m in h["memory"].items():
+            rows.append((f"Poll of {name} ({m['mb']:g} MB): peak RSS MB (poll s)", f"{_fmt(m['peak_rss_mb'], 0)} ({_fmt(m['wall'])})", "", "", "", "",
+                         f"{_fmt(m['items'], 0)} items read; worst /healthz {_fmt(m['healthz_worst_ms'], 0)} ms"))
+        hz = h["healthz"]
+        rows.append(("Feed with 48 KB authors: worst /healthz ms (poll s)", f"{_fmt(hz['worst_ms'], 0)} ({_fmt(hz['poll_s'])})", "", "", "", "",
+                     f"feedparser alone: {_fmt(hz['feedparser_alone_s'])} s per entry"))
+        for name, f in h["fulltext"].items():
+            rows.append((f"Article pages, {name}: poll wall s", _fmt(f["wall"]), "", "", "", "", (f["notes"] or "")[:70]))
     header = ("figure", "ours", "rss2email", "changedetection.io", "naive loop", "floor", "ratio")
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]

@@ -200,7 +200,13 @@ async def deliver_all(app: App, *, passes: int = 20) -> RelayReport:
 
 
 def format_report(report) -> str:
-    detail = report.error or (f"{report.items} items, {report.relevant} relevant, {report.new_articles} new, {report.alerts} alerts")
+    from monitor.health import bounded_error
+
+    detail = bounded_error(report.error) if report.error else (
+        f"{report.items} items, {report.relevant} relevant, {report.new_articles} new, {report.alerts} alerts"
+    )
+    for note in getattr(report, "notes", ()):
+        detail += f"; {note}"
     return f"  {report.source_id:<28} {report.outcome:<10} {detail}"
 
 

@@ -37,6 +37,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from monitor.addresses import PUBLIC_ONLY, AddressPolicy
 from monitor.settings import Selectors, Settings, Source, format_duration
 
 __all__ = [
@@ -575,6 +576,8 @@ class EffectiveSource:
     selectors: Selectors | None
     topics: tuple[str, ...] | None
     enabled: bool
+    addresses: AddressPolicy = PUBLIC_ONLY  # where its requests may connect (sources[].allow_*)
+    max_items: int = 500  # items read per poll, the newest
 
 
 def effective_source(settings: Settings, source: Source) -> EffectiveSource:
@@ -592,6 +595,8 @@ def effective_source(settings: Settings, source: Source) -> EffectiveSource:
         selectors=source.selectors,
         topics=source.topics,
         enabled=defaults.enabled if source.enabled is None else source.enabled,
+        addresses=AddressPolicy.for_source(source.allow_private, source.allow_networks),
+        max_items=source.max_items if source.max_items is not None else defaults.max_items,
     )
 
 
@@ -827,6 +832,14 @@ class ConfigHolder:
             self.settings, self.loaded_at = settings, self._clock()
             log.info("config %s", message)
             self.last_result = (True, message)
+        return self.last_result
+
+
+    def revert(self, settings: Settings, loaded_at: datetime, why: str) -> tuple[bool, str]:
+        """Put back the settings that were in force before a reload that could not be applied."""
+        self.settings, self.loaded_at = settings, loaded_at
+        since = loaded_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+        self.last_result = (False, f"{self.path}: could not be applied ({why}); keeping the settings loaded at {since}")
         return self.last_result
 
 

@@ -19,9 +19,10 @@ def backoff_delay(
     failures: int, interval: timedelta, backoff_max: timedelta, rng: random.Random
 ) -> timedelta:
     """Delay before retry number `failures` (1 = first failure): full jitter, capped."""
-    ceiling = min(backoff_max, interval * (2 ** min(failures, 32)))
-    floor = min(interval, ceiling)
-    return floor + (ceiling - floor) * rng.random()
+    # In seconds: a long interval times 2**32 is past what a timedelta can hold.
+    ceiling = min(backoff_max.total_seconds(), interval.total_seconds() * 2.0 ** min(failures, 32))
+    floor = min(interval.total_seconds(), ceiling)
+    return timedelta(seconds=floor + (ceiling - floor) * rng.random())
 
 
 def record_fetch(
@@ -51,14 +52,17 @@ def record_fetch(
     failures = health.consecutive_failures + 1
     due = now + backoff_delay(failures, interval, backoff_max, rng)
     if result.retry_after is not None:
-        due = max(due, now + timedelta(seconds=result.retry_after))
+        # Never sooner than the server asked, never later than backoff_max: a Retry-After of
+        # year 9999 must not silence a source for good.
+        wait = min(result.retry_after, backoff_max.total_seconds())
+        due = max(due, now + timedelta(seconds=wait))
     return replace(
         health,
         last_status=result.status,
         last_attempt=now,
         consecutive_failures=failures,
         last_error_kind=result.error_kind,
-        last_error=result.error or "",
+        last_error=_bounded(result.error or ""),
         next_due=due,
     )
 
@@ -89,6 +93,19 @@ def record_parse_failure(
         last_attempt=now,
         consecutive_failures=failures,
         last_error_kind=ErrorKind.PARSE,
-        last_error=error,
+        last_error=_bounded(error),
         next_due=now + backoff_delay(failures, interval, backoff_max, rng),
     )
+
+
+MAX_ERROR_CHARS = 500  # what is stored: enough for a sentence or two, never a server's bytes
+
+
+def bounded_error(text: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """An error as it is stored and printed: one line, at most `limit` characters (rows
+    written before this bound existed are cut when shown, too)."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+_bounded = bounded_error

@@ -29,6 +29,7 @@ MAX_SUMMARY = 10_000
 MAX_TEXT = 100_000
 MAX_INPUT = 1_000_000  # HTML beyond this is cut before parsing, to bound the work
 TITLE_FALLBACK_WORDS = 12
+MAX_UNESCAPES = 3  # &amp;amp;lt; is as deep as real feeds go
 
 # Query parameters that identify a campaign or a click, never the article.
 TRACKING_PARAMS = frozenset(
@@ -133,11 +134,19 @@ def clean_text(html_or_text: str) -> str:
     """
     # Invisible and control characters go first: lxml refuses text that contains them.
     text = html_or_text[:MAX_INPUT].translate(_STRIP_TABLE)
+    # Feeds often escape twice ("&amp;#8217;", "&amp;lt;p&amp;gt;"), and entities may spell
+    # invisible characters ("&#8203;"): unescape until nothing changes — but extraction is
+    # always the last step, so markup that an unescape reveals ("&amp;lt;script&amp;gt;"
+    # becoming "<script>") is taken out, never stored as text that looks like markup.
+    for _ in range(MAX_UNESCAPES):
+        if _LOOKS_LIKE_HTML.search(text):
+            text = _html_to_text(text)
+        unescaped = html.unescape(text).translate(_STRIP_TABLE)
+        if unescaped == text:
+            break
+        text = unescaped
     if _LOOKS_LIKE_HTML.search(text):
         text = _html_to_text(text)
-    # Unescape after extraction too: feeds often escape twice ("&amp;#8217;"), and the
-    # entities may themselves spell invisible characters ("&#8203;").
-    text = html.unescape(text).translate(_STRIP_TABLE)
     text = unicodedata.normalize("NFC", text)
     return _SPACE.sub(" ", text).strip()
 
@@ -169,7 +178,7 @@ def normalize_item(
 ) -> Article:
     """Clean one item and attribute it: to the outlet the item names (aggregators) or the source's."""
     warnings: list[str] = []
-    link = _clean_token(item.link)
+    link = _http_link(_clean_token(item.link), warnings)
     canonical = canonical_url(link) if link else ""
     summary = clean_text(item.summary)[:MAX_SUMMARY]
     text = clean_text(item.content)[:MAX_TEXT]
@@ -186,7 +195,7 @@ def normalize_item(
         text=text,
         published=_published(item.published, fetched_at, now, max_future, warnings),
         fetched=_utc(fetched_at),
-        guid=identity_key(_clean_token(item.guid), canonical, title, text or summary),
+        guid=identity_key(_clean_token(item.guid), _with_naming_fragment(canonical, link), title, text or summary),
         owner=owner,
         tier=tier,
         credit=clean_text(item.credit),
@@ -199,6 +208,42 @@ def normalize_item(
 def _clean_token(value: str) -> str:
     """A link or GUID: no invisible or control characters, no surrounding space."""
     return value.translate(_STRIP_TABLE).strip()
+
+
+def _http_link(link: str, warnings: list[str]) -> str:
+    """Only http(s) links are article URLs: javascript:, vbscript:, data: and tag: are not
+    pages anyone can open (and some are attacks on whoever clicks them)."""
+    if not link:
+        return ""
+    try:
+        scheme = urlsplit(link).scheme.lower()
+    except ValueError:
+        scheme = ""
+    if scheme in _DEFAULT_PORTS:
+        return link
+    shown = link[:60] + ("…" if len(link) > 60 else "")
+    warnings.append(f"link {shown!r} is not an http(s) URL: the item has no link")
+    return ""
+
+
+# Fragments that point inside one article rather than naming another item.
+_NOISE_FRAGMENTS = frozenset(
+    {"", "comments", "comment", "respond", "reply", "more", "top", "main", "content",
+     "disqus_thread", "page", "start", "article", "story", "full", "continue", "print"}
+)  # fmt: skip
+
+
+def _with_naming_fragment(canonical: str, link: str) -> str:
+    """The canonical URL, plus the link's fragment when it names an item (#item-17,
+    #!/news/3): a feed whose items differ only by fragment lists different items. Tracking
+    (#xtor=RSS-1) and in-page anchors (#comments, #more-123) name nothing."""
+    if not canonical or "#" not in link:
+        return canonical
+    fragment = link.split("#", 1)[1].strip()
+    lowered = fragment.lower()
+    if "=" in fragment or lowered in _NOISE_FRAGMENTS or lowered.startswith(("more-", "comment-", "utm")):
+        return canonical
+    return f"{canonical}#{fragment[:200]}"
 
 
 def normalize_items(
@@ -285,7 +330,8 @@ def identity_key(guid: str, canonical: str, title: str, text: str) -> str:
     As in miniflux: a GUID is the publisher's own identity and survives URL changes, so it
     comes first. But a bare GUID such as "1234" is only unique inside one feed, and some
     CMSs reuse such numbers across sites, so an opaque GUID is paired with the URL. With no
-    GUID the canonical URL is the identity, and with neither the content itself is.
+    GUID the canonical URL is the identity (with a fragment that names an item, see
+    `_with_naming_fragment`), and with neither the content itself is.
     """
     if guid and (not canonical or _is_global_id(guid)):
         return guid

@@ -9,20 +9,23 @@ never leaves half a batch behind.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import logging
 import random
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from alerts import health_alerts
 from alerts.routing import ActiveSilence
-from monitor import corroborate, extract, health, metrics, normalize, relevance, score, timeline
+from monitor import corroborate, fulltext, health, metrics, normalize, relevance, score, timeline
 from monitor import decide as decide_stage
+from monitor.addresses import AddressPolicy
 from monitor.analysis import AnalysisConfig, Analyzer, Outcome
 from monitor.config import EffectiveSource, effective_sources
 from monitor.fetch import Fetcher
@@ -235,13 +238,19 @@ class Runtime:
     # state, so the copy saves a read per poll (most polls find nothing new).
     health: dict[str, SourceHealth] = field(default_factory=dict)
     stored: StoredCopies = field(default_factory=StoredCopies)
+    # Parsing, analysis and writing run in worker threads, so a long parse never stalls the
+    # event loop (scheduler, relay, /healthz); one poll at a time analyses and writes, as
+    # when they ran on the loop.
+    write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def apply_settings(self, settings: Settings) -> None:
-        """Swap in a reloaded configuration; the store and the in-memory indexes stay."""
-        self.settings = settings
-        self.topics = relevance.compile_topics(settings.topics)
-        self.sources = {s.id: s for s in effective_sources(settings)}
-        self.analyzer.config = analysis_config(settings)
+        """Swap in a reloaded configuration; the store and the in-memory indexes stay.
+        Everything is built before anything is swapped, so a failure changes nothing."""
+        topics = relevance.compile_topics(settings.topics)
+        sources_in_force = {s.id: s for s in effective_sources(settings)}
+        config = analysis_config(settings)
+        self.settings, self.topics, self.sources = settings, topics, sources_in_force
+        self.analyzer.config = config
 
 
 @dataclass(frozen=True)
@@ -256,6 +265,7 @@ class PollReport:
     alerts: int = 0
     error: str = ""
     warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # what the poll chose not to do, e.g. article pages skipped
 
 
 def analysis_config(settings: Settings) -> AnalysisConfig:
@@ -307,6 +317,7 @@ async def poll_source(source: EffectiveSource, rt: Runtime) -> PollReport:
         last_modified=previous.last_modified,
         body_hash=previous.body_hash,
         kind=source.kind,
+        allow=source.addresses,
     )
     return await process(source, result, previous, rt)
 
@@ -335,10 +346,13 @@ async def _process(source: EffectiveSource, result: FetchResult, previous: Sourc
                 "fetch failed",
                 extra={"source": source.id, "error_kind": result.error_kind.value if result.error_kind else "", "error": result.error},
             )
-        alerts = save_results(rt, source, source_health, now, [])
+        alerts = await _write(rt, source, lambda: save_results(rt, source, source_health, now, []))
+        if isinstance(alerts, PollReport):
+            return alerts
         return PollReport(source.id, "unchanged" if result.ok else "failed", alerts=alerts, error=result.error or "")
 
-    parsed, found = read_articles(source, result, now)
+    # CPU work off the event loop: a hostile feed must not stall the scheduler or /healthz.
+    parsed, found = await asyncio.to_thread(read_articles, source, result, now)
     # A feed that needed repair and gave nothing usable is broken, whatever the parser salvaged.
     broken = parsed.failed or (bool(parsed.warnings) and not found)
     if broken:
@@ -347,19 +361,29 @@ async def _process(source: EffectiveSource, result: FetchResult, previous: Sourc
             previous, "; ".join(parsed.warnings), source.interval, now, backoff_max=backoff_max, rng=rt.rng
         )
         log.warning("parse failed", extra={"source": source.id, "warnings": list(parsed.warnings)})
-    relevant = [a for a in found if with_topics(a, source, rt).topics]
+    elif parsed.warnings:  # items capped, dates not understood: said, with the source
+        log.warning("feed read with warnings", extra={"source": source.id, "warnings": list(parsed.warnings)})
+    relevant = await asyncio.to_thread(lambda: [a for a in found if with_topics(a, source, rt).topics])
     # Oldest first, so "first seen", storylines and timelines follow the order events happened.
-    fresh = sorted(unseen(relevant, rt), key=lambda a: a.published)
-    fresh = await with_full_text(fresh, rt)
-    try:
-        outcomes = [rt.analyzer.add(article, now) for article in fresh]
-        alerts = save_results(rt, source, source_health, now, outcomes)
-    except Exception:
-        rt.health.pop(source.id, None)
-        # The analyzer's memory already holds these articles but the store rolled back:
-        # rebuild it from the store, or the next poll would see them as copies of themselves.
-        rt.analyzer = restore_analyzer(rt.settings, rt.store, now)
-        raise
+    fresh = sorted(await asyncio.to_thread(unseen, relevant, rt), key=lambda a: a.published)
+    pages = fulltext.PageBudget.from_settings(rt.settings.http)
+    fresh = await with_full_text(fresh, rt, source.addresses, pages)
+
+    def analyse_and_save() -> int:
+        try:
+            outcomes = [rt.analyzer.add(article, now) for article in fresh]
+            return save_results(rt, source, source_health, now, outcomes)
+        except Exception:
+            rt.health.pop(source.id, None)
+            # The analyzer's memory already holds these articles but the store rolled back:
+            # rebuild it from the store, or the next poll would see them as copies of themselves.
+            rt.analyzer = restore_analyzer(rt.settings, rt.store, now)
+            raise
+
+    alerts = await _write(rt, source, analyse_and_save)
+    if isinstance(alerts, PollReport):
+        return alerts
+    notes = tuple(note for note in (pages.summary(),) if note)
     return PollReport(
         source.id,
         "failed" if broken else "new" if fresh else "seen",
@@ -369,12 +393,41 @@ async def _process(source: EffectiveSource, result: FetchResult, previous: Sourc
         alerts=alerts,
         error="; ".join(parsed.warnings) if broken else "",
         warnings=parsed.warnings,
+        notes=notes,
     )
+
+
+async def _write(rt: Runtime, source: EffectiveSource, write: Callable[[], int]) -> int | PollReport:
+    """Run one poll's analysis and write in a worker thread, one poll at a time.
+
+    A store that refuses the write (disk full, locked, another monitor's rows in the way)
+    rolls the poll back whole and loses nothing stored: that is one line for the operator —
+    in the log and the poll report — not a traceback, and the next poll fetches it again.
+    """
+    async with rt.write_lock:
+        try:
+            return await asyncio.to_thread(write)
+        except (SQLAlchemyError, OSError) as exc:
+            reason = store_failure(exc)
+            log.error("could not write to the store", extra={"source": source.id, "error": reason})
+            return PollReport(source.id, "failed", error=reason)
+
+
+def store_failure(exc: BaseException) -> str:
+    """One sentence for a failed write."""
+    detail = getattr(exc, "orig", None) or exc
+    first = (str(detail).strip().splitlines() or [type(detail).__name__])[0][:200]
+    if isinstance(exc, IntegrityError):
+        return (
+            f"the store already holds rows this poll meant to add ({first}): is another monitor "
+            "writing to this store? Run one monitor per store. Nothing from this poll was stored"
+        )
+    return f"could not write to the store: {first}. Nothing from this poll was stored; the next poll fetches it again"
 
 
 def read_articles(source: EffectiveSource, result: FetchResult, now: datetime) -> tuple[ParseResult, list[Article]]:
     """parse → normalize: the fetched body as articles attributed to their outlet."""
-    parsed = parse(result, kind=source.kind, selectors=source.selectors)
+    parsed = parse(result, kind=source.kind, selectors=source.selectors, max_items=source.max_items)
     found = normalize.normalize_items(
         parsed.items,
         source_id=source.id,
@@ -392,22 +445,29 @@ def with_topics(article: Article, source: EffectiveSource, rt: Runtime) -> Artic
     return article
 
 
-async def with_full_text(found: Sequence[Article], rt: Runtime) -> list[Article]:
-    """Fetch the article page for relevant items whose feed gives only a headline or teaser."""
-    enriched = []
-    for article in found:
-        if extract.needs_full_text(article.summary, article.text) and article.url:
-            page = await rt.fetcher.fetch(article.source_id, article.url, kind="article")
-            if page.ok and page.body:
-                text = extract.extract_article_text(page.body, page.final_url)
-                if text:
-                    article.text = normalize.clean_text(text)
-        enriched.append(article)
-    return enriched
+async def with_full_text(
+    found: Sequence[Article], rt: Runtime, allow: AddressPolicy | None = None, budget: fulltext.PageBudget | None = None
+) -> list[Article]:
+    """Fetch the article page for relevant items whose feed gives only a headline or teaser,
+    within the poll's page budget (what is skipped is recorded in it)."""
+    budget = budget or fulltext.PageBudget.from_settings(rt.settings.http)
+
+    def fetch_page(article: Article) -> Awaitable[FetchResult]:
+        return rt.fetcher.fetch(article.source_id, article.url, kind="article", allow=allow)
+
+    wanted = [a for a in found if fulltext.needs_full_text(a)]
+    await fulltext.fetch_full_texts(wanted, fetch_page, budget, fulltext.extract_in_thread)
+    return list(found)
 
 
 def unseen(found: Sequence[Article], rt: Runtime) -> list[Article]:
-    """Drop exact duplicates: already stored, or repeated within this batch."""
+    """Drop exact duplicates: already stored, or repeated within this batch.
+
+    Within one source an item is known by its identity (`normalize.identity_key`: GUID →
+    GUID+URL → URL → title+content), so items that share a page URL but not a GUID (a feed
+    whose items all link to its home page, or differ only by #fragment) are different
+    items. The same title and text is the same article from any source; so is a page URL
+    another source already brought (an aggregator relaying it)."""
     if not found:
         return []
     with rt.store.connect() as conn:
@@ -417,17 +477,20 @@ def unseen(found: Sequence[Article], rt: Runtime) -> list[Article]:
             guids=[(a.source_id, a.guid) for a in found if a.guid],
             content_hashes=[a.content_hash for a in found],
         )
+    sources_of_url: dict[str, set[str]] = {}
+    for url, source_id in known.url_sources:
+        sources_of_url.setdefault(url, set()).add(source_id)
     fresh: list[Article] = []
     for article in found:
         guid = (article.source_id, article.guid)
+        elsewhere = sources_of_url.get(article.canonical_url, set()) - {article.source_id}
         if (
-            article.canonical_url in known.canonical_urls
+            (article.canonical_url and elsewhere)
             or (article.guid and guid in known.guids)
             or article.content_hash in known.content_hashes
         ):
             continue
         # Later copies within this same batch are duplicates too.
-        known.canonical_urls.add(article.canonical_url)
         known.content_hashes.add(article.content_hash)
         if article.guid:
             known.guids.add(guid)
@@ -560,19 +623,28 @@ def refresh_development(
         return []
     if decision.state is not DevelopmentState.CORROBORATED:
         return []  # decide() alerts nothing before corroboration: skip its store reads
-    return decide_stage.decide(
-        development,
-        decision,
-        decide_stage.PreviousState.from_development(previous),
-        rt.settings.routes,
-        active(),
-        now=now,
-        new_article_ids=change.new_article_ids,
-        merged_from=[d.id for d in change.merged if d.id is not None],
-        source_ids=sorted({a.source_id for a in members}),
-        posted=outbox.parent_channels(conn, development.id),
-        hold=_hold(change, rt.settings.cluster.alert_hold, now),
-    )
+    posted = outbox.parent_channels(conn, development.id)
+    silenced = active()
+    try:
+        return decide_stage.decide(
+            development,
+            decision,
+            decide_stage.PreviousState.from_development(previous),
+            rt.settings.routes,
+            silenced,
+            now=now,
+            new_article_ids=change.new_article_ids,
+            merged_from=[d.id for d in change.merged if d.id is not None],
+            source_ids=sorted({a.source_id for a in members}),
+            posted=posted,
+            hold=_hold(change, rt.settings.cluster.alert_hold, now),
+        )
+    except Exception as exc:  # routing is configuration: it must never cost the stored articles
+        log.error(
+            "could not route the alert of a development; its articles are stored",
+            extra={"development": development.id, "error": f"{type(exc).__name__}: {str(exc)[:200]}"},
+        )
+        return []
 
 
 def place_in_storyline(conn: Connection, development: Development, topic, rt: Runtime, now: datetime) -> int:

@@ -25,6 +25,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from monitor import metrics
 from monitor.config import ConfigHolder, EffectiveSource
 from monitor.pipeline import PollReport, Runtime, poll_source
+from monitor.settings import Settings
 from monitor.store import meta
 
 log = logging.getLogger(__name__)
@@ -131,19 +132,34 @@ class Service:
     # -- configuration ----------------------------------------------------------------------
 
     def reload(self) -> None:
-        before = self.runtime.settings
+        """Load the file again and apply it whole, or not at all.
+
+        A file that validates can still fail to apply (a scheduler that refuses a trigger,
+        say): then the previous settings, runtime and jobs are put back, so the monitor never
+        runs on half of each.
+        """
+        before, loaded_at = self.runtime.settings, self.holder.loaded_at
         ok, message = self.holder.reload()
+        if ok and self.holder.settings is not before:
+            try:
+                self._apply(self.holder.settings)
+            except Exception as exc:
+                log.error("config reload could not be applied: %s", _one_line(exc))
+                ok, message = self.holder.revert(before, loaded_at, _one_line(exc))
+                self._apply(before)  # these applied before, so they apply again
+            else:
+                changed = [k for k in RESTART_SECTIONS if getattr(before, k) != getattr(self.holder.settings, k)]
+                if changed:
+                    log.warning("config reload: these sections take effect only after a restart", extra={"sections": changed})
         metrics.observe_reload(ok)
-        if ok:
-            self.runtime.apply_settings(self.holder.settings)
-            self.schedule_sources()
-            for follow in self.on_reload:
-                follow()
-            changed = [k for k in RESTART_SECTIONS if getattr(before, k) != getattr(self.holder.settings, k)]
-            if changed:
-                log.warning("config reload: these sections take effect only after a restart", extra={"sections": changed})
         self.record_config_state()
         log.log(logging.INFO if ok else logging.ERROR, "config reload", extra={"ok": ok, "detail": message})
+
+    def _apply(self, settings: Settings) -> None:
+        self.runtime.apply_settings(settings)
+        self.schedule_sources()
+        for follow in self.on_reload:
+            follow()
 
     def record_config_state(self) -> None:
         """What `monitor status` shows: which file is in force, since when, and the last reload's result."""
@@ -208,6 +224,11 @@ class Service:
 
     def request_stop(self) -> None:
         self._stopping.set()
+
+
+def _one_line(exc: BaseException) -> str:
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return text[:300]
 
 
 def _signature(source: EffectiveSource) -> str:

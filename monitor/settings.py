@@ -8,6 +8,7 @@ models and turns validation errors into ``file:line: key.path: message`` lines.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Literal
 
@@ -23,6 +24,9 @@ from pydantic import (
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# Longer than any schedule, retention or timeout means anything; the clock arithmetic the
+# monitor does with durations (now + interval, backoff doubling) stays far from datetime's end.
+MAX_DURATION = timedelta(days=36_500)
 
 
 def parse_duration(value: object) -> timedelta:
@@ -34,7 +38,7 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError("a duration cannot be negative")
-        return timedelta(seconds=value)
+        return _bounded_duration(float(value), value)
     if not isinstance(value, str):
         raise ValueError("expected a duration such as 10m or 1h30m")
     text = value.strip().replace(" ", "")
@@ -46,11 +50,30 @@ def parse_duration(value: object) -> timedelta:
         pos = match.end()
     if not text or pos != len(text):
         raise ValueError(f"invalid duration {value!r}: use a number and a unit (ms, s, m, h, d, w), e.g. 10m or 1h30m")
+    return _bounded_duration(seconds, value)
+
+
+def _bounded_duration(seconds: float, value: object) -> timedelta:
+    if not seconds <= MAX_DURATION.total_seconds():  # also catches inf and nan
+        raise ValueError(f"duration {value!r} is too long: at most {MAX_DURATION.days}d (100 years)")
     return timedelta(seconds=seconds)
+
+
+def at_least(minimum: timedelta, why: str) -> Callable[[timedelta | None], timedelta | None]:
+    """A validator: the duration (when set) is at least `minimum`; `why` ends the message."""
+
+    def check(value: timedelta | None) -> timedelta | None:
+        if value is not None and value < minimum:
+            raise ValueError(f"must be at least {format_duration(minimum)}{why}, got {format_duration(value)}")
+        return value
+
+    return check
 
 
 def format_duration(value: timedelta) -> str:
     seconds = int(value.total_seconds())
+    if 0 < value.total_seconds() < 1:
+        return f"{round(value.total_seconds() * 1000)}ms"
     parts = []
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         if seconds >= size:
@@ -63,16 +86,28 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$", re.IG
 _SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
 
 
+MAX_SIZE = 1000**4  # 1 TB: no setting means more, and a C size argument must hold it
+
+
 def parse_size(value: object) -> int:
     """'10MB', '512KiB' or a number of bytes → bytes."""
     if isinstance(value, bool):
         raise ValueError("expected a size such as 10MB")
     if isinstance(value, int):
-        return value
-    match = _SIZE.match(str(value))
-    if not match:
-        raise ValueError(f"invalid size {value!r}: use e.g. 10MB or 512KiB")
-    return int(float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()])
+        size = value
+    else:
+        match = _SIZE.match(str(value))
+        if not match:
+            raise ValueError(f"invalid size {value!r}: use e.g. 10MB or 512KiB")
+        number = float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()]
+        if not number <= MAX_SIZE:  # also inf, from a number with hundreds of digits
+            raise ValueError("size is too large: at most 1TB")
+        size = int(number)
+    if size < 0:
+        raise ValueError(f"a size cannot be negative, got {value!r}")
+    if size > MAX_SIZE:
+        raise ValueError("size is too large: at most 1TB")
+    return size
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration)]
@@ -101,13 +136,30 @@ def _check_timezone(value: str) -> str:
 
 
 def _check_cron(value: str) -> str:
-    from croniter import croniter
+    from datetime import UTC, datetime
+
+    from croniter import CroniterError, croniter
 
     # Five fields only: croniter also accepts a sixth (seconds) field, which would surprise.
     if len(value.split()) != 5 or not croniter.is_valid(value):
         raise ValueError(f"invalid cron expression {value!r}: use five fields (minute hour day month weekday), e.g. '0 8 * * 1-5'")
+    try:  # valid syntax can still name a date that never comes ('0 0 31 2 *': 31 February)
+        croniter(value, datetime.now(UTC)).get_next(datetime)
+    except (CroniterError, ValueError, OverflowError) as exc:
+        raise ValueError(f"cron expression {value!r} never fires (no such date in the next years)") from exc
     return value
 
+
+def _check_clock_time(value: str) -> str:
+    """'HH:MM' with a real hour and minute ('25:00' and '07:60' are refused)."""
+    hours, _, minutes = value.partition(":")
+    if not (0 <= int(hours) <= 23 and 0 <= int(minutes) <= 59):
+        raise ValueError(f"invalid time {value!r}: hours are 00-23 and minutes 00-59, e.g. 07:30")
+    return value
+
+
+MIN_INTERVAL = timedelta(seconds=1)
+MIN_TIMEOUT = timedelta(milliseconds=100)
 
 HttpUrl = Annotated[str, BeforeValidator(lambda v: v if not isinstance(v, str) else v.strip())]
 
@@ -131,10 +183,13 @@ class Selectors(Strict):
 class Defaults(Strict):
     """Values every source inherits unless it sets its own."""
 
-    interval: Duration = Field(timedelta(minutes=15), description="How often a source is polled.")
+    interval: Duration = Field(timedelta(minutes=15), description="How often a source is polled (at least 1s).")
     jitter: Duration = Field(timedelta(seconds=30), description="Random delay added to each poll so sources do not all fire at once.")
     tier: Literal["primary", "wire", "outlet", "aggregator", "blog"] = Field("outlet", description="Default source tier.")
     enabled: bool = Field(True, description="Whether sources are polled unless they say otherwise.")
+    max_items: int = Field(500, ge=1, le=100_000, description="Most items read from one poll of a source: the newest (a warning names the source when a feed lists more). Bounds memory and time on a feed of 100,000 items.")
+
+    _interval = field_validator("interval")(at_least(MIN_INTERVAL, " (the scheduler polls whole seconds)"))
 
 
 class Source(Strict):
@@ -145,10 +200,27 @@ class Source(Strict):
     outlet: str | None = Field(None, description="Outlet that publishes it (defaults to `name`). Aggregator items keep the outlet they name.")
     owner: str | None = Field(None, description="Owner group: outlets sharing an owner count as one independent source.")
     tier: Literal["primary", "wire", "outlet", "aggregator", "blog"] | None = Field(None, description="primary (government, the company itself), wire, outlet, aggregator or blog.")
-    interval: Duration | None = Field(None, description="Poll interval; defaults to `defaults.interval`.")
+    interval: Duration | None = Field(None, description="Poll interval (at least 1s); defaults to `defaults.interval`.")
     selectors: Selectors | None = Field(None, description="CSS selectors; required for `kind: page`.")
     topics: tuple[str, ...] | None = Field(None, description="Restrict this source to these topic ids (default: all topics).")
     enabled: bool | None = Field(None, description="Set to false to stop polling without deleting the entry.")
+    max_items: int | None = Field(None, ge=1, le=100_000, description="Most items read from one poll of this source; defaults to `defaults.max_items`.")
+    allow_private: bool = Field(False, description="Let this source's requests (the feed or page, its redirects, robots.txt and its items' article pages) reach loopback, private (10/8, 172.16/12, 192.168/16, fc00::/7) and shared (100.64/10) addresses, e.g. a feed on the intranet. Link-local addresses (169.254/16, where cloud metadata answers) need `allow_networks`. A redirect never widens this.")
+    allow_networks: tuple[str, ...] = Field((), description="Networks this source's requests may reach although they are not public, e.g. `[10.20.0.0/16]`; narrower than `allow_private`.")
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import ipaddress
+
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"invalid network {network!r}: use an address or CIDR such as 10.20.0.0/16") from exc
+        return value
+
+    _interval = field_validator("interval")(at_least(MIN_INTERVAL, " (the scheduler polls whole seconds)"))
 
     @field_validator("url")
     @classmethod
@@ -235,6 +307,11 @@ class QuietHours(Strict):
     end: str = Field(pattern=r"^\d{2}:\d{2}$", description="End, HH:MM local time.")
     timezone: str = Field("UTC", description="IANA timezone, e.g. Europe/Berlin.")
 
+    @field_validator("start", "end")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        return _check_clock_time(value)
+
     @field_validator("timezone")
     @classmethod
     def _tz(cls, value: str) -> str:
@@ -257,6 +334,8 @@ class Slack(Strict):
     ops_channel: str | None = Field(None, description="Channel for source-health alerts.")
     timeout: Duration = Field(timedelta(seconds=15), description="Timeout of one Slack API call.")
 
+    _timeout = field_validator("timeout")(at_least(MIN_TIMEOUT, ""))
+
     @field_validator("webhook_url", "base_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
@@ -271,13 +350,17 @@ class Http(Strict):
     connect_timeout: Duration = Field(timedelta(seconds=10), description="Time to establish a connection.")
     read_timeout: Duration = Field(timedelta(seconds=20), description="Longest wait for the next bytes.")
     deadline: Duration = Field(timedelta(seconds=60), description="Total time one request may take, whatever the server does.")
-    max_body: Size = Field(10_000_000, description="Largest body accepted, after decompression (e.g. 10MB).")
+    max_body: Size = Field(10_000_000, ge=1_000, le=1_000_000_000, description="Largest body accepted, after decompression (e.g. 10MB; 1KB to 1GB).")
     max_redirects: int = Field(5, ge=0, le=20, description="Redirects followed before giving up.")
     concurrency: int = Field(50, ge=1, description="Requests in flight at once, over all hosts.")
     per_host: int = Field(4, ge=1, description="Requests in flight at once to one host.")
-    allow_private_addresses: bool = Field(False, description="Allow article pages on loopback/private addresses (tests only).")
+    allow_private_addresses: bool = Field(False, description="Switch the address guard off for every source: any request may reach loopback, private and link-local addresses. For tests, demos and a monitor that only reads an intranet; to trust one source, use `sources[].allow_private`.")
     backoff_max: Duration = Field(timedelta(hours=6), description="Longest backoff for a failing source.")
     article_min_interval: Duration = Field(timedelta(seconds=2), description="Shortest time between two article-page requests to one host (politeness).")
+    article_pages_per_poll: int = Field(20, ge=0, le=1000, description="Most article pages one poll fetches for items whose feed gives only a headline or teaser (0: none); the rest are stored from the feed alone and the poll report says how many were skipped.")
+    article_time_per_poll: Duration = Field(timedelta(seconds=30), description="Longest time one poll spends fetching article pages (pages of different hosts are fetched in parallel, one host's in turn); what is left is skipped and reported.")
+
+    _timeouts = field_validator("connect_timeout", "read_timeout", "deadline")(at_least(MIN_TIMEOUT, ""))
 
 
 class Store(Strict):

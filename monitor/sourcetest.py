@@ -32,7 +32,7 @@ async def try_source(settings: Settings, source_id: str, *, out: TextIO) -> int:
         )
     eff = effective_source(settings, source)
     async with Fetcher(settings.http) as fetcher:
-        result = await fetcher.fetch(eff.id, eff.url, kind=eff.kind)
+        result = await fetcher.fetch(eff.id, eff.url, kind=eff.kind, allow=eff.addresses)
     print(f"{eff.id}: GET {eff.url} → {result.status or '-'} in {result.elapsed:.2f}s", file=out)
     if not result.ok:
         print(

@@ -10,8 +10,9 @@ from typing import Any, TextIO
 from alerts.deliver import LOOKUP_META, SCOPES_META, WARNINGS
 from alerts.render import origin_name, verified_phrase
 from alerts.slack import SCOPES
-from monitor.config import ConfigHolder, effective_sources
 from monitor.analysis import JOINED
+from monitor.config import ConfigHolder, effective_sources
+from monitor.health import bounded_error
 from monitor.models import Article, DevelopmentView
 from monitor.settings import Settings
 from monitor.store import Store, developments, meta, outbox, silences, sources
@@ -69,7 +70,7 @@ def collect_status(holder: ConfigHolder, store: Store, now: datetime) -> dict[st
                     if s.id in health and health[s.id].last_error_kind
                     else None
                 ),
-                "last_error": health[s.id].last_error if s.id in health else "",
+                "last_error": bounded_error(health[s.id].last_error) if s.id in health else "",
                 "next_run": health[s.id].next_due if s.id in health else None,
             }
             for s in effective_sources(settings, include_disabled=True)
@@ -79,7 +80,7 @@ def collect_status(holder: ConfigHolder, store: Store, now: datetime) -> dict[st
             # Which process delivers (the relay lease); empty when none holds it.
             "relay": {"holder": relay.get("owner", ""), "until": relay.get("expires")} if relay.get("owner") else None,
             "failed": [
-                {"id": a.id, "channel": a.channel, "kind": a.kind.value, "error": a.last_error}
+                {"id": a.id, "channel": a.channel, "kind": a.kind.value, "error": bounded_error(a.last_error)}
                 for a in failed
             ],
             # Why each waits is the last clause of its reason (held, quiet hours) or its last error.

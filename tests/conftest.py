@@ -108,6 +108,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "corpus_missing(reason): a parameter standing for a corpus that is absent"
     )
+    config.addinivalue_line(
+        "markers",
+        "netns: aims at a non-loopback address; runs only inside a network namespace with only "
+        "loopback (tests/netns.py), so nothing can leave the machine even if the guard fails",
+    )
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

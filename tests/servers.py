@@ -31,14 +31,18 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class LocalServer:
-    """aiohttp.web on 127.0.0.1, port chosen by the OS, in a background thread."""
+    """aiohttp.web on 127.0.0.1 (or another loopback address), port chosen by the OS, in a
+    background thread."""
 
     def __init__(
         self,
         routes: Mapping[str, bytes | str | Handler] | None = None,
         *,
         ssl_context: ssl.SSLContext | None = None,
+        host: str = "127.0.0.1",
     ) -> None:
+        assert host.startswith("127."), "test servers listen on loopback only"
+        self.host = host  # another 127.x address plays an internal host in address-guard tests
         self._ssl = ssl_context  # serve https with this context (e.g. a self-signed cert)
         self._routes: dict[str, Handler] = {}
         self.hits: Counter[str] = Counter()  # path → number of requests
@@ -70,7 +74,7 @@ class LocalServer:
 
     def url(self, path: str = "/") -> str:
         scheme = "https" if self._ssl else "http"
-        return f"{scheme}://127.0.0.1:{self.port}{path}"
+        return f"{scheme}://{self.host}:{self.port}{path}"
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         self.hits[request.path] += 1
@@ -104,7 +108,7 @@ class LocalServer:
         # A short shutdown timeout: slow-drip handlers must not hold the test run.
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self._ssl)
+        site = web.TCPSite(self._runner, self.host, 0, ssl_context=self._ssl)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
@@ -149,3 +153,77 @@ def local_server() -> Iterator[LocalServer]:
     """A started LocalServer with no routes; add them in the test."""
     with LocalServer() as server:
         yield server
+
+
+class RawServer:
+    """A TCP server on 127.0.0.1 that answers every connection with fixed bytes, for
+    responses aiohttp's server would refuse to send (non-UTF-8 headers, broken HTTP, a
+    Content-Length that matches a cut gzip stream) or no answer at all (`reply=None`: it
+    accepts and stays silent, as a stalled TLS server does).
+
+        with RawServer(b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nhi") as raw:
+            url = raw.url("/feed")
+    """
+
+    def __init__(self, reply: bytes | None, *, hold: float = 5.0) -> None:
+        self.reply = reply
+        self.hold = hold  # seconds a silent connection is kept open
+        self.connections = 0
+        self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server: asyncio.Server | None = None
+
+    def url(self, path: str = "/", scheme: str = "http") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            if self.reply is None:
+                await asyncio.sleep(self.hold)
+                return
+            await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            writer.write(self.reply)
+            await writer.drain()
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
+            pass
+        except asyncio.CancelledError:
+            return
+        finally:
+            writer.close()
+
+    def __enter__(self) -> RawServer:
+        ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+
+        def run() -> None:
+            assert self._loop is not None
+            asyncio.set_event_loop(self._loop)
+            self._server = self._loop.run_until_complete(
+                asyncio.start_server(self._handle, "127.0.0.1", 0)
+            )
+            self.port = self._server.sockets[0].getsockname()[1]
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("raw test server did not start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._loop is not None and self._thread is not None and self._server is not None
+        loop, server = self._loop, self._server
+
+        async def shut() -> None:
+            server.close()
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.cancel()
+
+        asyncio.run_coroutine_threadsafe(shut(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        self._thread.join(10)
+        loop.close()

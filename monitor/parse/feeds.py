@@ -14,19 +14,27 @@ read plus warnings; it never raises.
 from __future__ import annotations
 
 import io
-import json
 import logging
 import re
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin
 
 import feedparser
-from dateutil import parser as dateparser
 
 from monitor.models import Item, ParseResult
+from monitor.parse.bounds import (
+    DEFAULT_MAX_ITEMS,
+    MAX_AUTHOR_CHARS,
+    count_items,
+    cut_long_authors,
+    newest_xml_items,
+    read_json_feed,
+)
+from monitor.parse.dates import parse_date, zone_offset
 from monitor.parse.rss import parse_rss20
 
 log = logging.getLogger(__name__)
@@ -45,12 +53,18 @@ _HTML_START = re.compile(
 _JSON_TYPES = ("application/feed+json", "application/json", "text/json")
 
 
-def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> ParseResult:
-    """Parse an RSS, Atom, RDF or JSON Feed document; never raises."""
+def parse_feed(
+    body: bytes, *, url: str, content_type: str | None = None, max_items: int = DEFAULT_MAX_ITEMS
+) -> ParseResult:
+    """Parse an RSS, Atom, RDF or JSON Feed document, reading at most `max_items` items
+    (the newest); never raises."""
     try:
         if _is_json(body, content_type):
-            return parse_json_feed(body, url=url)
-        return _parse_xml_feed(body, url=url, content_type=content_type)
+            return parse_json_feed(body, url=url, max_items=max_items)
+        return _parse_bounded_xml(body, url=url, content_type=content_type, max_items=max_items)
+    except RecursionError:
+        log.warning("feed %s is nested too deeply to parse", url)
+        return ParseResult(items=(), format="unknown", warnings=("the document is nested too deeply to read",))
     except Exception as exc:  # a parser bug must not stop the other sources
         log.warning("feed parse failed for %s: %r", url, exc, exc_info=True)
         return ParseResult(
@@ -64,6 +78,23 @@ def _is_json(body: bytes, content_type: str | None) -> bool:
     if start in (b"{", b"<"):
         return start == b"{"
     return (content_type or "").split(";")[0].strip().lower() in _JSON_TYPES
+
+
+def _parse_bounded_xml(body: bytes, *, url: str, content_type: str | None, max_items: int) -> ParseResult:
+    """`_parse_xml_feed` on a body whose items and author fields are bounded first
+    (monitor.parse.bounds); an ordinary feed goes through unchanged."""
+    notes: list[str] = []
+    if count_items(body) > max_items:
+        trimmed = newest_xml_items(body, max_items)
+        if trimmed.body is None:
+            return ParseResult(items=(), format="unknown", warnings=(
+                f"the feed lists over {max_items} items and is too malformed to pick the newest {max_items}",))
+        if trimmed.items > max_items:
+            body, content_type = trimmed.body, "application/xml; charset=utf-8"  # re-encoded as UTF-8
+            notes.append(f"the feed lists {trimmed.items} items; read the newest {max_items} (max_items)")
+    body = cut_long_authors(body)
+    parsed = _parse_xml_feed(body, url=url, content_type=content_type)
+    return replace(parsed, warnings=(*notes, *parsed.warnings)) if notes else parsed
 
 
 def _parse_xml_feed(body: bytes, *, url: str, content_type: str | None) -> ParseResult:
@@ -95,7 +126,7 @@ def _parse_xml_feed(body: bytes, *, url: str, content_type: str | None) -> Parse
     if parsed.get("bozo") and not isinstance(bozo, _HARMLESS_BOZO):
         warnings.append(_bounded(f"malformed feed, kept what could be read: {bozo}"))
         log.info("malformed feed %s: %s", url, bozo)
-    items = tuple(_item_from_entry(entry, warnings) for entry in parsed.entries)
+    items = _items_from_entries(parsed.entries, warnings)
     title = str(parsed.feed.get("title", ""))
     return ParseResult(
         items=items,
@@ -116,10 +147,25 @@ def _parse_plain_rss(body: bytes, *, url: str, charset: str | None) -> ParseResu
         return None
     title, entries = fast
     warnings: list[str] = []
-    items = tuple(_item_from_entry(entry, warnings) for entry in entries)
+    items = _items_from_entries(entries, warnings)
     return ParseResult(
         items=items, format="rss20", title=title, warnings=_limit_date_warnings(warnings)
     )
+
+
+def _items_from_entries(entries: Iterable[Mapping[str, Any]], warnings: list[str]) -> tuple[Item, ...]:
+    """One item per entry; an entry that cannot be read costs that entry, not the feed."""
+    items: list[Item] = []
+    skipped = 0
+    for entry in entries:
+        try:
+            items.append(_item_from_entry(entry, warnings))
+        except (ValueError, OverflowError, TypeError, AttributeError) as exc:
+            skipped += 1
+            log.info("skipping an unreadable feed entry: %s", _bounded(repr(exc)))
+    if skipped:
+        warnings.append(f"skipped {skipped} entries that could not be read")
+    return tuple(items)
 
 
 def _strip_leading_space(body: bytes) -> bytes:
@@ -153,10 +199,12 @@ def _item_from_entry(entry: Mapping[str, Any], warnings: list[str]) -> Item:
 
 
 def _entry_link(entry: Mapping[str, Any]) -> str:
+    """The item's own page: its alternate link. A license, via, related or enclosure link
+    names another document, never the article (a Creative Commons URL is not the story)."""
     if entry.get("link"):
         return str(entry["link"])
-    for link in entry.get("links", ()):  # some Atom feeds only give rel="related" or "via"
-        if link.get("href") and link.get("rel") != "enclosure":
+    for link in entry.get("links", ()):
+        if link.get("href") and link.get("rel", "alternate") == "alternate":
             return str(link["href"])
     return ""
 
@@ -172,17 +220,28 @@ def _entry_content(entry: Mapping[str, Any]) -> str:
 
 
 def _entry_date(entry: Mapping[str, Any], warnings: list[str]) -> datetime | None:
-    for key in ("published", "updated", "created"):
-        struct = entry.get(f"{key}_parsed")
-        if isinstance(struct, time.struct_time):
-            # feedparser has already converted the date to UTC.
-            return datetime(*struct[:6], tzinfo=UTC)
-    raw = next((entry[k] for k in ("published", "updated", "created") if entry.get(k)), None)
-    if not raw:
+    """The item's date, strictly (monitor.parse.dates); feedparser's reading only for the
+    formats that are neither RFC 822 nor RFC 3339 (its national and W3DTF variants). A date
+    that cannot be read is None with a warning — for this item only."""
+    key = next((k for k in ("published", "updated", "created") if entry.get(k)), None)
+    if key is None:
         return None
-    localized = _parse_localized_date(str(raw))
+    raw = str(entry[key])
+    reading = parse_date(raw)
+    if reading.value is not None or reading.shaped:
+        if reading.problem:
+            warnings.append(_bounded(reading.problem))
+        return reading.value
+    struct = entry.get(f"{key}_parsed")
+    if isinstance(struct, time.struct_time):
+        try:
+            return datetime(*struct[:6], tzinfo=UTC)  # feedparser has converted it to UTC
+        except (ValueError, OverflowError):  # year 0 or 10000
+            warnings.append(_bounded(f"unparseable date {raw!r} (out of range)"))
+            return None
+    localized = _parse_localized_date(raw)
     if localized is None:
-        warnings.append(_bounded(f"unparseable date {raw!r}"))
+        warnings.append(_bounded(reading.problem or f"unparseable date {raw!r}"))
     return localized
 
 
@@ -203,7 +262,7 @@ _MONTHS = {
     **dict.fromkeys(("dec", "dez", "dic", "déc"), 12),
 }
 _LOCALIZED_DATE = re.compile(
-    r"(\d{1,2})\.?\s+([^\W\d_]+)\.?\s+(\d{4})\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([+-]\d{2}:?\d{2}|GMT|UTC|Z)?",
+    r"(\d{1,2})\.?\s+([^\W\d_]+)\.?\s+(\d{4})\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([+-]\d{2}:?\d{2}|[A-Za-z]{1,5}\b)?",
 )
 
 
@@ -220,35 +279,46 @@ def _parse_localized_date(text: str) -> datetime | None:
     if zone and zone[0] in "+-":
         digits = zone[1:].replace(":", "")
         offset = (int(digits[:2]) * 60 + int(digits[2:])) * (-1 if zone[0] == "-" else 1)
+    elif zone:
+        hours = zone_offset(zone)
+        if hours is None:
+            return None  # a zone we do not know: not a guess at UTC
+        offset = round(hours * 60)
     try:
         local = datetime(
-            int(year), month, int(day), int(hour), int(minute), int(second or 0), tzinfo=UTC
+            int(year), month, int(day), int(hour), int(minute), min(int(second or 0), 59), tzinfo=UTC
         )
-    except ValueError:
+        return local - timedelta(minutes=offset)
+    except (ValueError, OverflowError):
         return None
-    return local - timedelta(minutes=offset)
 
 
-def parse_json_feed(body: bytes, *, url: str) -> ParseResult:
-    """JSON Feed 1.0 and 1.1 (https://jsonfeed.org/version/1.1)."""
+def parse_json_feed(body: bytes, *, url: str, max_items: int = DEFAULT_MAX_ITEMS) -> ParseResult:
+    """JSON Feed 1.0 and 1.1 (https://jsonfeed.org/version/1.1), items streamed (bounds)."""
     try:
-        doc = json.loads(body)
+        read = read_json_feed(body, max_items, _json_item_date)
+    except RecursionError:
+        log.warning("JSON feed %s is nested too deeply to read", url)
+        return ParseResult(items=(), format="json", warnings=("malformed JSON feed: nested too deeply to read",))
     except (ValueError, UnicodeDecodeError) as exc:
-        log.warning("malformed JSON feed %s: %s", url, exc)
+        log.warning("malformed JSON feed %s: %s", url, _bounded(str(exc)))
         return ParseResult(
             items=(), format="json", warnings=(_bounded(f"malformed JSON feed: {exc}"),)
         )
-    if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
+    if not read.has_items:
         return ParseResult(
             items=(), format="json", warnings=("not a feed: JSON without an 'items' list",)
         )
+    doc = read.top
     version = str(doc.get("version", ""))
     fmt = "json1.1" if version.endswith("/1.1") else "json1" if version.endswith("/1") else "json"
     warnings: list[str] = []
-    items = tuple(_json_item(raw, url, warnings) for raw in doc["items"] if isinstance(raw, dict))
-    if len(items) != len(doc["items"]):
+    if read.total > max_items:
+        warnings.append(f"the feed lists {read.total} items; read the newest {max_items} (max_items)")
+    items = tuple(_json_item(raw, url, warnings) for raw in read.items if isinstance(raw, dict))
+    if len(items) != len(read.items):
         warnings.append(
-            f"skipped {len(doc['items']) - len(items)} JSON Feed items that are not objects"
+            f"skipped {len(read.items) - len(items)} JSON Feed items that are not objects"
         )
     return ParseResult(
         items=items,
@@ -272,26 +342,26 @@ def _json_item(raw: Mapping[str, Any], base: str, warnings: list[str]) -> Item:
     )
 
 
+def _json_item_date(raw: Any) -> datetime | None:
+    if not isinstance(raw, dict):
+        return None
+    text = _str(raw.get("date_published")) or _str(raw.get("date_modified"))
+    return parse_date(text).value if text else None
+
+
 def _author_names(raw: Mapping[str, Any]) -> Iterable[str]:
     authors = raw.get("authors")  # 1.1
     if not isinstance(authors, list):
         authors = [raw.get("author")]  # 1.0
-    return [_str(a.get("name")) for a in authors if isinstance(a, dict) and a.get("name")]
+    return [_str(a.get("name"))[:MAX_AUTHOR_CHARS] for a in authors if isinstance(a, dict) and a.get("name")]
 
 
 def _parse_date_text(text: str, warnings: list[str]) -> datetime | None:
-    """RFC 3339 (what JSON Feed requires), with dateutil for the sloppy rest; naive = UTC."""
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        try:
-            value = dateparser.parse(text)
-        except (ValueError, OverflowError):
-            warnings.append(_bounded(f"unparseable date {text!r}"))
-            return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    """RFC 3339 (what JSON Feed requires), or RFC 822, strictly: no fuzzy guessing."""
+    reading = parse_date(text)
+    if reading.problem:
+        warnings.append(_bounded(reading.problem))
+    return reading.value
 
 
 def _str(value: object) -> str:

@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 CHUNK = 500
 MAX_SOURCES = 20  # sources whose GUIDs one find_known statement looks up (a poll has one)
 STREAM_BATCH = 1000
+_URL_SOURCE_SEP = "\t"  # never in a canonical URL (whitespace is percent-encoded) or a source id
 
 T = TypeVar("T")
 
@@ -61,6 +62,7 @@ class KnownKeys:
     canonical_urls: set[str] = field(default_factory=set)
     guids: set[tuple[str, str]] = field(default_factory=set)  # (source_id, guid)
     content_hashes: set[str] = field(default_factory=set)
+    url_sources: set[tuple[str, str]] = field(default_factory=set)  # (canonical_url, source_id)
 
 
 def find_known(
@@ -81,8 +83,10 @@ def find_known(
         return _find_known_at_once(conn, urls, hashes, by_source)
     known = KnownKeys()
     for batch in _chunks(urls):
-        query = select(article.c.canonical_url).where(article.c.canonical_url.in_(batch))
-        known.canonical_urls.update(conn.execute(query).scalars())
+        query = select(article.c.canonical_url, article.c.source_id).where(article.c.canonical_url.in_(batch)).distinct()
+        for url, source_id in conn.execute(query):
+            known.canonical_urls.add(url)
+            known.url_sources.add((url, source_id))
     for batch in _chunks(hashes):
         query = select(article.c.content_hash).where(article.c.content_hash.in_(batch))
         known.content_hashes.update(conn.execute(query).scalars())
@@ -104,7 +108,10 @@ def _find_known_at_once(
     parts: list[Select[Any]] = []
     kinds: list[tuple[str, str]] = []  # per part: ("url" | "hash" | "guid", source of the GUIDs)
     if urls:
-        parts.append(select(literal(len(parts)), article.c.canonical_url).where(article.c.canonical_url.in_(urls)))
+        # The URL with its source, as one key: a URL stored by another source is a copy,
+        # one stored by the same source may be another item (their identities decide).
+        url_key = article.c.canonical_url + literal(_URL_SOURCE_SEP) + article.c.source_id
+        parts.append(select(literal(len(parts)), url_key).where(article.c.canonical_url.in_(urls)))
         kinds.append(("url", ""))
     if hashes:
         parts.append(select(literal(len(parts)), article.c.content_hash).where(article.c.content_hash.in_(hashes)))
@@ -123,7 +130,9 @@ def _find_known_at_once(
     for part, key in conn.execute(parts[0] if len(parts) == 1 else union_all(*parts)):
         kind, source_id = kinds[part]
         if kind == "url":
-            known.canonical_urls.add(key)
+            url, _, source_id = key.rpartition(_URL_SOURCE_SEP)
+            known.canonical_urls.add(url)
+            known.url_sources.add((url, source_id))
         elif kind == "hash":
             known.content_hashes.add(key)
         else:

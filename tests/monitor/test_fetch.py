@@ -24,6 +24,7 @@ import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
+from monitor.addresses import PUBLIC_ONLY, AddressPolicy
 from monitor.fetch import Fetcher, is_public_address
 from monitor.health import record_fetch
 from monitor.models import ErrorKind, SourceHealth
@@ -51,9 +52,15 @@ def http(**overrides: Any) -> Http:
     return Http(**(base | overrides))
 
 
+# These tests' servers live on 127.0.0.1: their sources are allowed loopback, as an operator
+# would allow an intranet feed. The address-guard tests below pass PUBLIC_ONLY.
+LOCAL = AddressPolicy(private=True)
+
+
 async def fetch(
     url: str, settings: Http | None = None, resolver: AbstractResolver | None = None, **kw: Any
 ):
+    kw.setdefault("allow", LOCAL)
     async with Fetcher(settings or http(), resolver=resolver) as fetcher:
         return await fetcher.fetch("src", url, now=NOW, **kw)
 
@@ -398,9 +405,9 @@ async def test_robots_disallow_blocks_page_sources_only(server: LocalServer) -> 
     server.add("/private/news.html", "<html>secret listing</html>")
     server.add("/public/news.html", "<html>listing</html>")
     async with Fetcher(http()) as fetcher:
-        blocked = await fetcher.fetch("p", server.url("/private/news.html"), kind="page", now=NOW)
-        allowed = await fetcher.fetch("p", server.url("/public/news.html"), kind="page", now=NOW)
-        as_feed = await fetcher.fetch("f", server.url("/private/news.html"), kind="feed", now=NOW)
+        blocked = await fetcher.fetch("p", server.url("/private/news.html"), kind="page", now=NOW, allow=LOCAL)
+        allowed = await fetcher.fetch("p", server.url("/public/news.html"), kind="page", now=NOW, allow=LOCAL)
+        as_feed = await fetcher.fetch("f", server.url("/private/news.html"), kind="feed", now=NOW, allow=LOCAL)
     assert blocked.error_kind is ErrorKind.ROBOTS
     assert allowed.ok and as_feed.ok
     assert server.hits["/private/news.html"] == 1  # only the feed request reached it
@@ -452,7 +459,7 @@ def test_public_address_policy() -> None:
 
 async def test_article_on_loopback_literal_is_refused(server: LocalServer) -> None:
     url = server.add("/story", "<html>story</html>")
-    result = await fetch(url, kind="article")
+    result = await fetch(url, kind="article", allow=PUBLIC_ONLY)
     assert result.error_kind is ErrorKind.BLOCKED_ADDRESS
     assert server.hits["/story"] == 0
 
@@ -462,7 +469,7 @@ async def test_article_on_loopback_literal_is_refused(server: LocalServer) -> No
 )
 async def test_article_on_disguised_loopback_is_refused(server: LocalServer, host: str) -> None:
     server.add("/story", "<html>story</html>")
-    result = await fetch(f"http://{host}:{server.port}/story", kind="article")
+    result = await fetch(f"http://{host}:{server.port}/story", kind="article", allow=PUBLIC_ONLY)
     assert not result.ok
     assert server.hits["/story"] == 0
 
@@ -472,7 +479,9 @@ async def test_article_whose_name_resolves_to_loopback_is_refused_before_connect
 ) -> None:
     server.add("/story", "<html>story</html>")
     resolver = MapResolver({"news.test": "127.0.0.1"})
-    result = await fetch(f"http://news.test:{server.port}/story", kind="article", resolver=resolver)
+    result = await fetch(
+        f"http://news.test:{server.port}/story", kind="article", resolver=resolver, allow=PUBLIC_ONLY
+    )
     assert result.error_kind is ErrorKind.BLOCKED_ADDRESS
     assert "news.test resolves only to non-public addresses (127.0.0.1)" in (result.error or "")
     assert resolver.calls == ["news.test"]
@@ -484,9 +493,9 @@ async def test_article_on_loopback_allowed_by_setting(server: LocalServer) -> No
     resolver = MapResolver({"news.test": "127.0.0.1"})
     settings = http(allow_private_addresses=True)
     by_name = await fetch(
-        f"http://news.test:{server.port}/story", settings, resolver, kind="article"
+        f"http://news.test:{server.port}/story", settings, resolver, kind="article", allow=PUBLIC_ONLY
     )
-    by_ip = await fetch(server.url("/story"), settings, kind="article")
+    by_ip = await fetch(server.url("/story"), settings, kind="article", allow=PUBLIC_ONLY)
     assert by_name.ok and by_ip.ok and by_name.body == b"<html>story</html>"
 
 
@@ -528,7 +537,10 @@ async def test_article_redirect_to_a_private_ip_literal_is_refused(
     )
     result = await _fetch_as_if_public(f"http://outlet.test:{server.port}/story", resolver)
     assert result.error_kind is ErrorKind.BLOCKED_ADDRESS
-    assert result.error == "refusing to fetch an article from non-public address 169.254.169.254"
+    assert result.error == (
+        "refusing to connect to 169.254.169.254: a link-local address (where cloud metadata services "
+        "answer), not a public one (a source may reach it only with allow_private or allow_networks)"
+    )
 
 
 async def test_article_requests_to_one_host_are_spaced(server: LocalServer) -> None:
@@ -541,7 +553,7 @@ async def test_article_requests_to_one_host_are_spaced(server: LocalServer) -> N
     url = server.add("/story", story)
     async with Fetcher(http(allow_private_addresses=True, article_min_interval="0.2s")) as fetcher:
         results = await asyncio.gather(
-            *(fetcher.fetch("a", url, kind="article", now=NOW) for _ in range(3))
+            *(fetcher.fetch("a", url, kind="article", now=NOW, allow=PUBLIC_ONLY) for _ in range(3))
         )
     assert all(r.ok for r in results)
     gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
@@ -572,6 +584,6 @@ async def test_concurrency_bounds_hold(
     state = {"now": 0, "max": 0}
     url = server.add("/feed", _counting_handler(state))
     async with Fetcher(http(**settings)) as fetcher:
-        results = await asyncio.gather(*(fetcher.fetch(f"s{i}", url, now=NOW) for i in range(8)))
+        results = await asyncio.gather(*(fetcher.fetch(f"s{i}", url, now=NOW, allow=LOCAL) for i in range(8)))
     assert all(r.ok for r in results)
     assert state["max"] == expected
