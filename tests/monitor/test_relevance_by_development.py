@@ -125,3 +125,26 @@ async def test_a_near_miss_whose_page_matches_the_rules_is_kept_on_its_own(tmp_p
     assert reports["beta"].new_articles == 1 and reports["beta"].relevant == 1  # its page, not its feed item, matched
     [(why,)] = stored(tmp_path / "monitor.db", "select topics from article")
     assert "'chip*' (chipmaker) in text" in why
+
+
+async def test_a_burst_of_near_misses_is_bounded_and_said(tmp_path: Path, feeds: LocalServer) -> None:
+    """10,000 items of export news about other goods: the poll reads its cap of items, fetches
+    pages for at most its page budget, keeps a bounded number waiting, and says so."""
+    goods = ("rice", "steel", "coal", "timber", "cotton")
+    items = [
+        (f"Washington curbs {goods[n % 5]} shipments, batch {n}", feeds.url(f"/n/{n}"), "Short teaser.", NOW - timedelta(minutes=n))
+        for n in range(10_000)
+    ]
+    feeds.add("/beta.xml", rss(items), content_type="application/rss+xml")
+    for n in range(600):
+        feeds.add(f"/n/{n}", b"<html><body><p>Shipments were curbed.</p></body></html>", content_type="text/html")
+    config = write_config(tmp_path / "feeds.yaml", feeds)
+    async with open_app(config) as app:
+        report = {r.source_id: r for r in await run_once(app.runtime)}["beta"]
+        waiting = len(app.runtime.analyzer.near_misses)
+    notes = " ".join(report.notes)
+    assert report.items <= app.settings.defaults.max_items  # the newest items only, with a warning
+    assert "full text: 20 pages fetched" in notes and "skipped" in notes  # the page budget, said
+    assert sum(feeds.hits[f"/n/{n}"] for n in range(600)) <= 20
+    assert waiting <= app.runtime.analyzer.near_misses.limit
+    assert report.new_articles == 0  # none of them is the beat, none is stored
