@@ -80,9 +80,9 @@ from alerts.slack import (
     alert_metadata,
     make_sink,
 )
-from monitor import metrics
+from monitor.config.settings import Settings
 from monitor.models import Alert, AlertKind, AlertState, Article, DevelopmentView
-from monitor.settings import Settings
+from monitor.ops import metrics
 from monitor.store import meta, outbox
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,9 @@ def utc_now() -> datetime:
 
 def load_view(conn: Connection, development_id: int, settings: Settings | None = None) -> DevelopmentView | None:
     """The development as it stands now (articles, corroboration, timeline), from the store."""
-    from monitor.views import load_view as build  # imported late: it pulls in the analysis stages
+    from monitor.store.views import (
+        load_view as build,  # imported late: it pulls in the analysis stages
+    )
 
     return build(conn, development_id, settings)
 

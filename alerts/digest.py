@@ -27,8 +27,8 @@ from sqlalchemy import Connection, and_, or_, select
 
 from alerts.escape import escape, escape_clipped, link
 from alerts.render import MAX_BLOCKS, Block, Message, context, divider, header, mrkdwn, pack_lines
+from monitor.config.settings import Digest as DigestSettings
 from monitor.models import Alert, AlertKind, Development, DevelopmentState
-from monitor.settings import Digest as DigestSettings
 from monitor.store import schema
 
 log = logging.getLogger(__name__)

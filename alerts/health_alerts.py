@@ -13,8 +13,8 @@ import enum
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from monitor.config.settings import Health
 from monitor.models import Alert, AlertKind, SourceHealth
-from monitor.settings import Health
 
 
 class HealthChange(enum.StrEnum):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from monitor.settings import QuietHours, Route
+from monitor.config.settings import QuietHours, Route
 
 MATCHERS = ("topic", "development", "source", "match")
 

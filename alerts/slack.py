@@ -51,7 +51,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from alerts.render import Message
-from monitor.settings import Slack
+from monitor.config.settings import Slack
 
 log = logging.getLogger(__name__)
 

@@ -62,10 +62,10 @@ def candidate_events() -> list[Event]:
 
 def verified(events: list[Event], config: Path, wanted: int, env: dict[str, str]) -> list[Event]:
     """Events the monitor's own engine corroborates from two outlets (checked offline)."""
-    from monitor import normalize, relevance
-    from monitor.analysis import AnalysisConfig, Analyzer
-    from monitor.config import load_settings
+    from monitor.config.load import load_settings
+    from monitor.ingest import normalize, relevance
     from monitor.models import DevelopmentState, Item
+    from monitor.story.analysis import AnalysisConfig, Analyzer
 
     settings = load_settings(config, env=env)
     topics = relevance.compile_topics(settings.topics)

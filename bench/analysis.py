@@ -121,9 +121,9 @@ class Chain:
     STAGES = ("normalize", "relevance", "exact_dedup", "engine", "decide_store")
 
     def __init__(self, config: Path) -> None:
-        from monitor.app import open_store
-        from monitor.config import load_settings
-        from monitor.pipeline import build_runtime
+        from monitor.config.load import load_settings
+        from monitor.run.app import open_store
+        from monitor.run.pipeline import build_runtime
 
         self.settings = load_settings(config)
         self.store = open_store(self.settings, config)
@@ -136,8 +136,9 @@ class Chain:
         self.counts = {"articles": 0, "relevant": 0, "fresh": 0, "alerts": 0}
 
     def batch(self, outlet: int, items: list[Any], now: datetime) -> None:
-        from monitor import normalize, pipeline
+        from monitor.ingest import normalize
         from monitor.models import SourceHealth
+        from monitor.run import pipeline
 
         self.clock = now
         source = self.sources[outlet % len(self.sources)]
@@ -196,8 +197,8 @@ def bench_config(directory: Path) -> Path:
 
 def build(size: int, directory: Path) -> dict[str, Any]:
     """Make the store of `size` articles in `directory` (see the module docstring)."""
-    from monitor.app import open_store
-    from monitor.config import load_settings
+    from monitor.config.load import load_settings
+    from monitor.run.app import open_store
 
     started = time.perf_counter()
     config = bench_config(directory)
@@ -218,11 +219,11 @@ def _bulk_history(store: Any, synth: Synth, count: int, start: datetime, end: da
     """Rows as the monitor leaves them: articles with signatures and origins, 4 to a
     development; developments last seen inside the window stay open (their cluster features
     are rebuilt from their members at start, as after a restart), older ones are closed."""
-    from monitor import dedup
     from monitor.models import Article, Development, DevelopmentState
     from monitor.store import schema
     from monitor.store.articles import _row_from_article
     from monitor.store.developments import _row_from_development
+    from monitor.story import dedup
 
     signatures: dict[int, bytes | None] = {}
     step = (end - start) / max(1, count)

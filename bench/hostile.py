@@ -223,8 +223,8 @@ def summarize_hostile(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _poll(config: str) -> dict[str, Any]:
-    from monitor.app import open_app
-    from monitor.scheduler import run_once
+    from monitor.run.app import open_app
+    from monitor.run.scheduler import run_once
 
     async with open_app(config) as app:
         started = time.monotonic()
@@ -239,9 +239,9 @@ async def _poll(config: str) -> dict[str, Any]:
 async def _healthz(config: str) -> dict[str, Any]:
     import aiohttp
 
-    from monitor.app import open_app
-    from monitor.scheduler import run_once
-    from monitor.server import serve_if_enabled
+    from monitor.ops.server import serve_if_enabled
+    from monitor.run.app import open_app
+    from monitor.run.scheduler import run_once
 
     class Ready:
         ready = True

@@ -193,7 +193,7 @@ def parse_costs(farm: Farm, samples: int = 20) -> dict[str, Any]:
         "lxml": lambda b: etree.fromstring(b).findall("./channel/item"),
     }
     try:
-        from monitor.parse.feeds import parse_feed
+        from monitor.ingest.parse.feeds import parse_feed
 
         parsers["monitor"] = lambda b: parse_feed(b, url="http://farm.example/feed.xml", content_type="application/rss+xml")
     except Exception as exc:  # reported, the rest still runs

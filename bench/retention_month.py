@@ -8,14 +8,14 @@ SQLite file reach a plateau, and at what size?
 Each simulated day inserts that day's articles through the store API
 (`monitor.store.articles.insert_articles`, `developments.upsert_development`,
 `outbox.enqueue`) in per-batch transactions as the pipeline does, then runs
-`monitor.retention.prune` as the 03:17 job would, and records the size of `monitor.db` and
+`monitor.run.retention.prune` as the 03:17 job would, and records the size of `monitor.db` and
 its WAL.
 
 Every item is stored as if it were relevant, which is the worst case: the monitor stores only
 articles that match a topic. Sizes are deliberately on the large side of what the farm serves:
 a 500-character summary, a 2,000-character full text, a 64-value MinHash signature, a topic
 match with its explanation. One development per `--articles-per-development` articles carries
-clustering features (~2 KB, as `monitor.cluster` stores them), one alert per five developments
+clustering features (~2 KB, as `monitor.story.cluster` stores them), one alert per five developments
 carries a payload. Text is random words, so nothing is smaller than real text would be.
 
 Developments and alerts are kept forever by design (their summaries outlive the articles), so
@@ -35,9 +35,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from monitor.config.settings import Settings
 from monitor.models import Alert, AlertKind, Article, Development, DevelopmentState, TopicMatch
-from monitor.retention import COMPACT_MIN_FREE_BYTES, checkpoint_wal, prune
-from monitor.settings import Settings
+from monitor.run.retention import COMPACT_MIN_FREE_BYTES, checkpoint_wal, prune
 from monitor.store import Store, articles, developments, outbox
 
 START = datetime(2026, 1, 1, tzinfo=UTC)

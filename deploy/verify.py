@@ -14,7 +14,7 @@ What is checked, and with what:
   probes on paths the server serves, non-root and a read-only root file system, and the
   ConfigMap's feeds.yaml passing the monitor's own validation.
 - Dockerfile: COPY sources exist, the entry point is the console script pyproject declares,
-  the HEALTHCHECK asks a path monitor/server.py serves, non-root user, SIGTERM, and the bundled
+  the HEALTHCHECK asks a path monitor/ops/server.py serves, non-root user, SIGTERM, and the bundled
   feeds.yaml is where MONITOR_CONFIG points. The bundled feeds.yaml itself must validate.
 
 Nothing here builds an image or starts a container: there is no engine on the build machines.
@@ -150,8 +150,8 @@ def console_scripts() -> dict[str, str]:
 
 
 def served_paths() -> set[str]:
-    """The GET routes monitor/server.py registers."""
-    from monitor.server import build_web_app
+    """The GET routes monitor/ops/server.py registers."""
+    from monitor.ops.server import build_web_app
 
     class _Parts:
         holder: Any = None
@@ -197,7 +197,7 @@ def check_dockerfile(path: Path = DOCKERFILE, context: Path = ROOT) -> Result:
     for url in urls:
         route = "/" + url.split("/", 3)[3] if url.count("/") >= 3 else "/"
         if route not in paths:
-            problems.append(f"HEALTHCHECK asks {route}, which monitor/server.py does not serve ({', '.join(sorted(paths))})")
+            problems.append(f"HEALTHCHECK asks {route}, which monitor/ops/server.py does not serve ({', '.join(sorted(paths))})")
     if any(i.keyword == "HEALTHCHECK" and "curl" in i.args.split() for i in final):
         problems.append("HEALTHCHECK uses curl, which the slim image does not have")
     users = [i.args for i in final if i.keyword == "USER"]
@@ -219,7 +219,7 @@ def check_dockerfile(path: Path = DOCKERFILE, context: Path = ROOT) -> Result:
 
 
 def _validate_config_file(path: Path, problems: list[str], env: dict[str, str] | None = None) -> list[str]:
-    from monitor.config import ConfigError, load_settings
+    from monitor.config.load import ConfigError, load_settings
 
     try:
         settings = load_settings(path, {**os.environ, **(env or DEPLOY_ENV)})
@@ -429,7 +429,7 @@ def k8s_structure(docs: list[tuple[Path, dict[str, Any]]], notes: list[str]) -> 
             if path != wanted:
                 problems.append(f"container {container.get('name')}: {probe} should ask {wanted}, not {path}")
             elif path not in paths:
-                problems.append(f"{probe} asks {path}, which monitor/server.py does not serve")
+                problems.append(f"{probe} asks {path}, which monitor/ops/server.py does not serve")
     if "PersistentVolumeClaim" not in kinds:
         problems.append("no PersistentVolumeClaim for the SQLite file")
     secret = kinds.get("Secret")

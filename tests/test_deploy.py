@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from deploy import verify
-from monitor.cli import build_parser
+from monitor.cli.main import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 INSTRUCTIONS = verify.parse_dockerfile(verify.DOCKERFILE.read_text(encoding="utf-8"))
@@ -32,7 +32,7 @@ def test_entry_point_is_the_console_script_and_runs_the_monitor() -> None:
     (entry,) = [verify.exec_form(i.args) for i in FINAL if i.keyword == "ENTRYPOINT"]
     (cmd,) = [verify.exec_form(i.args) for i in FINAL if i.keyword == "CMD"]
     assert entry == ["monitor"]
-    assert verify.console_scripts()["monitor"] == "monitor.cli:main"
+    assert verify.console_scripts()["monitor"] == "monitor.cli.main:main"
     args = build_parser().parse_args(cmd)
     assert args.command == "run" and args.once is False
 
@@ -52,9 +52,9 @@ def test_runs_as_a_non_root_user_and_stops_on_sigterm() -> None:
 
 
 async def test_the_healthcheck_command_passes_against_a_live_monitor_and_fails_without(tmp_path: Path) -> None:
-    from monitor.app import open_app
-    from monitor.scheduler import Service
-    from monitor.server import serve_if_enabled
+    from monitor.ops.server import serve_if_enabled
+    from monitor.run.app import open_app
+    from monitor.run.scheduler import Service
 
     (check,) = [verify.exec_form(i.args.split(None, 5)[-1].removeprefix("CMD ").strip()) for i in FINAL if i.keyword == "HEALTHCHECK"]
     assert check is not None and check[0] == "python"  # no curl in the slim image

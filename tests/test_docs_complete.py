@@ -2,12 +2,12 @@
 nothing that is gone.
 
 - Configuration: the block between the config-reference markers is what `python -m
-  monitor.docs` generates from the schema now; a `section.key` path named anywhere else in
+  monitor.config.docs` generates from the schema now; a `section.key` path named anywhere else in
   the README (in backticks) must be a real key.
-- Commands: every command of `monitor` (walked from `monitor.cli.build_parser()`, e.g.
+- Commands: every command of `monitor` (walked from `monitor.cli.main.build_parser()`, e.g.
   `monitor silence add`) is mentioned in the README's "Commands" section, and every
   `monitor ...` mention there names a command that exists.
-- Metrics: every name in `monitor.metrics.METRIC_NAMES` is in the README, and every
+- Metrics: every name in `monitor.ops.metrics.METRIC_NAMES` is in the README, and every
   `monitor_...` metric name in the README is one of them.
 """
 
@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from monitor import metrics
-from monitor.cli import build_parser
-from monitor.docs import END, START, config_keys, config_reference_markdown
-from monitor.settings import Settings
+from monitor.cli.main import build_parser
+from monitor.config.docs import END, START, config_keys, config_reference_markdown
+from monitor.config.settings import Settings
+from monitor.ops import metrics
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
@@ -132,7 +132,7 @@ def test_readme_holds_the_current_generated_config_reference() -> None:
     start, end = text.find(START), text.find(END)
     assert 0 <= start < end, "README.md needs the config-reference markers"
     block = text[start + len(START) : end].strip("\n")
-    assert block == config_reference_markdown().strip("\n"), "run `python -m monitor.docs` and commit README.md"
+    assert block == config_reference_markdown().strip("\n"), "run `python -m monitor.config.docs` and commit README.md"
 
 
 def test_every_key_is_in_the_readme() -> None:

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def monitor(*args: str, config: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "monitor.cli"]
+    command = [sys.executable, "-m", "monitor.cli.main"]
     if config is not None:
         command += ["--config", str(config)]
     return subprocess.run(command + list(args), capture_output=True, text=True, timeout=timeout, cwd=REPO, env=_env())
@@ -188,7 +188,7 @@ def test_check_reports_file_and_line(tmp_path: Path, feeds: LocalServer) -> None
 def _start(config: Path, log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as output:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
-            [sys.executable, "-m", "monitor.cli", "--config", str(config), "run"],
+            [sys.executable, "-m", "monitor.cli.main", "--config", str(config), "run"],
             cwd=REPO, env=_env(), stdout=output, stderr=subprocess.STDOUT,
         )
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.cli import build_parser
+from monitor.cli.main import build_parser
 
 MAKEFILE = Path(__file__).resolve().parents[1] / "Makefile"
 

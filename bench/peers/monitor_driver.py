@@ -18,8 +18,8 @@ from bench.peers.driver import say, serve
 async def main(config: str) -> None:
     logging.basicConfig(level=logging.ERROR)
     try:
-        from monitor.app import open_app
-        from monitor.scheduler import run_once
+        from monitor.run.app import open_app
+        from monitor.run.scheduler import run_once
     except Exception as exc:  # the monitor is being built next door: say so, don't crash the bench
         say({"error": f"cannot import the monitor: {type(exc).__name__}: {exc}"})
         return

@@ -365,7 +365,7 @@ def _store_from_args(args: argparse.Namespace) -> Store:
     url = getattr(args, "url", None)
     if not url:
         # Imported here: the config module is heavier and only needed without --url.
-        from monitor.config import load_settings, resolve_store_url
+        from monitor.config.load import load_settings, resolve_store_url
 
         config_path = Path(getattr(args, "config", None) or "feeds.yaml")
         url = resolve_store_url(load_settings(config_path), config_path)

@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
+from alerts.decide import Hold, PreviousState, decide
 from alerts.deliver import Relay
 from alerts.routing import ActiveSilence
-from monitor.decide import Hold, PreviousState, decide
+from monitor.config.settings import QuietHours, Route
 from monitor.models import (
     AlertKind,
     AlertState,
@@ -19,7 +20,6 @@ from monitor.models import (
     DevelopmentState,
     Impact,
 )
-from monitor.settings import QuietHours, Route
 from monitor.store import Store, outbox
 from monitor.store.articles import insert_articles
 from monitor.store.developments import upsert_development

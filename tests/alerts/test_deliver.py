@@ -22,6 +22,7 @@ from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryInt
 from alerts.console import ConsoleSink
 from alerts.deliver import Backoff, Relay
 from alerts.slack import PERMANENT_ERRORS, SlackWebSink, WebhookSink, make_client
+from monitor.config.settings import Route, Settings, Slack, Topic
 from monitor.models import (
     Alert,
     AlertKind,
@@ -32,7 +33,6 @@ from monitor.models import (
     Impact,
     Sentiment,
 )
-from monitor.settings import Route, Settings, Slack, Topic
 from monitor.store import Store, outbox
 from monitor.store.articles import insert_articles
 from monitor.store.developments import upsert_development
@@ -708,7 +708,7 @@ def narrow() -> Iterator[FakeSlack]:
 def status_of(store: Store) -> tuple[dict[str, Any], str]:
     from types import SimpleNamespace
 
-    from monitor.status import collect_status, render_status
+    from monitor.ops.status import collect_status, render_status
 
     holder = SimpleNamespace(settings=SETTINGS, path="feeds.yaml")
     status = collect_status(holder, store, datetime.now(UTC))  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ import jsonschema
 import pytest
 
 from alerts import digest as digests
+from monitor.config.settings import Digest as DigestSettings
 from monitor.models import (
     Alert,
     AlertKind,
@@ -20,7 +21,6 @@ from monitor.models import (
     Impact,
     SourceHealth,
 )
-from monitor.settings import Digest as DigestSettings
 from monitor.store import outbox
 from monitor.store.developments import upsert_development
 from monitor.store.schema import alert as alert_table
@@ -229,7 +229,7 @@ def test_a_restart_never_queues_one_period_twice(store, reopen) -> None:
 
 
 def test_digest_command_prints_corroborated_and_the_watch_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from monitor.cli import main
+    from monitor.cli.main import main
     from monitor.store import Store
 
     config = tmp_path / "feeds.yaml"
@@ -307,7 +307,7 @@ async def test_an_empty_digest_is_posted_and_says_so(tmp_path: Path) -> None:
 
 
 def test_digest_command_post_delivers_to_slack(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from monitor.cli import main
+    from monitor.cli.main import main
     from tests.fakeslack import FakeSlack
 
     with FakeSlack() as slack:

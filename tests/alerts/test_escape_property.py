@@ -28,6 +28,7 @@ from alerts.render import (
     render_source_reply,
 )
 from alerts.slack import SlackWebSink, make_client
+from monitor.config.settings import Slack
 from monitor.models import (
     Article,
     Decision,
@@ -39,7 +40,6 @@ from monitor.models import (
     Sentiment,
     TimelineEntry,
 )
-from monitor.settings import Slack
 from tests.fakeslack import FakeSlack, blocks_error
 
 NOW = datetime(2026, 11, 22, 10, 30, tzinfo=UTC)

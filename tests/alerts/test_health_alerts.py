@@ -7,8 +7,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from alerts.health_alerts import HealthChange, health_alert, health_transitions
+from monitor.config.settings import Health
 from monitor.models import AlertKind, ErrorKind, SourceHealth
-from monitor.settings import Health
 
 START = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)
 INTERVAL = timedelta(minutes=15)

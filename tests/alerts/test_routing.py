@@ -13,7 +13,7 @@ from alerts.routing import (
     quiet_hours_end,
     routes_for,
 )
-from monitor.settings import QuietHours, Route
+from monitor.config.settings import QuietHours, Route
 
 
 def route(start: str, end: str, timezone: str = "Europe/Berlin") -> Route:

@@ -70,7 +70,7 @@ routes:
 
 
 def monitor(config: Path, *argv: str) -> int:
-    from monitor.cli import main
+    from monitor.cli.main import main
 
     return main(["--config", str(config), *argv])
 

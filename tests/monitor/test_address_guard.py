@@ -24,11 +24,11 @@ from pathlib import Path
 
 import pytest
 
-from monitor.addresses import PUBLIC_ONLY, AddressPolicy
-from monitor.app import open_app, run_once_and_report
-from monitor.fetch import Fetcher
+from monitor.config.settings import Http
+from monitor.ingest.addresses import PUBLIC_ONLY, AddressPolicy
+from monitor.ingest.fetch import Fetcher
 from monitor.models import ErrorKind
-from monitor.settings import Http
+from monitor.run.app import open_app, run_once_and_report
 from tests.netns import only_in_namespace, run_marked_tests_in_namespace
 from tests.servers import LocalServer
 
@@ -156,7 +156,7 @@ async def test_case1_a_robots_txt_redirect_to_an_internal_host_is_refused(
 ) -> None:
     source.add("/robots.txt", b"", status=301, headers={"Location": internal.url("/robots.txt")})
     url = source.add("/news.html", "<html><body>listing</body></html>", content_type="text/html")
-    with caplog.at_level(logging.INFO, logger="monitor.fetch"):
+    with caplog.at_level(logging.INFO, logger="monitor.ingest.fetch"):
         result = await fetch(url, THE_SOURCE, kind="page")
     assert result.ok  # an unreachable robots.txt allows, as before
     assert internal.hits["/robots.txt"] == 0

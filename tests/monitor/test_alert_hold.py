@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.app import open_app
 from monitor.models import Alert, AlertKind, AlertState
-from monitor.pipeline import poll_source
+from monitor.run.app import open_app
+from monitor.run.pipeline import poll_source
 from monitor.store import outbox
 from tests.fakeslack import FakeSlack
 from tests.servers import LocalServer
@@ -98,8 +98,8 @@ async def test_without_a_hold_people_get_two_messages_for_one_story(tmp_path: Pa
 async def test_run_once_sends_held_alerts_at_the_end_of_the_run(tmp_path: Path, feeds: LocalServer) -> None:
     """Under cron (`run --once`) nothing more arrives before the next run: a held alert goes
     out at the end of this one, after every merge the run made, instead of a run later."""
-    from monitor.app import deliver_all, release_holds
-    from monitor.status import collect_status, render_status
+    from monitor.ops.status import collect_status, render_status
+    from monitor.run.app import deliver_all, release_holds
 
     with FakeSlack(channels={"alerts": "C0ALERTS01"}) as slack:
         config = write_config(tmp_path / "feeds.yaml", feeds, slack, hold="1m")

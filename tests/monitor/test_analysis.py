@@ -1,13 +1,13 @@
-"""The story engine the monitor and the evaluation share (monitor.analysis)."""
+"""The story engine the monitor and the evaluation share (monitor.story.analysis)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
 
-from monitor.analysis import AnalysisConfig, Analyzer
-from monitor.cluster import ClusterConfig
 from monitor.models import DevelopmentState, TopicMatch
+from monitor.story.analysis import AnalysisConfig, Analyzer
+from monitor.story.cluster import ClusterConfig
 from tests.monitor.story_data import (
     EDITED_COPY,
     OWN_REPORTING,

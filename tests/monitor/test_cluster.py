@@ -1,11 +1,11 @@
-"""Incremental clustering into developments (monitor.cluster)."""
+"""Incremental clustering into developments (monitor.story.cluster)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
 
-from monitor.cluster import ClusterConfig, ClusterIndex
+from monitor.story.cluster import ClusterConfig, ClusterIndex
 from tests.corpus import corpus_path
 from tests.monitor.story_data import QUAKE_HAITI, QUAKE_SUMATRA, article
 
@@ -131,7 +131,7 @@ def test_a_backlog_polled_today_is_clustered_by_publication_time() -> None:
 
 
 def test_explicit_dates_in_the_text_tell_two_events_of_one_kind_apart() -> None:
-    from monitor import textfeatures as tf
+    from monitor.story import textfeatures as tf
 
     assert tf.months("Published: July 28, 2004. Updated 2013 - 09 - 26; 16th September, 2013") == {
         2004 * 12 + 6,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import (
+from monitor.config.load import (
     ConfigError,
     ConfigHolder,
     ConfigProblem,
@@ -432,7 +432,7 @@ def test_check_defaults_to_feeds_yaml_in_the_working_directory(
 def test_python_dash_m_monitor_config_exit_codes() -> None:
     env = {key: value for key, value in os.environ.items() if key != "SLACK_BOT_TOKEN"}
     bad = subprocess.run(
-        [sys.executable, "-m", "monitor.config", str(FIXTURES / "bad_duration.yaml")],
+        [sys.executable, "-m", "monitor.config.load", str(FIXTURES / "bad_duration.yaml")],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -442,7 +442,7 @@ def test_python_dash_m_monitor_config_exit_codes() -> None:
     assert bad.returncode == 1
     assert "sources[0].interval: invalid duration '10x'" in bad.stderr
     good = subprocess.run(
-        [sys.executable, "-m", "monitor.config", "feeds.yaml"],
+        [sys.executable, "-m", "monitor.config.load", "feeds.yaml"],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -468,7 +468,7 @@ def test_reload_keeps_old_settings_when_the_new_file_is_invalid(
     path.write_text(
         MINIMAL.replace("name: BIS\n", "name: BIS\n    interval: 10x\n"), encoding="utf-8"
     )
-    with caplog.at_level(logging.ERROR, logger="monitor.config"):
+    with caplog.at_level(logging.ERROR, logger="monitor.config.load"):
         ok, message = holder.reload()
     assert not ok
     assert message == f"{path}: 1 problem; keeping the settings loaded at 2026-11-22 10:00:00 UTC"
@@ -549,7 +549,7 @@ def test_a_token_written_in_the_file_is_warned_about_without_echoing_it(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = write(tmp_path, MINIMAL + "slack:\n  token: xoxb-written-in-the-file\n")
-    with caplog.at_level(logging.WARNING, logger="monitor.config"):
+    with caplog.at_level(logging.WARNING, logger="monitor.config.load"):
         settings = load_settings(path, env={})
     assert settings.slack.token == "xoxb-written-in-the-file"
     assert f"{path}:9: slack.token: a secret written in the file" in caplog.text

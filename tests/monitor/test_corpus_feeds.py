@@ -21,8 +21,8 @@ from pathlib import Path
 import lxml.etree
 import pytest
 
-from monitor.normalize import normalize_items
-from monitor.parse import parse_feed
+from monitor.ingest.normalize import normalize_items
+from monitor.ingest.parse import parse_feed
 from tests.corpus import corpus_params
 
 NOT_FEEDS = {".html", ".htm", ".md", ".txt"}

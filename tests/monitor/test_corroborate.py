@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from monitor.corroborate import corroborate
 from monitor.models import Article, DevelopmentState
+from monitor.story.corroborate import corroborate
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""Exact and near duplicates, wire credits and origins (monitor.dedup)."""
+"""Exact and near duplicates, wire credits and origins (monitor.story.dedup)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from monitor import dedup
-from monitor.analysis import Analyzer
+from monitor.story import dedup
+from monitor.story.analysis import Analyzer
 from tests.monitor.story_data import EDITED_COPY, OWN_REPORTING, T0, WIRE_STORY, article
 
 
@@ -109,7 +109,7 @@ def test_ten_thousand_copies_of_one_press_release_stay_bounded(caplog: pytest.Lo
     base = "\n".join(WIRE_STORY)
     index.add(1, "outlet:company", T0, dedup.fingerprint(base))
     matches = set()
-    with caplog.at_level(logging.WARNING, logger="monitor.dedup"):
+    with caplog.at_level(logging.WARNING, logger="monitor.story.dedup"):
         for n in range(2, 10_002):
             # each copy differs a little (an outlet's tagline), as syndicated copies do
             fp = dedup.fingerprint(f"{base}\nDistributed by outlet {n}.")

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from monitor.docs import END, START, config_reference_markdown, update_readme
-from monitor.settings import Settings
+from monitor.config.docs import END, START, config_reference_markdown, update_readme
+from monitor.config.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def schema_paths(model: type[BaseModel] = Settings, prefix: str = "") -> list[str]:
-    """Key paths walked independently of monitor.docs, so a bug there cannot hide a key."""
+    """Key paths walked independently of monitor.config.docs, so a bug there cannot hide a key."""
     paths = []
     for name, field in model.model_fields.items():
         path = prefix + name
@@ -57,7 +57,7 @@ def test_every_settings_key_path_is_in_the_reference() -> None:
 def test_every_key_has_help_text() -> None:
     markdown = config_reference_markdown()
     undocumented = [path for path in schema_paths() if not row_of(markdown, path)[3]]
-    assert undocumented == [], "add description= to these fields in monitor/settings.py"
+    assert undocumented == [], "add description= to these fields in monitor/config/settings.py"
 
 
 def test_rows_show_type_and_default_as_an_operator_writes_them() -> None:
@@ -96,7 +96,7 @@ def test_update_readme_without_markers_says_what_to_add(tmp_path: Path) -> None:
 def test_python_dash_m_monitor_docs_check_and_update(tmp_path: Path) -> None:
     readme = tmp_path / "README.md"
     readme.write_text(f"{START}\n{END}\n", encoding="utf-8")
-    command = [sys.executable, "-m", "monitor.docs"]
+    command = [sys.executable, "-m", "monitor.config.docs"]
     check = subprocess.run(
         [*command, "--check", str(readme)], capture_output=True, text=True, cwd=ROOT, check=False
     )
@@ -118,4 +118,4 @@ def test_project_readme_reference_is_current() -> None:
     if START not in text:
         pytest.skip("README.md has no config-reference markers yet")
     block = text[text.index(START) + len(START) : text.index(END)]
-    assert block == "\n" + config_reference_markdown(), "run: python -m monitor.docs"
+    assert block == "\n" + config_reference_markdown(), "run: python -m monitor.config.docs"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor import eval_stories
-from monitor.config import load_settings
+from monitor.config.load import load_settings
+from monitor.eval import stories as eval_stories
 from tests.corpus import corpus_path
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""`monitor eval clusters` and `monitor replay` (monitor.evaluate), plus quality gates on the corpora."""
+"""`monitor eval clusters` and `monitor replay` (monitor.eval.clusters), plus quality gates on the corpora."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor import evaluate
-from monitor.analysis import AnalysisConfig
-from monitor.cluster import UNDATED
+from monitor.eval import clusters as evaluate
+from monitor.story.analysis import AnalysisConfig
+from monitor.story.cluster import UNDATED
 from tests.corpus import corpus_path
 
 

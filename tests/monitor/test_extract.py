@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from monitor.eval_pages import (
+from monitor.eval.pages import (
     add_eval_pages_parser,
     bag_counts,
     evaluate_pages,
     shingles,
     whitespace_tokens,
 )
-from monitor.extract import extract_article_text, needs_full_text
+from monitor.ingest.extract import extract_article_text, needs_full_text
 from tests.corpus import corpus_path
 
 # Five small real pages from the corpus (sciencealert, entermedia, expapp, comwrap, polygraph).

@@ -24,11 +24,11 @@ import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from monitor.addresses import PUBLIC_ONLY, AddressPolicy
-from monitor.fetch import Fetcher, is_public_address
-from monitor.health import record_fetch
+from monitor.config.settings import Http
+from monitor.ingest.addresses import PUBLIC_ONLY, AddressPolicy
+from monitor.ingest.fetch import Fetcher, is_public_address
+from monitor.ingest.health import record_fetch
 from monitor.models import ErrorKind, SourceHealth
-from monitor.settings import Http
 from tests.servers import LocalServer
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from monitor.health import backoff_delay, record_fetch, record_parse_failure
+from monitor.ingest.health import backoff_delay, record_fetch, record_parse_failure
 from monitor.models import ErrorKind, FetchResult, SourceHealth
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.app import open_app
-from monitor.config import cmd_check
-from monitor.scheduler import Service
+from monitor.config.load import cmd_check
+from monitor.run.app import open_app
+from monitor.run.scheduler import Service
 
 BASE = """\
 store:

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from monitor.app import open_app
-from monitor.normalize import clean_text
-from monitor.parse.feeds import parse_feed
-from monitor.scheduler import run_once
+from monitor.ingest.normalize import clean_text
+from monitor.ingest.parse.feeds import parse_feed
+from monitor.run.app import open_app
+from monitor.run.scheduler import run_once
 from tests.servers import LocalServer
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -94,7 +94,7 @@ async def test_case3_a_feed_of_5000_items_gives_the_newest_max_items_and_a_warni
         for n in range(5000)
     )
     url = server.add("/feed.xml", rss(items), content_type="application/rss+xml")
-    with caplog.at_level(logging.WARNING, logger="monitor.pipeline"):
+    with caplog.at_level(logging.WARNING, logger="monitor.run.pipeline"):
         [report] = await poll(tmp_path, url, "    max_items: 40\n")
     assert (report.items, report.new_articles) == (40, 40)
     assert report.warnings[0] == "the feed lists 5000 items; read the newest 40 (max_items)"
@@ -193,8 +193,8 @@ async def test_case11_items_that_all_link_to_the_home_page_are_told_apart_by_gui
 
 
 def test_case11_tracking_fragments_and_in_page_anchors_name_nothing() -> None:
+    from monitor.ingest.normalize import normalize_item
     from monitor.models import Item
-    from monitor.normalize import normalize_item
 
     def identity(link: str) -> str:
         article = normalize_item(Item(title="t", link=link), source_id="s", outlet="o", owner="", tier="outlet",

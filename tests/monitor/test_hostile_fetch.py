@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from monitor.addresses import AddressPolicy
-from monitor.app import open_app, run_once_and_report
-from monitor.config import ConfigHolder
-from monitor.fetch import Fetcher
+from monitor.config.load import ConfigHolder
+from monitor.config.settings import Http
+from monitor.ingest.addresses import AddressPolicy
+from monitor.ingest.fetch import Fetcher
 from monitor.models import ErrorKind, SourceHealth
-from monitor.scheduler import run_once
-from monitor.settings import Http
-from monitor.status import collect_status, render_status
+from monitor.ops.status import collect_status, render_status
+from monitor.run.app import open_app, run_once_and_report
+from monitor.run.scheduler import run_once
 from monitor.store import Store, sources
 from tests.servers import LocalServer, RawServer
 

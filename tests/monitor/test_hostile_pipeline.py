@@ -17,9 +17,9 @@ import pytest
 from aiohttp import web
 from sqlalchemy import event
 
-from monitor.app import open_app, run_once_and_report
-from monitor.scheduler import run_once
-from monitor.settings import QuietHours, Route
+from monitor.config.settings import QuietHours, Route
+from monitor.run.app import open_app, run_once_and_report
+from monitor.run.scheduler import run_once
 from tests.monitor.test_pipeline import INDEPENDENT
 from tests.servers import LocalServer
 from tests.test_end_to_end import STORY as PIPELINE_STORY

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from monitor.logs import configure_logging
+from monitor.ops.logs import configure_logging
 
 TOKEN = "xoxb-1234-5678-abcdefSECRET"
 HOOK = "https://hooks.slack.com/services/T000/B000/SECRETSECRET"

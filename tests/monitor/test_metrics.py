@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor import metrics
-from monitor.pipeline import PollReport
+from monitor.ops import metrics
+from monitor.run.pipeline import PollReport
 
 
 def scraped() -> dict[str, list[tuple[str, dict[str, str], float]]]:

@@ -10,8 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from monitor.ingest.normalize import (
+    MAX_TEXT,
+    canonical_url,
+    clean_text,
+    normalize_item,
+    normalize_items,
+)
 from monitor.models import Article, Item
-from monitor.normalize import MAX_TEXT, canonical_url, clean_text, normalize_item, normalize_items
 
 FETCHED = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 NOW = FETCHED + timedelta(seconds=5)

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from monitor.addresses import AddressPolicy
-from monitor.fetch import Fetcher
+from monitor.config.settings import Http, Selectors
+from monitor.ingest.addresses import AddressPolicy
+from monitor.ingest.fetch import Fetcher
+from monitor.ingest.normalize import normalize_items
+from monitor.ingest.parse import parse, parse_feed, parse_page
+from monitor.ingest.parse.feeds import HTML_WARNING
 from monitor.models import ErrorKind, FetchResult, ParseResult
-from monitor.normalize import normalize_items
-from monitor.parse import parse, parse_feed, parse_page
-from monitor.parse.feeds import HTML_WARNING
-from monitor.settings import Http, Selectors
 from tests.servers import LocalServer
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "feeds"

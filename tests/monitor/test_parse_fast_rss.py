@@ -19,9 +19,9 @@ from feedparser.urls import resolve_relative_uris
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import monitor.parse.feeds as feeds
+import monitor.ingest.parse.feeds as feeds
+from monitor.ingest.parse.rss import _clean_html, parse_rss20
 from monitor.models import ParseResult
-from monitor.parse.rss import _clean_html, parse_rss20
 from tests.corpus import corpus_path
 from tests.monitor.test_corpus_feeds import corpus_files
 
@@ -310,12 +310,12 @@ def test_generated_feeds_give_the_same_items(body: bytes) -> None:
 
 
 def test_feedparser_maps_only_c1_controls_to_windows_1252() -> None:
-    # monitor.parse.rss skips that step (and the Latin-1 round trip) for ASCII text.
+    # monitor.ingest.parse.rss skips that step (and the Latin-1 round trip) for ASCII text.
     assert all(128 <= code < 160 for code in _cp1252)
 
 
 def test_feedparser_cleans_the_same_elements_it_resolves_links_in() -> None:
-    # monitor.parse.rss runs both HTML passes on one set of elements.
+    # monitor.ingest.parse.rss runs both HTML passes on one set of elements.
     assert (
         _FeedParserMixin.can_contain_dangerous_markup == _FeedParserMixin.can_contain_relative_uris
     )

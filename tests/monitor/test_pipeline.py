@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor import metrics
-from monitor.app import open_app
-from monitor.scheduler import run_once
+from monitor.ops import metrics
+from monitor.run.app import open_app
+from monitor.run.scheduler import run_once
 from monitor.store import outbox, sources
 from tests.servers import LocalServer
 from tests.test_end_to_end import NOW, STORY, rss, stored, write_config
@@ -113,9 +113,9 @@ async def test_a_failed_write_loses_nothing_and_the_next_poll_stores_everything(
 
 def test_a_development_corroborated_while_stale_gets_its_parent_when_news_arrives() -> None:
     """The outbox, not the stored state, says whether a channel already has a parent."""
-    from monitor.decide import PreviousState, decide
+    from alerts.decide import PreviousState, decide
+    from monitor.config.settings import Route
     from monitor.models import Decision, Development, DevelopmentState, Impact
-    from monitor.settings import Route
 
     now = datetime(2026, 3, 10, 12, tzinfo=UTC)
     dev = Development(topic="t", headline="h", first_seen=now, last_seen=now, id=5,

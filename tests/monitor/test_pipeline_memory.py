@@ -5,13 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from monitor import dedup
+from monitor.story import dedup
 
 
 def test_the_pipeline_loads_without_scipy_integrate() -> None:
     code = (
-        "import sys, monitor.pipeline\n"
-        "from monitor import dedup\n"
+        "import sys, monitor.run.pipeline\n"
+        "from monitor.story import dedup\n"
         "index = dedup.ReprintIndex()\n"
         "print('scipy.integrate' in sys.modules, index._lsh.b, index._lsh.r)\n"
     )

@@ -9,10 +9,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from monitor import pipeline
-from monitor.app import open_store
-from monitor.config import load_settings
+from monitor.config.load import load_settings
 from monitor.models import Article, SourceHealth
+from monitor.run import pipeline
+from monitor.run.app import open_store
 from monitor.store import articles as stored_articles
 from tests.monitor.story_data import (
     EDITED_COPY,

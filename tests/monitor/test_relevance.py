@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from monitor.config.settings import Topic, TopicRules
+from monitor.ingest.relevance import compile_topics, evaluate_topics, explain_miss, match_topics
+from monitor.ingest.terms import compile_terms
 from monitor.models import Article
-from monitor.relevance import compile_topics, evaluate_topics, explain_miss, match_topics
-from monitor.settings import Topic, TopicRules
-from monitor.terms import compile_terms
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -214,7 +214,7 @@ def test_topic_without_required_terms_matches_only_with_zero_min_score() -> None
 def test_unusable_terms_are_configuration_errors() -> None:
     from pydantic import ValidationError
 
-    from monitor.settings import ImpactSignal
+    from monitor.config.settings import ImpactSignal
 
     with pytest.raises(ValidationError, match=r"term '\*': has no letters or digits"):
         TopicRules(any=("chip*", "*"))

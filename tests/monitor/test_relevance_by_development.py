@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.app import open_app
-from monitor.scheduler import run_once
-from monitor.status import print_developments
+from monitor.ops.status import print_developments
+from monitor.run.app import open_app
+from monitor.run.scheduler import run_once
 from monitor.store import outbox
 from tests.servers import LocalServer
 from tests.test_end_to_end import rss, stored

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import ConfigHolder
+from monitor.config.load import ConfigHolder
+from monitor.config.settings import Settings
 from monitor.models import Alert, AlertKind, Article, Development
-from monitor.retention import checkpoint_wal, make_retention_job, prune, vacuum
-from monitor.settings import Settings
+from monitor.run.retention import checkpoint_wal, make_retention_job, prune, vacuum
 from monitor.store import Store, articles, developments, outbox
 
 NOW = datetime(2026, 3, 10, 3, 17, tzinfo=UTC)

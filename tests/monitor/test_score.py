@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor import rubric
-from monitor.corroborate import corroborate
+from monitor.config.settings import Impact as ImpactSettings
+from monitor.config.settings import ImpactSignal, Topic
 from monitor.models import Article, Impact, Sentiment
-from monitor.score import impact, money_amounts, sentiment, tier
-from monitor.settings import Impact as ImpactSettings
-from monitor.settings import ImpactSignal, Topic
+from monitor.story import rubric
+from monitor.story.corroborate import corroborate
+from monitor.story.score import impact, money_amounts, sentiment, tier
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 TOPIC = Topic(id="ai-export-controls", name="AI export controls")

@@ -14,11 +14,11 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.app import open_app
-from monitor.config import ConfigHolder
+from monitor.config.load import ConfigHolder
 from monitor.models import Alert, AlertKind, SourceHealth
-from monitor.scheduler import Service
-from monitor.server import serve_if_enabled
+from monitor.ops.server import serve_if_enabled
+from monitor.run.app import open_app
+from monitor.run.scheduler import Service
 from monitor.store import Store, outbox, sources
 
 CONFIG = """
@@ -163,7 +163,7 @@ async def test_unknown_paths_are_404(running: tuple[str, Service, Store]) -> Non
 async def test_a_port_in_use_is_one_clear_config_error(tmp_path: Path) -> None:
     import socket
 
-    from monitor.config import ConfigError
+    from monitor.config.load import ConfigError
 
     parts = Parts(ConfigHolder.load(write_config(tmp_path)), Store.open(f"sqlite:///{tmp_path / 'm.db'}"))
     with socket.socket() as taken:

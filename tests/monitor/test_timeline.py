@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from monitor.models import Development, DevelopmentState, TimelineEntry
-from monitor.timeline import storyline_for, timeline_entries
+from monitor.story.timeline import storyline_for, timeline_entries
 
 T0 = datetime(2026, 9, 1, 9, 0, tzinfo=UTC)
 WINDOW = timedelta(days=60)

@@ -1,0 +1,1 @@
+"""The `monitor` command: one module per command group."""

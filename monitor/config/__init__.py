@@ -1,0 +1,1 @@
+"""Configuration: feeds.yaml → validated, frozen settings; `file:line` errors; reload."""

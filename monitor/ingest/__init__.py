@@ -1,0 +1,1 @@
+"""Ingestion: fetch (guarded HTTP), parse, normalise, full text, topic relevance, source health."""

@@ -1,0 +1,1 @@
+"""Operations: logs, metrics, the health server, the status screen."""

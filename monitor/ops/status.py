@@ -1,0 +1,323 @@
+"""What operators read: `monitor status`, `monitor sources list`, `monitor developments`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from typing import Any, TextIO
+
+from alerts.deliver import LOOKUP_META, SCOPES_META, WARNINGS
+from alerts.render import origin_name, verified_phrase
+from alerts.slack import SCOPES
+from monitor.config.load import ConfigHolder, effective_sources
+from monitor.config.settings import Settings
+from monitor.ingest.health import bounded_error
+from monitor.models import Article, DevelopmentView
+from monitor.store import Store, developments, meta, outbox, silences, sources
+from monitor.store.views import load_view
+from monitor.story.analysis import JOINED
+
+
+def _when(value: datetime | None, now: datetime | None = None) -> str:
+    if value is None:
+        return "never"
+    text = value.strftime("%Y-%m-%d %H:%M UTC")
+    if now is not None:
+        seconds = (value - now).total_seconds()
+        ago = abs(seconds)
+        unit = (
+            f"{int(ago // 86400)}d"
+            if ago >= 86400
+            else f"{int(ago // 3600)}h"
+            if ago >= 3600
+            else f"{int(ago // 60)}m"
+        )
+        text += f" (in {unit})" if seconds > 0 else f" ({unit} ago)"
+    return text
+
+
+def collect_status(holder: ConfigHolder, store: Store, now: datetime) -> dict[str, Any]:
+    settings = holder.settings
+    with store.connect() as conn:
+        health = sources.load_all_health(conn)
+        alert_counts = outbox.counts_by_state(conn)
+        failed = outbox.failed_alerts(conn, 20)
+        waiting = outbox.waiting_alerts(conn, now, 20)
+        active = silences.list_silences(conn, now)
+        running = meta.get_meta(conn, "config")
+        relay = meta.get_meta(conn, "lease:relay") or {}
+        scopes = meta.get_meta(conn, SCOPES_META)
+        lookup = meta.get_meta(conn, LOOKUP_META)
+        unconfirmed = outbox.sent_with_note(conn, WARNINGS)
+    return {
+        "config": {
+            "path": str(holder.path),
+            # What the running monitor recorded at start and at each reload (None: never started).
+            "running": running,
+            "sources": len(settings.sources),
+            "topics": len(settings.topics),
+        },
+        "store": store.describe() if hasattr(store, "describe") else store.dialect,
+        "sources": [
+            {
+                "id": s.id,
+                "enabled": s.enabled,
+                "last_ok": health[s.id].last_ok if s.id in health else None,
+                "consecutive_failures": health[s.id].consecutive_failures if s.id in health else 0,
+                "last_error_kind": (
+                    health[s.id].last_error_kind.value  # type: ignore[union-attr]  # checked just below
+                    if s.id in health and health[s.id].last_error_kind
+                    else None
+                ),
+                "last_error": bounded_error(health[s.id].last_error) if s.id in health else "",
+                "next_run": health[s.id].next_due if s.id in health else None,
+            }
+            for s in effective_sources(settings, include_disabled=True)
+        ],
+        "alerts": {
+            "by_state": alert_counts,
+            # Which process delivers (the relay lease); empty when none holds it.
+            "relay": {"holder": relay.get("owner", ""), "until": relay.get("expires")} if relay.get("owner") else None,
+            "failed": [
+                {"id": a.id, "channel": a.channel, "kind": a.kind.value, "error": bounded_error(a.last_error)}
+                for a in failed
+            ],
+            # Why each waits is the last clause of its reason (held, quiet hours) or its last error.
+            "waiting": [
+                {
+                    "id": a.id,
+                    "channel": a.channel,
+                    "kind": a.kind.value,
+                    "until": a.not_before.isoformat() if a.not_before else None,
+                    "why": a.last_error or str(a.payload.get("reason", "")).rsplit("; ", 1)[-1],
+                }
+                for a in waiting
+            ],
+        },
+        "slack": {
+            # What auth.test said at the last start, and a look-up Slack refused since (None: none).
+            "scopes": scopes,
+            "lookup": lookup,
+            "warnings": [
+                {"id": a.id, "channel": a.channel, "kind": a.kind.value, "warnings": _strings(a.payload.get(WARNINGS))}
+                for a in unconfirmed
+            ],
+        },
+        "silences": [
+            {
+                "id": s.id,
+                "matcher": s.matcher,
+                "value": s.value,
+                "reason": s.reason,
+                "expires": s.expires,
+            }
+            for s in active
+        ],
+    }
+
+
+def _running(running: dict[str, Any] | None) -> str:
+    if not running:
+        return "no monitor has run on this store yet"
+    loaded = _when(datetime.fromisoformat(running["loaded_at"]))
+    verdict = "ok" if running.get("last_reload_ok", True) else "REJECTED, previous file still in force"
+    return f"in force since {loaded}; last load: {verdict} ({running.get('last_reload', '')})"
+
+
+def render_status(status: dict[str, Any]) -> str:
+    lines = [
+        f"Config   {status['config']['path']} — {_running(status['config']['running'])}",
+        f"Store    {status['store']}",
+        "",
+        "Sources",
+    ]
+    for s in status["sources"]:
+        state = (
+            "disabled" if not s["enabled"] else ("FAILING" if s["consecutive_failures"] else "ok")
+        )
+        error = (
+            f" · {s['consecutive_failures']} failures, last: {s['last_error_kind']} — {s['last_error']}"
+            if s["consecutive_failures"]
+            else ""
+        )
+        lines.append(
+            f"  {s['id']:<28} {state:<9} last ok {_when(s['last_ok'])} · next {_when(s['next_run'])}{error}"
+        )
+    counts = status["alerts"]["by_state"]
+    lines += [
+        "",
+        "Alerts   "
+        + (", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "none yet"),
+    ]
+    relay = status["alerts"].get("relay")
+    if relay:
+        lines.append(f"  delivered by {relay['holder']} (lease until {relay['until']})")
+    for failed in status["alerts"]["failed"]:
+        lines.append(
+            f"  failed #{failed['id']} {failed['kind']} → {failed['channel']}: {failed['error']}"
+        )
+    for wait in status["alerts"]["waiting"]:
+        lines.append(f"  waiting #{wait['id']} {wait['kind']} → {wait['channel']} until {wait['until']}: {wait['why']}")
+    lines += _slack_lines(status.get("slack") or {})
+    lines += ["", "Silences " + ("none active" if not status["silences"] else "")]
+    for s in status["silences"]:
+        lines.append(
+            f"  #{s['id']} {s['matcher']}={s['value']!r} until {_when(s['expires'])}: {s['reason']}"
+        )
+    return "\n".join(lines)
+
+
+def _strings(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _slack_lines(slack: dict[str, Any]) -> list[str]:
+    """'Slack' section: missing scopes (once), and sent alerts whose delivery is in doubt."""
+    scopes, lookup, warnings = slack.get("scopes"), slack.get("lookup"), slack.get("warnings") or []
+    problems = []
+    if isinstance(scopes, dict) and scopes.get("error"):
+        problems.append(f"Slack refused the bot token at start ({scopes['error']}): nothing can be delivered")
+    elif isinstance(scopes, dict):
+        problems += [f"the Slack app lacks {s}: {SCOPES.get(s, '')}" for s in scopes.get("missing") or []]
+    if isinstance(lookup, dict):
+        problems.append(
+            f"cannot look for a message an interrupted attempt may have posted ({lookup.get('reason')}, since "
+            f"{lookup.get('since', '?')[:16]}): alerts are still posted, but one cut off mid-post is marked unconfirmed"
+        )
+    if not problems and not warnings:
+        return []
+    lines = ["", "Slack    " + ("scopes ok" if not problems else "WARNING")]
+    lines += [f"  {p}" for p in dict.fromkeys(problems)]
+    if problems:
+        lines.append("  fix: grant chat:write, channels:read, channels:history (groups:history for private channels), reinstall the app, restart")
+    for row in warnings:
+        for text in row["warnings"]:
+            lines.append(f"  #{row['id']} {row['kind']} → {row['channel']}: {text}")
+    return lines
+
+
+def print_sources(
+    settings: Settings, store: Store, now: datetime, out: TextIO = sys.stdout
+) -> None:
+    with store.connect() as conn:
+        health = sources.load_all_health(conn)
+    for s in effective_sources(settings, include_disabled=True):
+        h = health.get(s.id)
+        state = (
+            "disabled"
+            if not s.enabled
+            else "new"
+            if h is None
+            else ("FAILING" if h.consecutive_failures else "ok")
+        )
+        print(f"{s.id:<28} {s.kind:<5} {s.tier:<10} every {s.interval} {state}", file=out)
+
+
+def describe_view(view: DevelopmentView) -> list[str]:
+    """A development as plain text: headline, decision, impact, sentiment, sources by origin, timeline."""
+    dev, decision = view.development, view.decision
+    verified = verified_phrase(view)
+    impact = f"impact {dev.impact.score}/10" if dev.impact else "impact ?"
+    lines = [
+        f"#{dev.id} {dev.headline}",
+        f"   {verified} · {impact} · {dev.sentiment.value if dev.sentiment else 'neutral'} · {dev.topic}",
+    ]
+    lines.append(f"   why: {decision.reason}")
+    if dev.impact and dev.impact.reasons:
+        lines.append("   impact: " + "; ".join(dev.impact.reasons[:4]))
+    by_id = {a.id: a for a in view.articles}
+    for origin in decision.origins:
+        copies = (
+            f" (+{origin.reprints} reprint{'s' if origin.reprints != 1 else ''})"
+            if origin.reprints
+            else ""
+        )
+        members = [by_id[i] for i in origin.article_ids if i in by_id]
+        lines.append(f"   • {origin_name(origin, members)}{copies}")
+        for article_id in origin.article_ids:
+            article = by_id.get(article_id)
+            if article is not None:
+                lines.append(f"       {article.outlet}: {article.title} <{article.url}>")
+                joined = joined_by_similarity(article)
+                if joined:  # the topic rules did not match it: say how it came in
+                    lines.append(f"         (no topic rule matched it; {joined})")
+    if view.timeline:
+        lines.append("   timeline:")
+        for entry in view.timeline:
+            lines.append(f"       {entry.first_seen:%Y-%m-%d} {entry.headline}")
+    return lines
+
+
+def joined_by_similarity(article: Article) -> str:
+    """The reason an article the rules missed is part of a development ("joined development
+    12 ..."), or "" when a topic rule matched it."""
+    return next((m.explanation for m in article.topics if m.explanation.startswith(JOINED)), "")
+
+
+def print_developments(
+    store: Store,
+    since: datetime,
+    *,
+    out: TextIO = sys.stdout,
+    as_json: bool = False,
+    settings: Settings | None = None,
+) -> None:
+    with store.connect() as conn:
+        found = developments.developments_seen_since(conn, since)
+        views = [
+            v
+            for v in (load_view(conn, d.id, settings) for d in found if d.id is not None)
+            if v is not None
+        ]
+    views.sort(
+        key=lambda v: (
+            v.decision.independent >= v.decision.required,
+            v.development.impact.score if v.development.impact else 0,
+        ),
+        reverse=True,
+    )
+    if as_json:
+        json.dump([_view_json(v) for v in views], out, indent=2, default=str)
+        out.write("\n")
+        return
+    if not views:
+        print("No developments in this period.", file=out)
+    for view in views:
+        print("\n".join(describe_view(view)), file=out)
+
+
+def _view_json(view: DevelopmentView) -> dict[str, Any]:
+    dev = view.development
+    return {
+        "id": dev.id,
+        "headline": dev.headline,
+        "topic": dev.topic,
+        "state": dev.state.value,
+        "independent": view.decision.independent,
+        "reason": view.decision.reason,
+        "impact": dev.impact.score if dev.impact else None,
+        "impact_reasons": list(dev.impact.reasons) if dev.impact else [],
+        "sentiment": dev.sentiment.value if dev.sentiment else None,
+        "first_seen": dev.first_seen,
+        "last_seen": dev.last_seen,
+        "origins": [
+            {"label": o.label, "reprints": o.reprints, "outlets": list(o.outlets)}
+            for o in view.decision.origins
+        ],
+        "timeline": [
+            {"id": e.development_id, "headline": e.headline, "first_seen": e.first_seen}
+            for e in view.timeline
+        ],
+        "articles": [
+            {
+                "id": a.id,
+                "outlet": a.outlet,
+                "title": a.title,
+                "url": a.url,
+                "published": a.published,
+                "relevant_because": "; ".join(m.explanation for m in a.topics),
+            }
+            for a in view.articles
+        ],
+    }

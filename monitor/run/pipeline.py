@@ -1,0 +1,785 @@
+"""The one place where the stages meet. Read `poll_source` top to bottom to learn the system.
+
+fetch → parse → normalize → relevance → (full text) → dedup → cluster → corroborate →
+score → timeline → decide → outbox. Everything between fetch and the outbox is a plain
+function over plain data; this module passes the clock, the configuration and the store's
+answers in, and writes each source's results in one transaction, so a crash or a SIGTERM
+never leaves half a batch behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import logging
+import random
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from alerts import decide as decide_stage
+from alerts import health_alerts
+from alerts.routing import ActiveSilence
+from monitor.config.load import EffectiveSource, effective_sources
+from monitor.config.settings import Settings, format_duration
+from monitor.ingest import fulltext, health, normalize, relevance
+from monitor.ingest.addresses import AddressPolicy
+from monitor.ingest.fetch import Fetcher
+from monitor.ingest.parse import parse
+from monitor.models import (
+    Alert,
+    Article,
+    Development,
+    DevelopmentState,
+    FetchResult,
+    ParseResult,
+    SourceHealth,
+    TopicMatch,
+)
+from monitor.ops import metrics
+from monitor.store import Store, articles, developments, outbox, silences, sources
+from monitor.story import corroborate, score, timeline
+from monitor.story.analysis import AnalysisConfig, Analyzer, Outcome
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class StoredCopies:
+    """What this process last wrote for recently touched developments: each one's row and
+    its member articles, as the store would give them back.
+
+    This process is the store's only writer of developments and articles (retention aside,
+    see `members`), so a development touched again — most are, several times while a story
+    breaks — needs no re-reading of its row and all its articles. Only what the scoring
+    reads is kept: the texts of the first `score.MAX_ARTICLES` members (cut to what it
+    reads), none of the others'. Bounded (`limit` developments, `text_limit` characters of
+    member text): the least recently touched are dropped first.
+    It also keeps each topic's most recently seen developments, the storyline candidates
+    (see `RecentDevelopments`).
+    """
+
+    limit: int = 2048
+    text_limit: int = 32_000_000
+    developments: OrderedDict[int, Development] = field(default_factory=OrderedDict)
+    members: OrderedDict[int, list[Article]] = field(default_factory=OrderedDict)
+    recent: dict[str, RecentDevelopments] = field(default_factory=dict)
+    _text: dict[int, int] = field(default_factory=dict)  # characters of text kept per development
+    _text_total: int = 0
+
+    def clear(self) -> None:
+        self.developments.clear()
+        self.members.clear()
+        self.recent.clear()
+        self._text.clear()
+        self._text_total = 0
+
+    def storyline_candidates(self, conn: Connection, since: datetime, topic: str, limit: int) -> list[Development]:
+        """`developments.storyline_candidates(conn, since, topic=topic, limit=limit)`."""
+        if self.limit <= 0:  # keeping nothing
+            return developments.storyline_candidates(conn, since, topic=topic, limit=limit)
+        recent = self.recent.get(topic)
+        if recent is not None:
+            found = recent.seen_since(since, limit)
+            if found is not None:
+                return found
+        loaded = developments.storyline_candidates(conn, None, topic=topic, limit=2 * limit)
+        self.recent[topic] = recent = RecentDevelopments(loaded, complete=len(loaded) < 2 * limit, keep=2 * limit)
+        found = recent.seen_since(since, limit)
+        if found is None:  # fewer than `limit` of the newest are recent enough: ask the store
+            return developments.storyline_candidates(conn, since, topic=topic, limit=limit)
+        return found
+
+    def stored_development(self, conn: Connection, dev_id: int) -> Development | None:
+        """The development's row as stored (None when it is new)."""
+        dev = self.developments.get(dev_id)
+        if dev is None:
+            return developments.get_development(conn, dev_id)
+        self.developments.move_to_end(dev_id)
+        return dev
+
+    def wrote_development(self, dev: Development) -> None:
+        assert dev.id is not None
+        stored = self.developments[dev.id] = developments.as_stored(dev)
+        self.developments.move_to_end(dev.id)
+        recent = self.recent.get(dev.topic)
+        if recent is not None:
+            recent.wrote(stored)
+        while len(self.developments) > self.limit:
+            self.developments.popitem(last=False)
+
+    def stored_members(self, conn: Connection, dev_id: int, unpruned_since: datetime) -> list[Article]:
+        """The development's articles in store order (published, id): texts only where the
+        scoring reads them. Retention prunes texts of articles published before its cut,
+        which is never later than `unpruned_since`: members older than that are read again."""
+        members = self.members.get(dev_id)
+        if members and members[0].published >= unpruned_since:
+            self.members.move_to_end(dev_id)
+            return members
+        members = articles.articles_for_development(conn, dev_id)
+        _slim(members, 0)
+        self._forget_members(dev_id)
+        self.members[dev_id] = members
+        self._count_text(dev_id)
+        return members
+
+    def wrote_articles(self, written: Sequence[Article], merged: set[int]) -> None:
+        """Add newly inserted articles to the members kept; a development in a merge is
+        read again (its articles moved)."""
+        for article in written:
+            dev_id = article.development_id
+            if dev_id is None:
+                continue
+            if dev_id in merged:
+                self._forget_members(dev_id)
+                continue
+            members = self.members.get(dev_id)
+            if members is not None:
+                stored = articles.as_stored(article)
+                at = bisect.bisect_right(members, (stored.published, stored.id or 0), key=_store_order)
+                members.insert(at, stored)
+                # The new member, and the one it pushed past the first MAX_ARTICLES.
+                _slim(members, at, at + 1)
+                if at < score.MAX_ARTICLES:
+                    _slim(members, score.MAX_ARTICLES, score.MAX_ARTICLES + 1)
+                self._count_text(dev_id)
+        for dev_id in merged:
+            self._forget_members(dev_id)
+
+    def _count_text(self, dev_id: int) -> None:
+        """Recount one development's kept text, then drop the least recently touched
+        developments' members while over a bound."""
+        self._text_total -= self._text.get(dev_id, 0)
+        held = self._text[dev_id] = sum(len(a.text) + len(a.summary) for a in self.members[dev_id][: score.MAX_ARTICLES])
+        self._text_total += held
+        while self.members and (len(self.members) > self.limit or self._text_total > self.text_limit):
+            self._forget_members(next(iter(self.members)))
+
+    def _forget_members(self, dev_id: int) -> None:
+        self.members.pop(dev_id, None)
+        self._text_total -= self._text.pop(dev_id, 0)
+
+
+class RecentDevelopments:
+    """One topic's developments (not merged) in the store's most-recently-seen order, as
+    stored: every one whose (last_seen, id) is at or above `floor` — a complete prefix of
+    that order, so the newest N of them are the newest N in the store whenever there are N.
+    Kept complete by `wrote` (this process writes every development); trimmed to `keep`."""
+
+    def __init__(self, loaded: Sequence[Development], *, complete: bool, keep: int) -> None:
+        self.keep = keep
+        self.by_id = {d.id: d for d in loaded}
+        self.floor = None if complete or not loaded else _recency(loaded[-1])
+
+    def seen_since(self, since: datetime, limit: int) -> list[Development] | None:
+        """The newest `limit` seen at or after `since`, newest first; None when the prefix
+        held may miss some (it must be read again)."""
+        ordered = sorted(self.by_id.values(), key=_recency, reverse=True)
+        found = [d for d in ordered if d.last_seen >= since][:limit]
+        if len(found) < limit and self.floor is not None and since <= self.floor[0]:
+            return None  # some seen between `since` and the floor may not be held
+        return found
+
+    def wrote(self, dev: Development) -> None:
+        self.by_id.pop(dev.id, None)
+        if dev.state is not DevelopmentState.MERGED and (self.floor is None or _recency(dev) >= self.floor):
+            self.by_id[dev.id] = dev
+        if len(self.by_id) > 2 * self.keep:
+            kept = sorted(self.by_id.values(), key=_recency, reverse=True)[: self.keep]
+            self.by_id = {d.id: d for d in kept}
+            self.floor = _recency(kept[-1])
+
+
+def _recency(dev: Development) -> tuple[datetime, int]:
+    return dev.last_seen, dev.id or 0
+
+
+def _store_order(article: Article) -> tuple[datetime, int]:
+    return article.published, article.id or 0
+
+
+def _cut(article: Article) -> Article:
+    """Only the part of the text the impact score reads (`score._read`)."""
+    if len(article.text) > score.MAX_BODY:
+        article.text = article.text[: score.MAX_BODY]
+    return article
+
+
+def _slim(members: list[Article], start: int, end: int | None = None) -> None:
+    """Drop the texts the scoring never reads: those of members past the first
+    score.MAX_ARTICLES (looking at members[start:end] only)."""
+    for member in members[max(start, score.MAX_ARTICLES) : end]:
+        member.text = member.summary = ""
+        member.signature = None
+    for member in members[start : min(score.MAX_ARTICLES, end if end is not None else len(members))]:
+        _cut(member)
+
+
+@dataclass
+class Runtime:
+    """What every poll needs, built once at start and after each config reload."""
+
+    settings: Settings
+    store: Store
+    fetcher: Fetcher
+    analyzer: Analyzer
+    topics: relevance.CompiledTopics
+    sources: dict[str, EffectiveSource]
+    clock: Clock = utcnow
+    rng: random.Random = field(default_factory=random.Random)
+    # Source health as last committed. This process is the store's only writer of source
+    # state, so the copy saves a read per poll (most polls find nothing new).
+    health: dict[str, SourceHealth] = field(default_factory=dict)
+    stored: StoredCopies = field(default_factory=StoredCopies)
+    # Parsing, analysis and writing run in worker threads, so a long parse never stalls the
+    # event loop (scheduler, relay, /healthz); one poll at a time analyses and writes, as
+    # when they ran on the loop.
+    write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Swap in a reloaded configuration; the store and the in-memory indexes stay.
+        Everything is built before anything is swapped, so a failure changes nothing."""
+        topics = relevance.compile_topics(settings.topics)
+        sources_in_force = {s.id: s for s in effective_sources(settings)}
+        config = analysis_config(settings)
+        self.settings, self.topics, self.sources = settings, topics, sources_in_force
+        self.analyzer.config = config
+
+
+@dataclass(frozen=True)
+class PollReport:
+    """What one poll of one source did, for logs, `monitor run --once` and tests."""
+
+    source_id: str
+    outcome: str  # "new", "seen" (nothing new), "unchanged" (not modified), "failed", "skipped"
+    items: int = 0
+    relevant: int = 0
+    new_articles: int = 0
+    alerts: int = 0
+    error: str = ""
+    warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # what the poll chose not to do, e.g. article pages skipped
+
+
+def analysis_config(settings: Settings) -> AnalysisConfig:
+    return AnalysisConfig.from_settings(settings)
+
+
+def build_runtime(settings: Settings, store: Store, fetcher: Fetcher, *, clock: Clock = utcnow) -> Runtime:
+    """Wire a runtime and rebuild the in-memory indexes from what the store already holds."""
+    analyzer = restore_analyzer(settings, store, clock())
+    with store.connect() as conn:
+        known_health = sources.load_all_health(conn)
+    return Runtime(
+        health=known_health,
+        settings=settings,
+        store=store,
+        fetcher=fetcher,
+        analyzer=analyzer,
+        topics=relevance.compile_topics(settings.topics),
+        sources={s.id: s for s in effective_sources(settings)},
+        clock=clock,
+    )
+
+
+def restore_analyzer(settings: Settings, store: Store, now: datetime) -> Analyzer:
+    config = analysis_config(settings)
+    since = now - settings.cluster.window
+    with store.connect() as conn:
+        max_article, max_development = store.max_ids(conn)
+        analyzer = Analyzer(config, next_article_id=max_article + 1, next_development_id=max_development + 1)
+        analyzer.restore(
+            articles.iter_recent_articles(conn, since),
+            developments.iter_open_developments(conn, since),
+        )
+    return analyzer
+
+
+async def poll_source(source: EffectiveSource, rt: Runtime) -> PollReport:
+    """Fetch one source and carry what is new all the way to the outbox."""
+    previous = rt.health.get(source.id)
+    if previous is None:
+        with rt.store.connect() as conn:
+            previous = sources.get_health(conn, source.id)
+    if previous.next_due and previous.next_due > rt.clock() and previous.consecutive_failures:
+        return PollReport(source.id, "skipped", error="backing off after failures")
+    result = await rt.fetcher.fetch(
+        source.id,
+        source.url,
+        etag=previous.etag,
+        last_modified=previous.last_modified,
+        body_hash=previous.body_hash,
+        kind=source.kind,
+        allow=source.addresses,
+    )
+    return await process(source, result, previous, rt)
+
+
+async def process(source: EffectiveSource, result: FetchResult, previous: SourceHealth, rt: Runtime) -> PollReport:
+    report = await _process(source, result, previous, rt)
+    metrics.observe_fetch(source.id, fetch_outcome(result), result.elapsed)
+    metrics.observe_poll(report)
+    return report
+
+
+def fetch_outcome(result: FetchResult) -> str:
+    """The `outcome` label of monitor_fetches_total: ok, not_modified or the error kind."""
+    if result.error_kind is not None:
+        return result.error_kind.value
+    return "not_modified" if result.not_modified else "ok"
+
+
+async def _process(source: EffectiveSource, result: FetchResult, previous: SourceHealth, rt: Runtime) -> PollReport:
+    now = rt.clock()
+    backoff_max = rt.settings.http.backoff_max
+    source_health = health.record_fetch(previous, result, source.interval, now, backoff_max=backoff_max, rng=rt.rng)
+    if not result.ok or result.not_modified:
+        if not result.ok:
+            log.warning(
+                "fetch failed",
+                extra={"source": source.id, "error_kind": result.error_kind.value if result.error_kind else "", "error": result.error},
+            )
+        alerts = await _write(rt, source, lambda: save_results(rt, source, source_health, now, []))
+        if isinstance(alerts, PollReport):
+            return alerts
+        return PollReport(source.id, "unchanged" if result.ok else "failed", alerts=alerts, error=result.error or "")
+
+    # CPU work off the event loop: a hostile feed must not stall the scheduler or /healthz.
+    parsed, found = await asyncio.to_thread(read_articles, source, result, now)
+    # A feed that needed repair and gave nothing usable is broken, whatever the parser salvaged.
+    broken = parsed.failed or (bool(parsed.warnings) and not found)
+    if broken:
+        # `previous`, not `source_health`: the successful fetch has already reset the count.
+        source_health = health.record_parse_failure(
+            previous, "; ".join(parsed.warnings), source.interval, now, backoff_max=backoff_max, rng=rt.rng
+        )
+        log.warning("parse failed", extra={"source": source.id, "warnings": list(parsed.warnings)})
+    elif parsed.warnings:  # items capped, dates not understood: said, with the source
+        log.warning("feed read with warnings", extra={"source": source.id, "warnings": list(parsed.warnings)})
+    near_topics = await asyncio.to_thread(lambda: {id(a): read_relevance(a, source, rt) for a in found})
+    relevant = [a for a in found if a.topics]
+    near = [a for a in found if not a.topics and near_topics[id(a)]]
+    # Oldest first, so "first seen", storylines and timelines follow the order events happened.
+    candidates = sorted(await asyncio.to_thread(unseen, relevant + near, rt), key=lambda a: a.published)
+    pages = fulltext.PageBudget.from_settings(rt.settings.http)
+    fresh = await with_full_text([a for a in candidates if a.topics], rt, source.addresses, pages)
+    # A near miss gets its full text (what is left of the budget) before a final no.
+    missed = await near_misses_read_in_full([a for a in candidates if not a.topics], rt, source, pages)
+    rescued = [a for a in missed if a.topics]
+    fresh += rescued
+    missed = [a for a in missed if not a.topics]
+    joined: list[Article] = []
+
+    def analyse_and_save() -> int:
+        try:
+            outcomes = [rt.analyzer.add(article, now) for article in fresh]
+            outcomes += join_developments(missed, near_topics, outcomes, rt, now, joined)
+            return save_results(rt, source, source_health, now, outcomes)
+        except Exception:
+            rt.health.pop(source.id, None)
+            # The analyzer's memory already holds these articles but the store rolled back:
+            # rebuild it from the store, or the next poll would see them as copies of themselves.
+            rt.analyzer = restore_analyzer(rt.settings, rt.store, now)
+            raise
+
+    alerts = await _write(rt, source, analyse_and_save)
+    if isinstance(alerts, PollReport):
+        return alerts
+    notes = tuple(note for note in (pages.summary(), _joined_note(joined)) if note)
+    return PollReport(
+        source.id,
+        "failed" if broken else "new" if fresh or joined else "seen",
+        items=len(parsed.items),
+        relevant=len(relevant) + len(rescued) + len(joined),
+        new_articles=len(fresh) + len(joined),
+        alerts=alerts,
+        error="; ".join(parsed.warnings) if broken else "",
+        warnings=parsed.warnings,
+        notes=notes,
+    )
+
+
+async def _write(rt: Runtime, source: EffectiveSource, write: Callable[[], int]) -> int | PollReport:
+    """Run one poll's analysis and write in a worker thread, one poll at a time.
+
+    A store that refuses the write (disk full, locked, another monitor's rows in the way)
+    rolls the poll back whole and loses nothing stored: that is one line for the operator —
+    in the log and the poll report — not a traceback, and the next poll fetches it again.
+    """
+    async with rt.write_lock:
+        try:
+            return await asyncio.to_thread(write)
+        except (SQLAlchemyError, OSError) as exc:
+            reason = store_failure(exc)
+            log.error("could not write to the store", extra={"source": source.id, "error": reason})
+            return PollReport(source.id, "failed", error=reason)
+
+
+def store_failure(exc: BaseException) -> str:
+    """One sentence for a failed write."""
+    detail = getattr(exc, "orig", None) or exc
+    first = (str(detail).strip().splitlines() or [type(detail).__name__])[0][:200]
+    if isinstance(exc, IntegrityError):
+        return (
+            f"the store already holds rows this poll meant to add ({first}): is another monitor "
+            "writing to this store? Run one monitor per store. Nothing from this poll was stored"
+        )
+    return f"could not write to the store: {first}. Nothing from this poll was stored; the next poll fetches it again"
+
+
+def read_articles(source: EffectiveSource, result: FetchResult, now: datetime) -> tuple[ParseResult, list[Article]]:
+    """parse → normalize: the fetched body as articles attributed to their outlet."""
+    parsed = parse(result, kind=source.kind, selectors=source.selectors, max_items=source.max_items)
+    found = normalize.normalize_items(
+        parsed.items,
+        source_id=source.id,
+        outlet=source.outlet,
+        owner=source.owner,
+        tier=source.tier,
+        fetched_at=result.fetched_at,
+        now=now,
+    )
+    return parsed, found
+
+
+def with_topics(article: Article, source: EffectiveSource, rt: Runtime) -> Article:
+    article.topics = relevance.match_topics(article, rt.topics, allowed_topics=source.topics)
+    return article
+
+
+def read_relevance(article: Article, source: EffectiveSource, rt: Runtime) -> tuple[str, ...]:
+    """Set the topics the rules match; return the topics the article only partly matched
+    (a near miss, which may still report a development of them), or ()."""
+    verdicts = relevance.evaluate_topics(article, rt.topics, allowed_topics=source.topics)
+    article.topics = tuple(TopicMatch(v.topic_id, v.score, v.explanation) for v in verdicts if v.matched)
+    return () if article.topics else tuple(v.topic_id for v in verdicts if v.partial)
+
+
+async def near_misses_read_in_full(
+    missed: Sequence[Article], rt: Runtime, source: EffectiveSource, budget: fulltext.PageBudget
+) -> list[Article]:
+    """Near misses with a thin text get their page (from the poll's budget, after the
+    relevant items; a page already read for a waiting item is not fetched again), then the
+    topic rules read them once more."""
+    thin = []
+    for article in missed:
+        known = rt.analyzer.near_misses.text_for(article.canonical_url)
+        if known:
+            article.text = known
+        elif fulltext.needs_full_text(article):
+            thin.append(article)
+    if thin:
+        await with_full_text(thin, rt, source.addresses, budget)
+        for article in thin:
+            if article.text:
+                with_topics(article, source, rt)
+    return list(missed)
+
+
+def join_developments(
+    missed: Sequence[Article],
+    near_topics: dict[int, tuple[str, ...]],
+    outcomes: Sequence[Outcome],
+    rt: Runtime,
+    now: datetime,
+    joined: list[Article],
+) -> list[Outcome]:
+    """Relevance by development: a near miss that reports an open development of a topic
+    it partly matched joins it (and counts as a source); the others wait a while for one.
+    Near misses that were waiting join the developments this poll touched."""
+    added = []
+    for article in missed:
+        topics = near_topics.get(id(article), ())
+        match = rt.analyzer.join(article, topics, now)
+        if match is None:
+            rt.analyzer.near_misses.add(article, topics, now)
+            continue
+        article.topics = (match,)
+        added.append(rt.analyzer.add(article, now))
+        joined.append(article)
+    touched = {o.development.id for o in (*outcomes, *added) if o.development.id is not None}
+    for article in rt.analyzer.adopt(touched, now):
+        added.append(rt.analyzer.add(article, now))
+        joined.append(article)
+    for article in joined:
+        log.info("joined by development", extra={"article": article.title[:120], "why": article.topics[0].explanation})
+    return added
+
+
+def _joined_note(joined: Sequence[Article]) -> str:
+    if not joined:
+        return ""
+    n = len(joined)
+    return f"{n} report{'s' if n != 1 else ''} the topic rules missed joined the development{'s' if n != 1 else ''} {'they report' if n != 1 else 'it reports'}"
+
+
+async def with_full_text(
+    found: Sequence[Article], rt: Runtime, allow: AddressPolicy | None = None, budget: fulltext.PageBudget | None = None
+) -> list[Article]:
+    """Fetch the article page for relevant items whose feed gives only a headline or teaser,
+    within the poll's page budget (what is skipped is recorded in it)."""
+    budget = budget or fulltext.PageBudget.from_settings(rt.settings.http)
+
+    def fetch_page(article: Article) -> Awaitable[FetchResult]:
+        return rt.fetcher.fetch(article.source_id, article.url, kind="article", allow=allow)
+
+    wanted = [a for a in found if fulltext.needs_full_text(a)]
+    await fulltext.fetch_full_texts(wanted, fetch_page, budget, fulltext.extract_in_thread)
+    return list(found)
+
+
+def unseen(found: Sequence[Article], rt: Runtime) -> list[Article]:
+    """Drop exact duplicates: already stored, or repeated within this batch.
+
+    Within one source an item is known by its identity (`normalize.identity_key`: GUID →
+    GUID+URL → URL → title+content), so items that share a page URL but not a GUID (a feed
+    whose items all link to its home page, or differ only by #fragment) are different
+    items. The same title and text is the same article from any source; so is a page URL
+    another source already brought (an aggregator relaying it)."""
+    if not found:
+        return []
+    with rt.store.connect() as conn:
+        known = articles.find_known(
+            conn,
+            canonical_urls=[a.canonical_url for a in found],
+            guids=[(a.source_id, a.guid) for a in found if a.guid],
+            content_hashes=[a.content_hash for a in found],
+        )
+    sources_of_url: dict[str, set[str]] = {}
+    for url, source_id in known.url_sources:
+        sources_of_url.setdefault(url, set()).add(source_id)
+    fresh: list[Article] = []
+    for article in found:
+        guid = (article.source_id, article.guid)
+        elsewhere = sources_of_url.get(article.canonical_url, set()) - {article.source_id}
+        if (
+            (article.canonical_url and elsewhere)
+            or (article.guid and guid in known.guids)
+            or article.content_hash in known.content_hashes
+        ):
+            continue
+        # Later copies within this same batch are duplicates too.
+        known.content_hashes.add(article.content_hash)
+        if article.guid:
+            known.guids.add(guid)
+        fresh.append(article)
+    return fresh
+
+
+def save_results(
+    rt: Runtime,
+    source: EffectiveSource,
+    source_health: SourceHealth,
+    now: datetime,
+    outcomes: Sequence[Outcome],
+) -> int:
+    """One transaction: developments, articles, the alerts they cause, and source health.
+
+    Returns how many alert rows were queued (a row whose dedup key exists is not queued twice).
+    """
+    touched = touched_developments(outcomes)
+    absorbed = {d.id: d for change in touched.values() for d in change.merged if d.id is not None}
+    stored = rt.stored
+    try:
+        with rt.store.transaction() as conn:
+            previous = {dev_id: stored.stored_development(conn, dev_id) for dev_id in touched}
+            # Foreign keys are checked at commit, so articles can go in before their developments,
+            # and each development is written once, after it is scored. An absorbed development is
+            # stored as MERGED even when this same batch created it.
+            new_articles = [o.article for o in outcomes]
+            articles.insert_articles(conn, new_articles)
+            stored.wrote_articles(new_articles, {*absorbed, *(d for d, c in touched.items() if c.merged)})
+            for dev in absorbed.values():
+                developments.upsert_development(conn, dev)
+                stored.wrote_development(dev)
+            for dev_id, change in touched.items():
+                for gone in change.merged:
+                    assert gone.id is not None
+                    articles.reassign_development(conn, gone.id, dev_id)
+                    for line in outbox.fold_merged(conn, gone.id, dev_id, now):
+                        log.info("alerts of a merged development", extra={"kept": dev_id, "absorbed": gone.id, "outcome": line})
+            active = _ActiveSilences(conn, now)
+            alerts: list[Alert] = []
+            for dev_id, change in touched.items():
+                if dev_id not in absorbed:
+                    alerts.extend(refresh_development(conn, change, previous[dev_id], rt, active, source, now))
+            alerts.extend(health_alert(conn, source, source_health, rt, now))
+            sources.save_health(conn, source_health)
+            queued = sum(1 for alert in alerts if outbox.enqueue(conn, alert) is not None)
+    except BaseException:
+        stored.clear()  # rolled back: what it holds may not be what the store has
+        raise
+    rt.health[source.id] = source_health  # committed
+    return queued
+
+
+class _ActiveSilences:
+    """The silences in force, read once per transaction and only when a decision needs them
+    (most developments touched are single-source, and decide() reads none for those)."""
+
+    def __init__(self, conn: Connection, now: datetime) -> None:
+        self._conn, self._now = conn, now
+        self._found: list[ActiveSilence] | None = None
+
+    def __call__(self) -> list[ActiveSilence]:
+        if self._found is None:
+            self._found = silences.active_silences(self._conn, self._now)
+        return self._found
+
+
+@dataclass
+class DevelopmentChange:
+    """Everything one batch did to one development (a batch may add several articles)."""
+
+    development: Development
+    features: dict
+    new_article_ids: list[int] = field(default_factory=list)
+    merged: list[Development] = field(default_factory=list)
+    forming: tuple[int, float] | None = None  # a similar development forming: hold the first alert
+
+
+def touched_developments(outcomes: Sequence[Outcome]) -> dict[int, DevelopmentChange]:
+    """The last outcome per development carries its newest state; article ids accumulate."""
+    changes: dict[int, DevelopmentChange] = {}
+    for outcome in outcomes:
+        dev_id = outcome.development.id
+        assert dev_id is not None and outcome.article.id is not None
+        change = changes.get(dev_id)
+        if change is None:
+            change = changes[dev_id] = DevelopmentChange(outcome.development, outcome.features)
+        # The decision is not kept: refresh_development recomputes it from every stored member.
+        change.development, change.features = outcome.development, outcome.features
+        change.new_article_ids.append(outcome.article.id)
+        change.merged.extend(outcome.merged)
+        change.forming = change.forming or outcome.forming
+    return changes
+
+
+def refresh_development(
+    conn: Connection,
+    change: DevelopmentChange,
+    previous: Development | None,
+    rt: Runtime,
+    active: Callable[[], Sequence[ActiveSilence]],
+    source: EffectiveSource,
+    now: datetime,
+) -> list[Alert]:
+    """Score, place in a storyline, store, and decide what to tell people."""
+    development = change.development
+    assert development.id is not None
+    topic = topic_by_id(rt.settings, development.topic)
+    members = rt.stored.stored_members(conn, development.id, now - rt.settings.store.retention)
+    decision = corroborate.corroborate(members, topic.min_sources if topic else 2)
+    if topic is not None:
+        rating = score.rate(members, decision, topic)
+        development.impact, development.kind = rating.impact, rating.kind
+    development.sentiment = score.sentiment(development.headline, development.lead)
+    development.state, development.independent = decision.state, decision.independent
+    development.decision_reason = decision.reason
+    # A development that joined no storyline yet tries again as it grows, and one whose
+    # kind changed looks again: its kind (and its words) settle with its reports.
+    kind_changed = previous is not None and previous.kind != development.kind
+    if development.storyline_id in (None, development.id) or kind_changed:
+        development.storyline_id = place_in_storyline(conn, development, topic, rt, now)
+    developments.upsert_development(conn, development, change.features)
+    rt.stored.wrote_development(development)
+    if now - development.last_seen > rt.settings.cluster.alert_max_age:
+        log.info(
+            "not alerting a stale development",
+            extra={"development": development.id, "last_seen": development.last_seen.isoformat(), "reason": "older than cluster.alert_max_age"},
+        )
+        return []
+    if decision.state is not DevelopmentState.CORROBORATED:
+        return []  # decide() alerts nothing before corroboration: skip its store reads
+    posted = outbox.parent_channels(conn, development.id)
+    silenced = active()
+    try:
+        return decide_stage.decide(
+            development,
+            decision,
+            decide_stage.PreviousState.from_development(previous),
+            rt.settings.routes,
+            silenced,
+            now=now,
+            new_article_ids=change.new_article_ids,
+            merged_from=[d.id for d in change.merged if d.id is not None],
+            source_ids=sorted({a.source_id for a in members}),
+            posted=posted,
+            hold=_hold(change, rt.settings.cluster.alert_hold, now),
+        )
+    except Exception as exc:  # routing is configuration: it must never cost the stored articles
+        log.error(
+            "could not route the alert of a development; its articles are stored",
+            extra={"development": development.id, "error": f"{type(exc).__name__}: {str(exc)[:200]}"},
+        )
+        return []
+
+
+def place_in_storyline(conn: Connection, development: Development, topic, rt: Runtime, now: datetime) -> int:
+    """The storyline id for a development: an earlier (or later) one's, else its own."""
+    assert development.id is not None
+    window = rt.settings.cluster.storyline_window
+    # Bounded: the most recent candidates, so the cost per article stays flat as the store
+    # grows (storyline_for examines no more than these anyway) ...
+    candidates = {
+        d.id: d
+        for d in rt.stored.storyline_candidates(conn, now - window, development.topic, timeline.MAX_CANDIDATES)
+        if d.id != development.id
+    }
+    # ... and the newest of its own kind, which may be years and thousands of developments back.
+    if development.kind in timeline.SERIES_KINDS:
+        for d in developments.latest_of_kind(conn, now - window, topic=development.topic, kind=development.kind, limit=timeline.KIND_CANDIDATES):
+            if d.id != development.id:
+                candidates.setdefault(d.id, d)
+    # The topic's own words are shared by every development of the topic: they link nothing.
+    common = (*topic.rules.any, *topic.rules.all, *(t for g in topic.rules.groups for t in g)) if topic else ()
+    return (
+        timeline.storyline_for(development, list(candidates.values()), window=window, now=now, common_terms=common)
+        or development.id
+    )
+
+
+def _hold(change: DevelopmentChange, hold: timedelta, now: datetime) -> decide_stage.Hold | None:
+    """Hold the first alert while a similar development forms (see ClusterIndex.forming_sibling)."""
+    if change.forming is None or hold <= timedelta(0):
+        return None
+    sibling, similarity = change.forming
+    return decide_stage.Hold(
+        now + hold,
+        f"held {format_duration(hold)}: development {sibling} (similarity {similarity:.2f}) is forming "
+        "in the same minutes and may be the same story",
+    )
+
+
+def health_alert(conn, source: EffectiveSource, source_health: SourceHealth, rt: Runtime, now: datetime) -> list[Alert]:
+    channel = rt.settings.slack.ops_channel
+    if not channel:
+        return []
+    event = health_alerts.health_transitions(
+        source_health,
+        alerted=sources.is_health_alerted(conn, source.id),
+        expected_interval=source.interval,
+        now=now,
+        settings=rt.settings.health,
+    )
+    if event is None:
+        return []
+    sources.set_health_alerted(conn, source.id, event.failing)
+    return [health_alerts.health_alert(event, channel=channel, now=now)]
+
+
+def topic_by_id(settings: Settings, topic_id: str):
+    return next((t for t in settings.topics if t.id == topic_id), None)
+
+
+__all__ = ["PollReport", "Runtime", "build_runtime", "poll_source", "process", "utcnow"]

@@ -1,0 +1,1 @@
+"""The story engine: duplicates and origins, clustering, corroboration, impact, sentiment, storylines."""
