@@ -29,6 +29,7 @@ def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str,
 
 @pytest.fixture(scope="module")
 def farm():
+    corpus_path("clusters", "uci-headlines.jsonl")  # module scope runs before the autouse check
     with Farm(4, latency=0.0) as running:
         yield running
 
