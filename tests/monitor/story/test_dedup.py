@@ -9,7 +9,7 @@ import pytest
 
 from monitor.story import dedup
 from monitor.story.analysis import Analyzer
-from tests.monitor.story_data import EDITED_COPY, OWN_REPORTING, T0, WIRE_STORY, article
+from tests.monitor.story.story_data import EDITED_COPY, OWN_REPORTING, T0, WIRE_STORY, article
 
 
 def test_exact_duplicates_are_known_by_url_guid_or_content() -> None:

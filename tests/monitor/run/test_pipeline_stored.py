@@ -14,7 +14,7 @@ from monitor.models import Article, SourceHealth
 from monitor.run import pipeline
 from monitor.run.app import open_store
 from monitor.store import articles as stored_articles
-from tests.monitor.story_data import (
+from tests.monitor.story.story_data import (
     EDITED_COPY,
     OWN_REPORTING,
     QUAKE_HAITI,

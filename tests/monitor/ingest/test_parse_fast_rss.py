@@ -23,7 +23,7 @@ import monitor.ingest.parse.feeds as feeds
 from monitor.ingest.parse.rss import _clean_html, parse_rss20
 from monitor.models import ParseResult
 from tests.corpus import corpus_path
-from tests.monitor.test_corpus_feeds import corpus_files
+from tests.monitor.ingest.test_corpus_feeds import corpus_files
 
 URL = "https://news.example/feed/rss"
 

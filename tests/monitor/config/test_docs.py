@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from monitor.config.docs import END, START, config_reference_markdown, update_readme
 from monitor.config.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def schema_paths(model: type[BaseModel] = Settings, prefix: str = "") -> list[str]:

@@ -25,7 +25,7 @@ from monitor.config.load import (
     summary_lines,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = ROOT / "tests" / "fixtures" / "config"
 DURATION_HELP = "use a number and a unit (ms, s, m, h, d, w), e.g. 10m or 1h30m"
 

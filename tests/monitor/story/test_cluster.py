@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from monitor.story.cluster import ClusterConfig, ClusterIndex
 from tests.corpus import corpus_path
-from tests.monitor.story_data import QUAKE_HAITI, QUAKE_SUMATRA, article
+from tests.monitor.story.story_data import QUAKE_HAITI, QUAKE_SUMATRA, article
 
 
 def test_same_event_joins_and_same_subject_other_event_stays_apart() -> None:

@@ -19,7 +19,7 @@ from monitor.ingest.parse.feeds import HTML_WARNING
 from monitor.models import ErrorKind, FetchResult, ParseResult
 from tests.servers import LocalServer
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "feeds"
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "feeds"
 FETCHED = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 RSS = "application/rss+xml"
 

@@ -15,7 +15,7 @@ from monitor.config.load import load_settings
 from monitor.eval import stories as eval_stories
 from tests.corpus import corpus_path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 EXTRA = REPO / "tests" / "fixtures" / "realworld" / "ecx-extra.jsonl"
 
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 from monitor.models import DevelopmentState, TopicMatch
 from monitor.story.analysis import AnalysisConfig, Analyzer
 from monitor.story.cluster import ClusterConfig
-from tests.monitor.story_data import (
+from tests.monitor.story.story_data import (
     EDITED_COPY,
     OWN_REPORTING,
     QUAKE_HAITI,

@@ -20,7 +20,7 @@ from sqlalchemy import event
 from monitor.config.settings import QuietHours, Route
 from monitor.run.app import open_app, run_once_and_report
 from monitor.run.scheduler import run_once
-from tests.monitor.test_pipeline import INDEPENDENT
+from tests.monitor.run.test_pipeline import INDEPENDENT
 from tests.servers import LocalServer
 from tests.test_end_to_end import STORY as PIPELINE_STORY
 
