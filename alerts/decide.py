@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from alerts.routing import (
-    ActiveSilence,
     in_quiet_hours,
     matching_silence,
     quiet_hours_end,
@@ -33,6 +32,7 @@ from alerts.routing import (
 )
 from monitor.config.settings import Route
 from monitor.models import (
+    ActiveSilence,
     Alert,
     AlertKind,
     AlertState,

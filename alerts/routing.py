@@ -8,29 +8,11 @@ local night across DST changes: the arithmetic is done on local dates, then conv
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from monitor.config.settings import QuietHours, Route
-
-MATCHERS = ("topic", "development", "source", "match")
-
-
-@dataclass(frozen=True, slots=True)
-class ActiveSilence:
-    """A silence in force: alerts it matches are recorded as SILENCED, not posted."""
-
-    id: int
-    matcher: str  # one of MATCHERS
-    value: str
-    reason: str
-    expires: datetime
-    created: datetime | None = None
-
-    def describe(self) -> str:
-        """One line for payloads and logs: `silence #3 (topic=export-controls): reason`."""
-        return f"silence #{self.id} ({self.matcher}={self.value}): {self.reason}"
+from monitor.models import ActiveSilence
 
 
 def routes_for(topic_id: str, routes: Sequence[Route]) -> list[Route]:

@@ -258,3 +258,22 @@ class SourceHealth:
     last_error: str = ""
     next_due: datetime | None = None
     items_seen: int = 0
+
+
+SILENCE_MATCHERS = ("topic", "development", "source", "match")
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveSilence:
+    """A silence in force: alerts it matches are recorded as SILENCED, not posted."""
+
+    id: int
+    matcher: str  # one of SILENCE_MATCHERS
+    value: str
+    reason: str
+    expires: datetime
+    created: datetime | None = None
+
+    def describe(self) -> str:
+        """One line for payloads and logs: `silence #3 (topic=export-controls): reason`."""
+        return f"silence #{self.id} ({self.matcher}={self.value}): {self.reason}"

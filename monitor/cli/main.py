@@ -54,12 +54,9 @@ def accept_config_anywhere(sub: argparse._SubParsersAction) -> None:
 def command_modules() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Every module that contributes subcommands; the order is the order of `monitor --help`."""
     from monitor.cli import alerts as alert_commands
-    from monitor.config import load as config
-    from monitor.run import app
-    from monitor.store import copy as dbcopy
-    from monitor.store import db
+    from monitor.cli import check, commands, db
 
-    return [app.add_commands, config.add_commands, db.add_commands, dbcopy.add_commands, alert_commands.add_commands]
+    return [commands.add_commands, check.add_commands, db.add_commands, db.add_copy_command, alert_commands.add_commands]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

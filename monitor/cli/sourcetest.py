@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from monitor.config.load import ConfigError, ConfigProblem, effective_source
+from monitor.config.load import ConfigError, ConfigProblem
 from monitor.config.settings import Settings
+from monitor.config.sources import effective_source
 from monitor.ingest import relevance
 from monitor.ingest.fetch import Fetcher
 from monitor.run.pipeline import read_articles, utcnow

@@ -12,48 +12,31 @@ A relative SQLite path in `store.url` is taken relative to the config file's dir
 working directory, so `monitor run --config /etc/monitor/feeds.yaml` finds the same database
 wherever it is started from.
 
-Public API: `load_settings`, `ConfigProblem`, `ConfigError`, `ConfigHolder`,
-`effective_source(s)`, `EffectiveSource`, `resolve_store_url`, `summary_lines`,
-`add_commands`, `cmd_check`.
+Public API: `load_settings`, `ConfigProblem`, `ConfigError`, `resolve_store_url`,
+`format_key_path`. Sources with their inherited values are in `monitor.config.sources`, the
+reloading holder in `monitor.config.holder`, `monitor check` in `monitor.cli.check`.
 """
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import logging
 import os
 import re
-import sys
 import types
 import typing
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from monitor.config.settings import Selectors, Settings, Source, format_duration
-from monitor.ingest.addresses import PUBLIC_ONLY, AddressPolicy
+from monitor.config.settings import Settings
 
-__all__ = [
-    "ConfigError",
-    "ConfigHolder",
-    "ConfigProblem",
-    "EffectiveSource",
-    "add_commands",
-    "cmd_check",
-    "effective_source",
-    "effective_sources",
-    "format_key_path",
-    "load_settings",
-    "resolve_store_url",
-    "summary_lines",
-]
+__all__ = ["ConfigError", "ConfigProblem", "format_key_path", "load_settings", "plural", "resolve_store_url"]
 
 log = logging.getLogger(__name__)
 
@@ -537,7 +520,7 @@ def _known_topic(located: _Located, loc: Loc, topic: object, topics: Sequence[st
 
 # ------------------------------------------------------------------------------ store url
 
-_SQLITE_URL = re.compile(r"^(sqlite(?:\+\w+)?):///(.*)$")
+SQLITE_URL = re.compile(r"^(sqlite(?:\+\w+)?):///(.*)$")
 
 
 def resolve_store_url(settings: Settings, config_path: str | Path) -> str:
@@ -546,7 +529,7 @@ def resolve_store_url(settings: Settings, config_path: str | Path) -> str:
     Idempotent: an absolute SQLite path, `:memory:` and non-SQLite URLs are returned as they are.
     """
     url = settings.store.url
-    match = _SQLITE_URL.match(url)
+    match = SQLITE_URL.match(url)
     if not match:
         return url
     scheme, rest = match.groups()
@@ -557,308 +540,5 @@ def resolve_store_url(settings: Settings, config_path: str | Path) -> str:
     return f"{scheme}:///{absolute}{sep}{query}"
 
 
-# ------------------------------------------------------------------ effective source view
-
-
-@dataclass(frozen=True)
-class EffectiveSource:
-    """A source with every inherited value filled in (what the fetcher and scheduler use)."""
-
-    id: str
-    name: str
-    url: str
-    kind: Literal["feed", "page"]
-    outlet: str
-    owner: str
-    tier: str
-    interval: timedelta
-    jitter: timedelta
-    selectors: Selectors | None
-    topics: tuple[str, ...] | None
-    enabled: bool
-    addresses: AddressPolicy = PUBLIC_ONLY  # where its requests may connect (sources[].allow_*)
-    max_items: int = 500  # items read per poll, the newest
-
-
-def effective_source(settings: Settings, source: Source) -> EffectiveSource:
-    defaults = settings.defaults
-    return EffectiveSource(
-        id=source.id,
-        name=source.name,
-        url=source.url,
-        kind=source.kind,
-        outlet=source.outlet or source.name,
-        owner=source.owner or "",
-        tier=source.tier or defaults.tier,
-        interval=source.interval if source.interval is not None else defaults.interval,
-        jitter=defaults.jitter,
-        selectors=source.selectors,
-        topics=source.topics,
-        enabled=defaults.enabled if source.enabled is None else source.enabled,
-        addresses=AddressPolicy.for_source(source.allow_private, source.allow_networks),
-        max_items=source.max_items if source.max_items is not None else defaults.max_items,
-    )
-
-
-def effective_sources(
-    settings: Settings, *, include_disabled: bool = False
-) -> list[EffectiveSource]:
-    """Enabled sources (or all of them), in file order."""
-    every = (effective_source(settings, source) for source in settings.sources)
-    return [source for source in every if source.enabled or include_disabled]
-
-
-# ---------------------------------------------------------------------------- summary
-
-
-def summary_lines(
-    settings: Settings,
-    path: str | Path,
-    now: datetime,
-    next_runs: Mapping[str, datetime] | None = None,
-) -> list[str]:
-    """What `monitor check` prints for a valid file: counts, sources with next run, topics, routes, digests."""
-    sources = [effective_source(settings, source) for source in settings.sources]
-    enabled = sum(source.enabled for source in sources)
-    lines = [
-        f"{path}: OK — {_plural(len(sources), 'source')} ({enabled} enabled), {_plural(len(settings.topics), 'topic')}, "
-        f"{_plural(len(settings.routes), 'route')}, {_plural(len(settings.digests), 'digest')}",
-        f"store: {settings.store.url}",
-        f"slack: {_slack_mode(settings)}",
-        "",
-        "sources:",
-    ]
-    rows = [_source_row(source, now, next_runs) for source in sources]
-    lines += _table(["id", "kind", "tier", "interval", "next run"], rows)
-    lines += ["", "topics:"]
-    lines += [
-        f"  {t.id}: {t.name} — any {len(t.rules.any)}, all {len(t.rules.all)}, none {len(t.rules.none)} terms; alert at {t.min_sources} independent sources"
-        for t in settings.topics
-    ]
-    lines += ["", "routes:"]
-    lines += [f"  {_route_line(route)}" for route in settings.routes] or [
-        "  (none: alerts go nowhere but the log)"
-    ]
-    if settings.digests:
-        lines += ["", "digests:"]
-        lines += [
-            f"  {d.id}: '{d.cron}' {d.timezone} → {d.channel}, next {_next_cron(d.cron, d.timezone, now)}"
-            for d in settings.digests
-        ]
-    return lines
-
-
-def _plural(count: int, noun: str) -> str:
+def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
-def _slack_mode(settings: Settings) -> str:
-    # Never print the token itself: only which delivery mode it selects.
-    if settings.slack.token:
-        return f"bot token set (chat.postMessage via {settings.slack.base_url})"
-    if settings.slack.webhook_url:
-        return "incoming webhook set (no updates or threads)"
-    return "not configured: alerts are printed to the console"
-
-
-def _source_row(
-    source: EffectiveSource, now: datetime, next_runs: Mapping[str, datetime] | None
-) -> list[str]:
-    interval = f"every {format_duration(source.interval)}"
-    if not source.enabled:
-        when = "disabled"
-    elif next_runs is not None and source.id in next_runs:
-        when = _when(next_runs[source.id], now)
-    else:
-        when = "at start"
-    return [source.id, source.kind, source.tier, interval, when]
-
-
-def _when(moment: datetime, now: datetime) -> str:
-    delta = moment - now
-    stamp = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    if delta <= timedelta(0):
-        return f"{stamp} (due now)"
-    if delta >= timedelta(minutes=1):
-        delta -= timedelta(seconds=delta.seconds % 60)  # minutes are precise enough here
-    return f"{stamp} (in {format_duration(delta)})"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    if not rows:
-        return ["  (none)"]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    return [
-        "  "
-        + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *rows]
-    ]
-
-
-def _route_line(route: Any) -> str:
-    text = f"{route.topic} → {route.channel}"
-    if route.oncall_channel:
-        text += f"; impact ≥ {route.oncall_threshold} also → {route.oncall_channel}"
-    if route.quiet_hours:
-        quiet = route.quiet_hours
-        text += f"; quiet {quiet.start}–{quiet.end} {quiet.timezone}"
-    return text
-
-
-def _next_cron(expression: str, timezone: str, now: datetime) -> str:
-    from zoneinfo import ZoneInfo
-
-    from croniter import croniter
-
-    local = now.astimezone(ZoneInfo(timezone))
-    moment = croniter(expression, local).get_next(datetime)
-    return _when(moment, now)
-
-
-# ------------------------------------------------------------------------------ the CLI
-
-
-def add_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
-    """Register `check [FILE]` on the `monitor` command's subparsers."""
-    parser = subparsers.add_parser("check", help="validate a config file and print what it will do")
-    parser.add_argument(
-        "file", nargs="?", default=None, help="config file (default: --config, else feeds.yaml)"
-    )
-    # `handler` is what monitor.cli.main dispatches on; `func` is the usual argparse idiom.
-    parser.set_defaults(handler=cmd_check, func=cmd_check)
-
-
-def cmd_check(args: argparse.Namespace) -> int:
-    """Validate the file: problems to stderr and 1, or the summary to stdout and 0."""
-    path = getattr(args, "file", None) or getattr(args, "config", None) or "feeds.yaml"
-    try:
-        settings = load_settings(path)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        print(f"{path}: {_plural(len(exc.problems), 'problem')}", file=sys.stderr)
-        return 1
-    next_runs = _stored_next_runs(settings)
-    print("\n".join(summary_lines(settings, path, datetime.now(UTC), next_runs)))
-    return 0
-
-
-def _stored_next_runs(settings: Settings) -> dict[str, datetime] | None:
-    """Next runs recorded by a monitor that used this store, when it is an existing SQLite file.
-
-    Best effort and read-only: `check` must work before the first run and never create,
-    migrate or wait on a database, so PostgreSQL and missing files give None ("at start").
-    """
-    match = _SQLITE_URL.match(settings.store.url)
-    if not match or not Path(match.group(2).partition("?")[0]).is_file():
-        return None
-    try:
-        from monitor.store import sources
-        from monitor.store.db import Store
-
-        store = Store.open(settings.store.url)
-        try:
-            with store.engine.connect() as conn:
-                health = sources.load_all_health(conn)
-        finally:
-            store.engine.dispose()
-    except Exception as exc:  # an old schema or a locked file: the summary still helps
-        log.debug("no stored next runs: %s", exc)
-        return None
-    return {key: value.next_due for key, value in health.items() if value.next_due is not None}
-
-
-# ---------------------------------------------------------------------------- reloading
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class ConfigHolder:
-    """The settings in force, their file and load time; `reload()` swaps only a valid file in.
-
-    Built with a valid file (raises `ConfigError` otherwise). The scheduler calls `reload()` on
-    SIGHUP and when `changed_on_disk()` says the file changed.
-    """
-
-    def __init__(
-        self,
-        path: str | Path,
-        env: Mapping[str, str] | None = None,
-        *,
-        clock: Callable[[], datetime] = _utcnow,
-    ) -> None:
-        self.path = Path(path)
-        self._env = env
-        self._clock = clock
-        self.settings: Settings = load_settings(self.path, env)
-        self.loaded_at: datetime = clock()
-        self.last_result: tuple[bool, str] = (True, f"loaded {self.path}")
-        self._stamp = self._disk_stamp()
-
-    @classmethod
-    def load(cls, path: str | Path, env: Mapping[str, str] | None = None) -> ConfigHolder:
-        """Load `path` (raising `ConfigError` when it is invalid) and hold it."""
-        return cls(path, env)
-
-    def _disk_stamp(self) -> tuple[int, int] | None:
-        try:
-            stat = self.path.stat()
-        except OSError:
-            return None
-        return (stat.st_mtime_ns, stat.st_size)
-
-    def changed_on_disk(self) -> bool:
-        """True when the file's modification time or size differs from the last load attempt."""
-        return self._disk_stamp() != self._stamp
-
-    def reload(self) -> tuple[bool, str]:
-        """(True, what changed) after loading a valid file; (False, why) keeping the old settings."""
-        self._stamp = self._disk_stamp()
-        try:
-            settings = load_settings(self.path, self._env)
-        except ConfigError as exc:
-            for problem in exc.problems:
-                log.error("config reload rejected: %s", problem)
-            since = self.loaded_at.strftime("%Y-%m-%d %H:%M:%S UTC")
-            message = f"{self.path}: {_plural(len(exc.problems), 'problem')}; keeping the settings loaded at {since}"
-            self.last_result = (False, message)
-            return self.last_result
-        if settings == self.settings:
-            self.last_result = (True, f"{self.path}: unchanged")
-        else:
-            message = f"{self.path}: reloaded, {_diff_sources(self.settings, settings)}"
-            self.settings, self.loaded_at = settings, self._clock()
-            log.info("config %s", message)
-            self.last_result = (True, message)
-        return self.last_result
-
-
-    def revert(self, settings: Settings, loaded_at: datetime, why: str) -> tuple[bool, str]:
-        """Put back the settings that were in force before a reload that could not be applied."""
-        self.settings, self.loaded_at = settings, loaded_at
-        since = loaded_at.strftime("%Y-%m-%d %H:%M:%S UTC")
-        self.last_result = (False, f"{self.path}: could not be applied ({why}); keeping the settings loaded at {since}")
-        return self.last_result
-
-
-def _diff_sources(old: Settings, new: Settings) -> str:
-    before = {s.id: s for s in old.sources}
-    after = {s.id: s for s in new.sources}
-    added = len(after.keys() - before.keys())
-    removed = len(before.keys() - after.keys())
-    changed = sum(1 for key in after.keys() & before.keys() if after[key] != before[key])
-    return f"sources: {added} added, {removed} removed, {changed} changed"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m monitor.config.load [FILE]`: the same as `monitor check [FILE]`."""
-    parser = argparse.ArgumentParser(prog="python -m monitor.config.load")
-    add_commands(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["check", *(sys.argv[1:] if argv is None else argv)])
-    return cmd_check(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

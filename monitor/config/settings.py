@@ -236,7 +236,7 @@ class Source(Strict):
 
 def _check_terms(terms: tuple[str, ...]) -> tuple[str, ...]:
     """Refuse terms the matcher cannot use ('*', emoji only, a*b*c*d) with the reason."""
-    from monitor.ingest.terms import RejectedTerm, normalise_term
+    from monitor.config.terms import RejectedTerm, normalise_term
 
     for term in terms:
         result = normalise_term(term)

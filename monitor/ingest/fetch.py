@@ -51,8 +51,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from protego import Protego
 from yarl import URL
 
-from monitor.config.settings import Http
-from monitor.ingest.addresses import (
+from monitor.config.addresses import (
     PUBLIC_ONLY,
     UNRESTRICTED,
     AddressPolicy,
@@ -60,6 +59,7 @@ from monitor.ingest.addresses import (
     address_kind,
     is_public_address,
 )
+from monitor.config.settings import Http
 from monitor.models import ErrorKind, FetchResult
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ lone article: the second outlet often words the same event differently).
 
 A source's ``topics`` list restricts it to those topics. All terms of all topics go into
 one matcher, so each field of an article is scanned once however many topics there are.
-The term syntax (phrases, ``*``, capitals) is described in :mod:`monitor.ingest.terms`.
+The term syntax (phrases, ``*``, capitals) is described in :mod:`monitor.config.terms`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from monitor.config.settings import Topic
-from monitor.ingest.terms import TermHit, TermMatcher, compile_terms, normalise_term
+from monitor.config.terms import TermHit, TermMatcher, compile_terms, normalise_term
 from monitor.models import Article, TopicMatch
 
 FIELDS: tuple[str, ...] = ("title", "summary", "text")

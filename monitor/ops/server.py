@@ -26,7 +26,8 @@ from typing import Any, Protocol
 from aiohttp import web
 from sqlalchemy import func, select
 
-from monitor.config.load import ConfigError, ConfigHolder, ConfigProblem
+from monitor.config.holder import ConfigHolder
+from monitor.config.load import ConfigError, ConfigProblem
 from monitor.ops import metrics
 from monitor.store import Store
 

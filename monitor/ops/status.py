@@ -10,8 +10,9 @@ from typing import Any, TextIO
 from alerts.deliver import LOOKUP_META, SCOPES_META, WARNINGS
 from alerts.render import origin_name, verified_phrase
 from alerts.slack import SCOPES
-from monitor.config.load import ConfigHolder, effective_sources
+from monitor.config.holder import ConfigHolder
 from monitor.config.settings import Settings
+from monitor.config.sources import effective_sources
 from monitor.ingest.health import bounded_error
 from monitor.models import Article, DevelopmentView
 from monitor.store import Store, developments, meta, outbox, silences, sources

@@ -23,14 +23,14 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from alerts import decide as decide_stage
 from alerts import health_alerts
-from alerts.routing import ActiveSilence
-from monitor.config.load import EffectiveSource, effective_sources
+from monitor.config.addresses import AddressPolicy
 from monitor.config.settings import Settings, format_duration
+from monitor.config.sources import EffectiveSource, effective_sources
 from monitor.ingest import fulltext, health, normalize, relevance
-from monitor.ingest.addresses import AddressPolicy
 from monitor.ingest.fetch import Fetcher
 from monitor.ingest.parse import parse
 from monitor.models import (
+    ActiveSilence,
     Alert,
     Article,
     Development,

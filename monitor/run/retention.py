@@ -49,7 +49,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, null, update
 
-from monitor.config.load import ConfigHolder
+from monitor.config.holder import ConfigHolder
 from monitor.config.settings import Settings
 from monitor.store import Store
 from monitor.store.articles import count_articles, prune_articles

@@ -22,8 +22,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.config.load import ConfigHolder, EffectiveSource
+from monitor.config.holder import ConfigHolder
 from monitor.config.settings import Settings
+from monitor.config.sources import EffectiveSource
 from monitor.ops import metrics
 from monitor.run.pipeline import PollReport, Runtime, poll_source
 from monitor.store import meta

@@ -1,7 +1,7 @@
 """Copy a whole store to an empty database: moving from SQLite to PostgreSQL.
 
-    python -m monitor.store.copy --to postgresql+psycopg://monitor:PW@db/monitor
-    python -m monitor.store.copy --from sqlite:////var/lib/monitor/monitor.db --to postgresql+psycopg://...
+    monitor db copy --to postgresql+psycopg://monitor:PW@db/monitor
+    monitor db copy --from sqlite:////var/lib/monitor/monitor.db --to postgresql+psycopg://...
 
 The monitor must be stopped (nothing may write to the source while it is read). The target is
 migrated to the newest schema, must hold no rows, and receives every table with the same ids
@@ -15,11 +15,7 @@ timestamps arrive as the target engine stores them, not as SQLite's text.
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
-from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import Connection, Table, func, select
 
@@ -71,58 +67,3 @@ def _copy_table(reader: Connection, writer: Connection, table: Table, batch: int
 
 def _count(conn: Connection, table: Table) -> int:
     return int(conn.execute(select(func.count()).select_from(table)).scalar() or 0)
-
-
-def add_commands(subparsers: Any) -> None:
-    """Add `copy` to the `monitor db` group (register after `monitor.store.db.add_commands`)."""
-    db = subparsers.choices.get("db")
-    if db is None:
-        return
-    group = next(a for a in db._actions if isinstance(a, argparse._SubParsersAction))
-    copy = group.add_parser("copy", help="copy the store into an empty database (e.g. SQLite to PostgreSQL); stop the monitor first")
-    copy.add_argument("--to", required=True, metavar="URL", help="target database URL")
-    copy.add_argument("--from", dest="source", metavar="URL", help="source database URL (default: the store of --config)")
-    copy.set_defaults(handler=lambda args: run(args.source, args.to, args.config))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    import os
-
-    parser = argparse.ArgumentParser(prog="python -m monitor.store.copy", description="Copy the store into an empty database (e.g. SQLite to PostgreSQL). Stop the monitor first.")
-    parser.add_argument("--to", required=True, metavar="URL", help="target database URL, e.g. postgresql+psycopg://user:pw@host/db")
-    parser.add_argument("--from", dest="source", metavar="URL", help="source database URL (default: the store of --config)")
-    parser.add_argument("--config", "-c", default=os.environ.get("MONITOR_CONFIG", "feeds.yaml"), help="feeds.yaml whose store is the source (default: %(default)s)")
-    args = parser.parse_args(argv)
-    return run(args.source, args.to, args.config)
-
-
-def run(source_url: str | None, target_url: str, config: str) -> int:
-    from monitor.config.load import ConfigError, load_settings, resolve_store_url
-
-    if source_url is None:
-        try:
-            source_url = resolve_store_url(load_settings(config), config)
-        except ConfigError as exc:
-            print(str(exc), file=sys.stderr)
-            return 1
-    source, target = Store.open(source_url), Store.open(target_url)
-    try:
-        counts = copy_database(source, target)
-    except CopyError as exc:
-        print(f"not copied: {exc}", file=sys.stderr)
-        return 1
-    except Exception as exc:  # a driver error: say which side and why, without a traceback
-        print(f"not copied: {type(exc).__name__}: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
-        return 1
-    finally:
-        source.close()
-        target.close()
-    print(f"copied {source.url} -> {target.url}")
-    for name, rows in counts.items():
-        print(f"  {name:<14} {rows:>10} rows")
-    print("now point store.url (or MONITOR_STORE_URL) at the new database and start the monitor")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

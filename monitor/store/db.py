@@ -19,11 +19,9 @@ timeout instead of failing half-way when one upgrades its read lock.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import logging
 import sqlite3
-import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -82,7 +80,7 @@ class Store:
         try:
             current, head = self.current_revision(), self.head_revision()
         except SQLAlchemyError as exc:
-            return f"{self.url} (unreachable: {_first_line(exc)})"
+            return f"{self.url} (unreachable: {first_line(exc)})"
         if current == head:
             return f"{self.url} (schema {current})"
         return f"{self.url} (schema {current or 'empty'}; needs `monitor db upgrade` to {head})"
@@ -306,67 +304,7 @@ def autogenerate_revision(message: str, rev_id: str) -> list[str]:
     return [script.path for script in items if script is not None]
 
 
-# --- `monitor db ...` -------------------------------------------------------------------
-
-
-def add_commands(subparsers: Any) -> None:
-    """Register `db upgrade` and `db current` on the `monitor` command's subparsers."""
-    db = subparsers.add_parser("db", help="database migrations")
-    db_commands = db.add_subparsers(dest="db_command", metavar="COMMAND", required=True)
-    for name, handler, help_text in (
-        ("upgrade", cmd_db_upgrade, "apply database migrations up to the newest"),
-        ("current", cmd_db_current, "show the applied and the newest migration"),
-    ):
-        sub = db_commands.add_parser(name, help=help_text)
-        # SUPPRESS: a --config given before `db` (on the main parser) is not overwritten.
-        sub.add_argument("--config", default=argparse.SUPPRESS, help="feeds.yaml to read")
-        sub.add_argument("--url", help="database URL; overrides the config file's store")
-        sub.set_defaults(handler=handler)
-
-
-def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    store = _store_from_args(args)
-    try:
-        before = store.current_revision()
-        store.upgrade()
-        after = store.current_revision()
-    except SQLAlchemyError as exc:
-        print(f"{store.url}: cannot upgrade: {_first_line(exc)}", file=sys.stderr)
-        return 1
-    finally:
-        store.close()
-    if before == after:
-        print(f"{store.url}: already at {after}")
-    else:
-        print(f"{store.url}: upgraded {before or '(empty)'} -> {after}")
-    return 0
-
-
-def cmd_db_current(args: argparse.Namespace) -> int:
-    store = _store_from_args(args)
-    try:
-        current, head = store.current_revision(), store.head_revision()
-    except SQLAlchemyError as exc:
-        print(f"{store.url}: cannot read the revision: {_first_line(exc)}", file=sys.stderr)
-        return 1
-    finally:
-        store.close()
-    status = "up to date" if current == head else "needs `monitor db upgrade`"
-    print(f"{store.url}: at {current or '(empty)'}, newest {head} ({status})")
-    return 0 if current == head else 1
-
-
-def _first_line(exc: BaseException) -> str:
-    # Driver errors carry the SQL and a link on later lines; the first says what happened.
+def first_line(exc: BaseException) -> str:
+    """What a database error says, in one line: driver errors carry the SQL and a link on later
+    lines; the first says what happened."""
     return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-
-
-def _store_from_args(args: argparse.Namespace) -> Store:
-    url = getattr(args, "url", None)
-    if not url:
-        # Imported here: the config module is heavier and only needed without --url.
-        from monitor.config.load import load_settings, resolve_store_url
-
-        config_path = Path(getattr(args, "config", None) or "feeds.yaml")
-        url = resolve_store_url(load_settings(config_path), config_path)
-    return Store.open(str(url))

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, select, update
 
-from alerts.routing import MATCHERS, ActiveSilence
+from monitor.models import SILENCE_MATCHERS, ActiveSilence
 from monitor.store.schema import as_utc, silence
 
 
@@ -25,8 +25,8 @@ def add_silence(
     expires: datetime,
 ) -> int:
     """Store a silence and return its id. `matcher` is topic, development, source or match."""
-    if matcher not in MATCHERS:
-        raise ValueError(f"unknown silence matcher {matcher!r}; use one of {', '.join(MATCHERS)}")
+    if matcher not in SILENCE_MATCHERS:
+        raise ValueError(f"unknown silence matcher {matcher!r}; use one of {', '.join(SILENCE_MATCHERS)}")
     if not value.strip():
         raise ValueError("a silence needs a non-empty value")
     if expires <= created:

@@ -30,7 +30,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from monitor.ingest.terms import compile_terms
+from monitor.config.terms import compile_terms
 from monitor.models import Article, Impact
 
 MAX_ARTICLES = 50  # reports of one development read (10,000 reprints add nothing)

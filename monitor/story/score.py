@@ -28,7 +28,7 @@ from functools import cache, lru_cache
 
 from monitor.config.settings import Impact as ImpactSettings
 from monitor.config.settings import ImpactSignal, Topic
-from monitor.ingest.terms import TermHit, TermMatcher, compile_terms
+from monitor.config.terms import TermHit, TermMatcher, compile_terms
 from monitor.models import Article, Decision, Impact, Sentiment
 from monitor.story import rubric
 from monitor.story.rubric import Rating

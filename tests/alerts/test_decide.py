@@ -9,9 +9,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from alerts.decide import Hold, PreviousState, decide
 from alerts.deliver import Relay
-from alerts.routing import ActiveSilence
 from monitor.config.settings import QuietHours, Route
 from monitor.models import (
+    ActiveSilence,
     AlertKind,
     AlertState,
     Article,

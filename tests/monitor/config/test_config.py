@@ -12,18 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config.load import (
-    ConfigError,
-    ConfigHolder,
-    ConfigProblem,
-    add_commands,
-    cmd_check,
-    effective_source,
-    effective_sources,
-    load_settings,
-    resolve_store_url,
-    summary_lines,
-)
+from monitor.cli.check import add_commands, cmd_check, summary_lines
+from monitor.config.holder import ConfigHolder
+from monitor.config.load import ConfigError, ConfigProblem, load_settings, resolve_store_url
+from monitor.config.sources import effective_source, effective_sources
 
 ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = ROOT / "tests" / "fixtures" / "config"
@@ -429,10 +421,10 @@ def test_check_defaults_to_feeds_yaml_in_the_working_directory(
     assert "duplicate source id 'bis-press'" in capsys.readouterr().err
 
 
-def test_python_dash_m_monitor_config_exit_codes() -> None:
+def test_python_dash_m_monitor_cli_check_exit_codes() -> None:
     env = {key: value for key, value in os.environ.items() if key != "SLACK_BOT_TOKEN"}
     bad = subprocess.run(
-        [sys.executable, "-m", "monitor.config.load", str(FIXTURES / "bad_duration.yaml")],
+        [sys.executable, "-m", "monitor.cli.check", str(FIXTURES / "bad_duration.yaml")],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -442,7 +434,7 @@ def test_python_dash_m_monitor_config_exit_codes() -> None:
     assert bad.returncode == 1
     assert "sources[0].interval: invalid duration '10x'" in bad.stderr
     good = subprocess.run(
-        [sys.executable, "-m", "monitor.config.load", "feeds.yaml"],
+        [sys.executable, "-m", "monitor.cli.check", "feeds.yaml"],
         capture_output=True,
         text=True,
         cwd=ROOT,

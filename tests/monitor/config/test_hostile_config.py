@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config.load import cmd_check
+from monitor.cli.check import cmd_check
 from monitor.run.app import open_app
 from monitor.run.scheduler import Service
 

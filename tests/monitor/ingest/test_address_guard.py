@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from monitor.config.addresses import PUBLIC_ONLY, AddressPolicy
 from monitor.config.settings import Http
-from monitor.ingest.addresses import PUBLIC_ONLY, AddressPolicy
 from monitor.ingest.fetch import Fetcher
 from monitor.models import ErrorKind
 from monitor.run.app import open_app, run_once_and_report

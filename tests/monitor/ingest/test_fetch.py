@@ -24,8 +24,8 @@ import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
+from monitor.config.addresses import PUBLIC_ONLY, AddressPolicy
 from monitor.config.settings import Http
-from monitor.ingest.addresses import PUBLIC_ONLY, AddressPolicy
 from monitor.ingest.fetch import Fetcher, is_public_address
 from monitor.ingest.health import record_fetch
 from monitor.models import ErrorKind, SourceHealth

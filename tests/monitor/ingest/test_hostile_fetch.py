@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config.load import ConfigHolder
+from monitor.config.addresses import AddressPolicy
+from monitor.config.holder import ConfigHolder
 from monitor.config.settings import Http
-from monitor.ingest.addresses import AddressPolicy
 from monitor.ingest.fetch import Fetcher
 from monitor.models import ErrorKind, SourceHealth
 from monitor.ops.status import collect_status, render_status

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from monitor.config.addresses import AddressPolicy
 from monitor.config.settings import Http, Selectors
-from monitor.ingest.addresses import AddressPolicy
 from monitor.ingest.fetch import Fetcher
 from monitor.ingest.normalize import normalize_items
 from monitor.ingest.parse import parse, parse_feed, parse_page

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from monitor.config.settings import Topic, TopicRules
+from monitor.config.terms import compile_terms
 from monitor.ingest.relevance import compile_topics, evaluate_topics, explain_miss, match_topics
-from monitor.ingest.terms import compile_terms
 from monitor.models import Article
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.config.load import ConfigHolder
+from monitor.config.holder import ConfigHolder
 from monitor.models import Alert, AlertKind, SourceHealth
 from monitor.ops.server import serve_if_enabled
 from monitor.run.app import open_app

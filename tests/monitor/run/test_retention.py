@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config.load import ConfigHolder
+from monitor.config.holder import ConfigHolder
 from monitor.config.settings import Settings
 from monitor.models import Alert, AlertKind, Article, Development
 from monitor.run.retention import checkpoint_wal, make_retention_job, prune, vacuum

@@ -103,13 +103,13 @@ def test_command_copies_from_the_config_store_and_reports(tmp_path: Path) -> Non
     config.write_text("store:\n  url: sqlite:///source.db\n", encoding="utf-8")
     target = tmp_path / "target.db"
     done = subprocess.run(
-        [sys.executable, "-m", "monitor.store.copy", "--config", str(config), "--to", f"sqlite:///{target}"],
+        [sys.executable, "-m", "monitor.cli.db", "copy", "--config", str(config), "--to", f"sqlite:///{target}"],
         capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert "article" in done.stdout and "3 rows" in done.stdout
     again = subprocess.run(
-        [sys.executable, "-m", "monitor.store.copy", "--config", str(config), "--to", f"sqlite:///{target}"],
+        [sys.executable, "-m", "monitor.cli.db", "copy", "--config", str(config), "--to", f"sqlite:///{target}"],
         capture_output=True, text=True, timeout=120,
     )
     assert again.returncode == 1 and "already holds data" in again.stderr

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
+from monitor.cli import db as db_commands
 from monitor.models import (
     Alert,
     Article,
@@ -27,7 +28,7 @@ from monitor.models import (
     SourceHealth,
     TopicMatch,
 )
-from monitor.store import Store, articles, db, developments, meta, outbox, sources
+from monitor.store import Store, articles, developments, meta, outbox, sources
 from monitor.store.schema import article as article_table
 from monitor.store.schema import development
 
@@ -118,7 +119,7 @@ def test_processes_upgrading_at_once_queue_instead_of_colliding(store_url: str) 
 
 def test_db_commands_upgrade_and_report(store_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     parser = argparse.ArgumentParser()
-    db.add_commands(parser.add_subparsers(dest="command"))
+    db_commands.add_commands(parser.add_subparsers(dest="command"))
 
     def run(*argv: str) -> int:
         args = parser.parse_args([*argv, "--url", store_url])
@@ -134,7 +135,7 @@ def test_db_commands_upgrade_and_report(store_url: str, capsys: pytest.CaptureFi
 
 def test_db_upgrade_reports_an_unreachable_database(capsys: pytest.CaptureFixture[str]) -> None:
     parser = argparse.ArgumentParser()
-    db.add_commands(parser.add_subparsers(dest="command"))
+    db_commands.add_commands(parser.add_subparsers(dest="command"))
     args = parser.parse_args(
         ["db", "upgrade", "--url", "postgresql+psycopg://nobody:secret@127.0.0.1:1/none"]
     )

@@ -1,0 +1,140 @@
+"""The commands that run the monitor: `run`, `demo`, `sources`, `developments`, `status`,
+`eval` and `replay`. Thin handlers: the work lives in `monitor.run`, `monitor.ops` and
+`monitor.eval`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+
+from monitor.config.holder import ConfigHolder
+from monitor.config.load import load_settings
+from monitor.config.settings import parse_duration
+from monitor.run.app import check_slack, open_app, open_store, run_once_and_report
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    run = sub.add_parser("run", help="poll the sources on schedule and alert Slack (or the console)")
+    run.add_argument("--once", action="store_true", help="poll every source once, deliver alerts, and exit (for cron)")
+    run.set_defaults(handler=cmd_run)
+
+    demo = sub.add_parser("demo", help="run the whole flow against local sample feeds, no internet or Slack needed")
+    demo.add_argument("--keep", metavar="DIR", help="keep the demo's feeds.yaml and store in DIR (for `monitor digest` afterwards)")
+    demo.set_defaults(handler=cmd_demo)
+
+    sources = sub.add_parser("sources", help="list sources, or test one now")
+    sources_sub = sources.add_subparsers(dest="sources_command", metavar="ACTION", required=True)
+    listing = sources_sub.add_parser("list", help="sources with their health")
+    listing.set_defaults(handler=cmd_sources_list)
+    test = sources_sub.add_parser("test", help="fetch one source now and show every item with the topics it matched and why (writes nothing)")
+    test.add_argument("source_id", metavar="ID")
+    test.set_defaults(handler=cmd_sources_test)
+
+    devs = sub.add_parser("developments", help="recent developments with their sources and decision")
+    devs.add_argument("--since", default="24h", type=duration_argument, help="how far back, e.g. 12h or 7d (default: %(default)s)")
+    devs.add_argument("--json", action="store_true", help="print JSON")
+    devs.set_defaults(handler=cmd_developments)
+
+    status = sub.add_parser("status", help="one screen for operators: sources, alerts, silences, config")
+    status.add_argument("--json", action="store_true", help="print JSON for scripts")
+    status.set_defaults(handler=cmd_status)
+
+    evaluate = sub.add_parser("eval", help="measure clustering or extraction on a labelled corpus")
+    eval_sub = evaluate.add_subparsers(dest="eval_command", metavar="WHAT", required=True)
+    from monitor.eval import clusters as cluster_eval
+    from monitor.eval import pages as eval_pages
+    from monitor.eval import stories as eval_stories
+
+    cluster_eval.add_eval_clusters_parser(eval_sub)
+    eval_pages.add_eval_pages_parser(eval_sub)
+    eval_stories.add_eval_stories_parser(eval_sub)
+    cluster_eval.add_replay_parser(sub)
+
+
+def duration_argument(text: str) -> timedelta:
+    """argparse type: '24h' → timedelta, with the config file's message on a bad value."""
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+async def cmd_run(args: argparse.Namespace) -> int:
+    from monitor.run.scheduler import Service
+
+    async with open_app(args.config) as app:
+        await check_slack(app)
+        if args.once:
+            return await run_once_and_report(app)
+        from alerts.digest import make_digest_job
+        from monitor.run.retention import make_retention_job
+
+        service = Service(
+            app.holder,
+            app.runtime,
+            relay=app.relay.deliver_due,
+            digests=make_digest_job(app.store, app.holder, clock=app.runtime.clock),
+            retention=make_retention_job(app.store, app.holder, clock=app.runtime.clock),
+        )
+        service.on_reload.append(lambda: setattr(app.relay, "settings", app.holder.settings))
+        from monitor.ops.server import serve_if_enabled
+
+        async with serve_if_enabled(app, service):
+            await service.run()
+    return 0
+
+
+async def cmd_demo(args: argparse.Namespace) -> int:
+    from monitor.cli.demo import run_demo
+
+    return await run_demo(keep=args.keep)
+
+
+def cmd_sources_list(args: argparse.Namespace) -> int:
+    from monitor.ops.status import print_sources
+
+    settings = load_settings(args.config)
+    store = open_store(settings, args.config)
+    try:
+        print_sources(settings, store, datetime.now(UTC))
+    finally:
+        store.close()
+    return 0
+
+
+async def cmd_sources_test(args: argparse.Namespace) -> int:
+    from monitor.cli.sourcetest import try_source
+
+    settings = load_settings(args.config)
+    return await try_source(settings, args.source_id, out=sys.stdout)
+
+
+def cmd_developments(args: argparse.Namespace) -> int:
+    from monitor.ops.status import print_developments
+
+    settings = load_settings(args.config)
+    store = open_store(settings, args.config)
+    try:
+        print_developments(store, datetime.now(UTC) - args.since, as_json=args.json, settings=settings)
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from monitor.ops.status import collect_status, render_status
+
+    holder = ConfigHolder.load(args.config)
+    store = open_store(holder.settings, args.config)
+    try:
+        status = collect_status(holder, store, datetime.now(UTC))
+    finally:
+        store.close()
+    print(json.dumps(status, indent=2, default=_json_value) if args.json else render_status(status))
+    return 0
+
+
+def _json_value(value: object) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
