@@ -23,13 +23,13 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import Connection
 
 from alerts.escape import escape, escape_clipped, link
 from alerts.render import MAX_BLOCKS, Block, Message, context, divider, header, mrkdwn, pack_lines
 from monitor.config.settings import Digest as DigestSettings
 from monitor.models import Alert, AlertKind, Development, DevelopmentState
-from monitor.store import schema
+from monitor.store import developments, outbox, sources
 
 log = logging.getLogger(__name__)
 
@@ -121,22 +121,11 @@ def thread_links(conn: Connection, development_ids: Iterable[int]) -> dict[int, 
     A permalink the relay stored from chat.getPermalink (payload["permalink"]) wins; else
     one is built from the channel id and ts.
     """
-    ids = list(development_ids)
-    if not ids:
-        return {}
-    query = (
-        select(schema.alert.c.development_id, schema.alert.c.slack_channel_id, schema.alert.c.slack_ts, schema.alert.c.payload)
-        .where(and_(schema.alert.c.kind == AlertKind.NEW.value, schema.alert.c.development_id.in_(ids), schema.alert.c.slack_ts != ""))
-        .order_by(schema.alert.c.id)
-    )
     links: dict[int, str] = {}
-    for row in conn.execute(query):
-        if row.development_id in links:
-            continue
-        stored = (row.payload or {}).get("permalink") if isinstance(row.payload, dict) else None
-        url = stored if isinstance(stored, str) and stored else permalink(row.slack_channel_id, row.slack_ts)
+    for dev_id, (channel_id, ts, stored) in outbox.first_parents(conn, development_ids).items():
+        url = stored or permalink(channel_id, ts)
         if url:
-            links[row.development_id] = url
+            links[dev_id] = url
     return links
 
 
@@ -149,34 +138,15 @@ def load_digest_data(
     failures_before_alert: int = 3,
 ) -> DigestData:
     """Developments active in [since, until), their thread links, and the failing sources."""
-    dev = schema.development
-    since, until = since.astimezone(UTC), until.astimezone(UTC)  # stored as UTC
-    query = select(dev).where(and_(dev.c.last_seen >= since, dev.c.first_seen < until, dev.c.merged_into.is_(None)))
-    if topics:
-        query = query.where(dev.c.topic.in_(list(topics)))
-    rows = list(conn.execute(query))
-    links = thread_links(conn, [row.id for row in rows])
-    entries = tuple(_entry(row, links.get(row.id)) for row in rows)
-    states = {row.id: row.state for row in rows}
-    return DigestData(entries, states, _failing_sources(conn, failures_before_alert))
-
-
-def _entry(row: Any, thread_url: str | None) -> DigestEntry:
-    first_seen = _utc(row.first_seen)
-    last_seen = _utc(row.last_seen)
-    assert first_seen is not None and last_seen is not None  # NOT NULL columns
-    return DigestEntry(
-        development_id=row.id,
-        topic=row.topic,
-        headline=row.headline,
-        independent=row.independent or 1,
-        first_seen=first_seen,
-        last_seen=last_seen,
-        impact=row.impact,
-        impact_reasons=tuple(row.impact_reasons or ()),
-        sentiment=row.sentiment,
-        thread_url=thread_url,
+    found = developments.active_between(conn, since.astimezone(UTC), until.astimezone(UTC), topics=topics)
+    links = thread_links(conn, [d.id for d in found if d.id is not None])
+    entries = tuple(entry_from_development(d, links.get(d.id or 0)) for d in found)
+    states = {d.id or 0: d.state.value for d in found}
+    failing = tuple(
+        FailingSource(h.source_id, h.consecutive_failures, h.last_ok, h.last_error)
+        for h in sources.failing(conn, failures_before_alert)
     )
+    return DigestData(entries, states, failing)
 
 
 def entry_from_development(dev: Development, thread_url: str | None = None) -> DigestEntry:
@@ -194,19 +164,6 @@ def entry_from_development(dev: Development, thread_url: str | None = None) -> D
         impact_reasons=tuple(dev.impact.reasons) if dev.impact else (),
         sentiment=dev.sentiment.value if dev.sentiment else None,
         thread_url=thread_url,
-    )
-
-
-def _failing_sources(conn: Connection, failures_before_alert: int) -> tuple[FailingSource, ...]:
-    state = schema.source_state
-    query = (
-        select(state)
-        .where(or_(state.c.health_alerted.is_(True), state.c.consecutive_failures >= failures_before_alert))
-        .order_by(state.c.consecutive_failures.desc(), state.c.source_id)
-    )
-    return tuple(
-        FailingSource(row.source_id, row.consecutive_failures or 0, _utc(row.last_ok), row.last_error or "")
-        for row in conn.execute(query)
     )
 
 
@@ -469,7 +426,7 @@ def digest_key(digest_id: str, period_end: datetime) -> str:
 
 def last_digest_runs(conn: Connection) -> dict[str, datetime]:
     """Digest id → end of the latest period queued, read from the outbox's dedup keys."""
-    rows = conn.execute(select(schema.alert.c.dedup_key).where(schema.alert.c.dedup_key.like("digest:%")))
+    rows = [(key,) for key in outbox.keys_like(conn, "digest:%")]
     runs: dict[str, datetime] = {}
     for (key,) in rows:
         _, digest_id, iso = key.split(":", 2)

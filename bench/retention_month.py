@@ -37,8 +37,9 @@ from pathlib import Path
 
 from monitor.config.settings import Settings
 from monitor.models import Alert, AlertKind, Article, Development, DevelopmentState, TopicMatch
-from monitor.run.retention import COMPACT_MIN_FREE_BYTES, checkpoint_wal, prune
+from monitor.run.retention import COMPACT_MIN_FREE_BYTES, prune
 from monitor.store import Store, articles, developments, outbox
+from monitor.store.maintenance import checkpoint_wal
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 BATCH = 2_000  # articles per transaction (a busy minute of polls)

@@ -100,3 +100,25 @@ def test_an_upward_import_is_caught(tmp_path: Path) -> None:
         "alerts.render (3) imports monitor.run.pipeline (4)",
         "monitor.story.cluster (1) imports monitor.store.articles (2)",
     ]
+
+
+def sql_outside_the_store(root: Path = ROOT) -> list[str]:
+    """Modules outside monitor/store that use SQLAlchemy for more than a connection's type and
+    its exceptions (which pass through every layer as values)."""
+    allowed = {"sqlalchemy.exc", "sqlalchemy.Connection"}
+    offences = []
+    for path in sorted([*root.glob("monitor/**/*.py"), *root.glob("alerts/**/*.py")]):
+        if "store" in path.relative_to(root).parts[:2]:
+            continue
+        tree = ast.parse(path.read_text("utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "sqlalchemy":
+                names = {node.module} if node.module != "sqlalchemy" else {f"sqlalchemy.{a.name}" for a in node.names}
+                offences += [f"{module_name(path, root)} uses {n}" for n in sorted(names - allowed)]
+            elif isinstance(node, ast.Import):
+                offences += [f"{module_name(path, root)} uses {a.name}" for a in node.names if a.name.split(".")[0] == "sqlalchemy"]
+    return offences
+
+
+def test_only_the_store_speaks_sql() -> None:
+    assert sql_outside_the_store() == []

@@ -24,20 +24,16 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiohttp import web
-from sqlalchemy import func, select
 
 from monitor.config.holder import ConfigHolder
 from monitor.config.load import ConfigError, ConfigProblem
 from monitor.ops import metrics
-from monitor.store import Store
+from monitor.store import Store, stats
 
 log = logging.getLogger(__name__)
 
 PING_TIMEOUT_SECONDS = 5.0
 HEALTH_PATHS = ("/healthz", "/readyz", "/metrics")
-# Alerts that are still to be delivered.
-_WAITING_STATES = ("pending", "deferred")
-
 
 class AppLike(Protocol):
     """What the server reads from `monitor.run.app.App`."""
@@ -153,24 +149,15 @@ def _source_ids(app: AppLike) -> set[str]:
 def refresh_store_gauges(store: Store, source_ids: set[str] | None = None) -> None:
     """Outbox depth, developments by state and the configured sources' last success, read
     from the store (never raises)."""
-    from monitor.store.schema import alert, development, source_state
-
     try:
         with store.connect() as conn:
-            waiting = conn.execute(
-                select(func.count()).select_from(alert).where(alert.c.state.in_(_WAITING_STATES))
-            ).scalar()
-            rows = conn.execute(select(development.c.state, func.count()).group_by(development.c.state))
-            by_state: dict[str, int] = {str(state): int(count) for state, count in rows}
-            last_ok = conn.execute(
-                select(source_state.c.source_id, source_state.c.last_ok).where(source_state.c.last_ok.is_not(None))
-            ).all()
+            read = stats.gauges(conn)
     except Exception as exc:  # an unreachable store shows on /readyz; keep the last values here
         log.warning("metrics: cannot read the store: %s", exc)
         return
-    metrics.set_outbox_depth(int(waiting or 0))
-    metrics.set_developments(by_state)
-    for source_id, when in last_ok:
+    metrics.set_outbox_depth(read.waiting_alerts)
+    metrics.set_developments(read.developments_by_state)
+    for source_id, when in read.last_ok.items():
         if source_ids is None or source_id in source_ids:
             metrics.set_last_success(source_id, when)
 

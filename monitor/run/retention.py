@@ -47,12 +47,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import Connection, null, update
-
 from monitor.config.holder import ConfigHolder
 from monitor.config.settings import Settings
 from monitor.store import Store
 from monitor.store.articles import count_articles, prune_articles
+from monitor.store.developments import clear_features
+from monitor.store.maintenance import checkpoint_wal, space, vacuum
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def prune(
         total_before = count_articles(conn)
         affected = prune_articles(conn, before, forget_before=forget_before)
         forgotten = total_before - count_articles(conn)
-        cleared = _clear_features(conn, min(before, now - settings.cluster.window))
+        cleared = clear_features(conn, min(before, now - settings.cluster.window))
     report = PruneReport(affected - forgotten, forgotten, cleared, before, forget_before)
     if store.dialect != "sqlite":
         return report
@@ -97,72 +97,14 @@ def prune(
 
 def _maintain_sqlite(store: Store, report: PruneReport, min_free_bytes: int) -> PruneReport:
     checkpoint_wal(store)
-    file_bytes, reclaimable = _space(store)
+    file_bytes, reclaimable = space(store)
     compact = reclaimable >= min_free_bytes and reclaimable >= COMPACT_FREE_FRACTION * file_bytes
     if compact:
         log.info("retention: compacting the SQLite file", extra={"reclaimable_bytes": reclaimable, "file_bytes": file_bytes})
         vacuum(store)
         checkpoint_wal(store)
-        file_bytes, reclaimable = _space(store)
+        file_bytes, reclaimable = space(store)
     return replace(report, file_bytes=file_bytes, free_bytes=reclaimable, compacted=compact)
-
-
-def _clear_features(conn: Connection, before: datetime) -> int:
-    """Drop clustering features of developments last seen before `before` (see step 3)."""
-    from monitor.store.schema import development
-
-    query = (
-        update(development)
-        .where(development.c.last_seen < before, development.c.features.is_not(None))
-        .values(features=null())
-    )
-    return int(conn.execute(query).rowcount)
-
-
-def checkpoint_wal(store: Store) -> None:
-    """Copy the WAL into the main file and truncate it (SQLite; a no-op elsewhere).
-
-    A reader holding an old snapshot makes the checkpoint partial; that is fine, the next
-    run finishes it.
-    """
-    if store.dialect == "sqlite":
-        _outside_transaction(store, "PRAGMA wal_checkpoint(TRUNCATE)")
-
-
-def vacuum(store: Store) -> None:
-    """Rewrite the SQLite file without its free pages (a no-op elsewhere)."""
-    if store.dialect == "sqlite":
-        _outside_transaction(store, "VACUUM")
-
-
-def _outside_transaction(store: Store, statement: str) -> None:
-    # VACUUM and a full checkpoint refuse to run inside a transaction, and the store's
-    # SQLAlchemy connections always BEGIN (see monitor.store.db); the DB-API connection is
-    # in autocommit mode (isolation_level=None), so the statement runs on its own there.
-    raw = store.engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        try:
-            cursor.execute(statement)
-            cursor.fetchall()
-        finally:
-            cursor.close()
-    finally:
-        raw.close()
-
-
-def _space(store: Store) -> tuple[int, int]:
-    """(file bytes, reclaimable bytes: free pages + unused bytes inside pages)."""
-    with store.connect() as conn:
-        page_size = int(conn.exec_driver_sql("PRAGMA page_size").scalar() or 0)
-        pages = int(conn.exec_driver_sql("PRAGMA page_count").scalar() or 0)
-        free = int(conn.exec_driver_sql("PRAGMA freelist_count").scalar() or 0) * page_size
-        try:
-            # Aggregated per table and index (the second argument); reads every page once.
-            unused = int(conn.exec_driver_sql("SELECT sum(unused) FROM dbstat('main', 1)").scalar() or 0)
-        except Exception:  # SQLite built without SQLITE_ENABLE_DBSTAT_VTAB
-            unused = 0
-    return pages * page_size, free + unused
 
 
 def make_retention_job(

@@ -7,11 +7,11 @@ and `merged_into` set; reads that list developments leave it out unless asked fo
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, select, update
+from sqlalchemy import Connection, Select, null, select, update
 from sqlalchemy.engine import RowMapping
 
 from monitor.models import Development, DevelopmentState, Impact, Sentiment
@@ -259,3 +259,26 @@ def _sentiment(value: str | None) -> Sentiment | None:
     except ValueError:
         log.warning("unknown sentiment %r; reading it as none", value)
         return None
+
+
+def clear_features(conn: Connection, before: datetime) -> int:
+    """Drop the clustering features of developments last seen before `before`: a closed
+    development is never matched again, and its features are most of its row."""
+    query = (
+        update(development)
+        .where(development.c.last_seen < before, development.c.features.is_not(None))
+        .values(features=null())
+    )
+    return int(conn.execute(query).rowcount)
+
+
+def active_between(
+    conn: Connection, since: datetime, until: datetime, *, topics: Sequence[str] | None = None
+) -> list[Development]:
+    """Developments (not merged) with a report in [since, until): what a digest covers."""
+    query = select(development).where(
+        development.c.last_seen >= since, development.c.first_seen < until, development.c.merged_into.is_(None)
+    )
+    if topics:
+        query = query.where(development.c.topic.in_(list(topics)))
+    return [_development_from_row(row._mapping) for row in conn.execute(query)]

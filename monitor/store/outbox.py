@@ -311,3 +311,26 @@ def _alert_from_row(row: RowMapping | Mapping[str, Any]) -> Alert:
         updated=row["updated"],
         id=row["id"],
     )
+
+
+def first_parents(conn: Connection, development_ids: Iterable[int]) -> dict[int, tuple[str, str, str | None]]:
+    """Development id → (channel id, ts, stored permalink) of its first delivered parent."""
+    ids = list(development_ids)
+    if not ids:
+        return {}
+    query = (
+        select(table.c.development_id, table.c.slack_channel_id, table.c.slack_ts, table.c.payload)
+        .where(and_(table.c.kind == AlertKind.NEW.value, table.c.development_id.in_(ids), table.c.slack_ts != ""))
+        .order_by(table.c.id)
+    )
+    found: dict[int, tuple[str, str, str | None]] = {}
+    for row in conn.execute(query):
+        if row.development_id not in found:
+            stored = (row.payload or {}).get("permalink") if isinstance(row.payload, dict) else None
+            found[row.development_id] = (row.slack_channel_id, row.slack_ts, stored if isinstance(stored, str) and stored else None)
+    return found
+
+
+def keys_like(conn: Connection, pattern: str) -> list[str]:
+    """Dedup keys matching a LIKE pattern ("digest:%": the digest periods queued)."""
+    return [key for (key,) in conn.execute(select(table.c.dedup_key).where(table.c.dedup_key.like(pattern)))]

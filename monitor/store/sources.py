@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, or_, select, update
 from sqlalchemy.engine import RowMapping
 
 from monitor.models import ErrorKind, SourceHealth
@@ -99,3 +99,14 @@ def _error_kind(value: str | None) -> ErrorKind | None:
         # A kind written by a newer version: keep the health readable.
         log.warning("unknown error kind %r in source_state; reading it as 'other'", value)
         return ErrorKind.OTHER
+
+
+def failing(conn: Connection, failures_before_alert: int) -> list[SourceHealth]:
+    """Sources alerted as failing, or failing at least `failures_before_alert` times in a row;
+    the most failures first."""
+    query = (
+        select(source_state)
+        .where(or_(source_state.c.health_alerted.is_(True), source_state.c.consecutive_failures >= failures_before_alert))
+        .order_by(source_state.c.consecutive_failures.desc(), source_state.c.source_id)
+    )
+    return [_health_from_row(row._mapping) for row in conn.execute(query)]

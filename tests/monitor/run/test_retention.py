@@ -12,8 +12,9 @@ import pytest
 from monitor.config.holder import ConfigHolder
 from monitor.config.settings import Settings
 from monitor.models import Alert, AlertKind, Article, Development
-from monitor.run.retention import checkpoint_wal, make_retention_job, prune, vacuum
+from monitor.run.retention import make_retention_job, prune
 from monitor.store import Store, articles, developments, outbox
+from monitor.store.maintenance import checkpoint_wal, vacuum
 
 NOW = datetime(2026, 3, 10, 3, 17, tzinfo=UTC)
 
