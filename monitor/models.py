@@ -190,6 +190,9 @@ class Development:
     # impact rubric; storylines link developments of one kind. Empty when not rated.
     kind: str = ""
     merged_into: int | None = None
+    # What corroboration concluded, with the origins behind it; decided once per change
+    # (None for rows stored before the decision was kept, and for unsaved developments).
+    decision: Decision | None = None
     decision_reason: str = ""
     id: int | None = None
 

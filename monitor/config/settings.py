@@ -245,6 +245,9 @@ def _check_terms(terms: tuple[str, ...]) -> tuple[str, ...]:
     return terms
 
 
+DEFAULT_MIN_SOURCES = 2  # independent sources before a development is alerted, unless a topic says
+
+
 class TopicRules(Strict):
     """Term lists; a term may be a phrase ("export controls") or use * as a wildcard (chip*)."""
 
@@ -298,7 +301,7 @@ class Topic(Strict):
     id: str = Field(pattern=_ID, description="Stable identifier used by routes and sources.")
     name: str = Field(description="Human name shown in alerts.")
     rules: TopicRules = Field(default_factory=TopicRules.model_construct, description="Relevance rules.")
-    min_sources: int = Field(2, ge=1, description="Independent sources needed before a development is alerted.")
+    min_sources: int = Field(DEFAULT_MIN_SOURCES, ge=1, description="Independent sources needed before a development is alerted.")
     impact: Impact = Field(default_factory=Impact.model_construct, description="Impact scoring signals and weights.")
 
 
@@ -442,3 +445,12 @@ class Settings(Strict):
     health: Health = Field(default_factory=Health.model_construct, description="Source-health alerting.")
     server: Server = Field(default_factory=Server.model_construct, description="Metrics and health HTTP server.")
     cluster: Cluster = Field(default_factory=Cluster.model_construct, description="Grouping articles into developments.")
+
+    def topic(self, topic_id: str) -> Topic | None:
+        """The topic with this id (None for one no longer configured)."""
+        return next((t for t in self.topics if t.id == topic_id), None)
+
+    def min_sources(self, topic_id: str) -> int:
+        """Independent sources a development of this topic needs before it is alerted."""
+        topic = self.topic(topic_id)
+        return topic.min_sources if topic is not None else DEFAULT_MIN_SOURCES

@@ -677,15 +677,15 @@ def refresh_development(
     """Score, place in a storyline, store, and decide what to tell people."""
     development = change.development
     assert development.id is not None
-    topic = topic_by_id(rt.settings, development.topic)
+    topic = rt.settings.topic(development.topic)
     members = rt.stored.stored_members(conn, development.id, now - rt.settings.store.retention)
-    decision = corroborate.corroborate(members, topic.min_sources if topic else 2)
+    decision = corroborate.corroborate(members, rt.settings.min_sources(development.topic))
     if topic is not None:
         rating = score.rate(members, decision, topic)
         development.impact, development.kind = rating.impact, rating.kind
     development.sentiment = score.sentiment(development.headline, development.lead)
     development.state, development.independent = decision.state, decision.independent
-    development.decision_reason = decision.reason
+    development.decision_reason, development.decision = decision.reason, decision
     # A development that joined no storyline yet tries again as it grows, and one whose
     # kind changed looks again: its kind (and its words) settle with its reports.
     kind_changed = previous is not None and previous.kind != development.kind
@@ -776,10 +776,6 @@ def health_alert(conn, source: EffectiveSource, source_health: SourceHealth, rt:
         return []
     sources.set_health_alerted(conn, source.id, event.failing)
     return [health_alerts.health_alert(event, channel=channel, now=now)]
-
-
-def topic_by_id(settings: Settings, topic_id: str):
-    return next((t for t in settings.topics if t.id == topic_id), None)
 
 
 __all__ = ["PollReport", "Runtime", "build_runtime", "poll_source", "process", "utcnow"]

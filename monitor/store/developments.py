@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import Connection, Select, null, select, update
 from sqlalchemy.engine import RowMapping
 
-from monitor.models import Development, DevelopmentState, Impact, Sentiment
+from monitor.config.settings import DEFAULT_MIN_SOURCES
+from monitor.models import Decision, Development, DevelopmentState, Impact, Origin, Sentiment
 from monitor.store.db import max_ids, sync_id_sequence, upsert
 from monitor.store.schema import as_utc, development
 
@@ -217,6 +218,7 @@ def _row_from_development(dev: Development) -> dict[str, Any]:
         "storyline_id": dev.storyline_id,
         "kind": dev.kind,
         "merged_into": dev.merged_into,
+        "decision": _decision_json(dev.decision) if dev.decision is not None else None,
         # Bookkeeping only (when the row last changed); no decision reads it.
         "updated": datetime.now(UTC),
     }
@@ -242,6 +244,39 @@ def _development_from_row(row: RowMapping) -> Development:
         storyline_id=row["storyline_id"],
         kind=row["kind"] or "",
         merged_into=row["merged_into"],
+        decision=_decision_from_json(row["decision"]) if row["decision"] else None,
+    )
+
+
+def _decision_json(decision: Decision) -> dict[str, Any]:
+    return {
+        "state": decision.state.value,
+        "independent": decision.independent,
+        "reason": decision.reason,
+        "required": decision.required,
+        "origins": [
+            {"key": o.key, "label": o.label, "article_ids": list(o.article_ids), "outlets": list(o.outlets),
+             "reprints": o.reprints, "primary": o.primary}
+            for o in decision.origins
+        ],
+    }
+
+
+def _decision_from_json(value: Mapping[str, Any]) -> Decision:
+    return Decision(
+        state=_state(str(value.get("state", ""))),
+        independent=int(value.get("independent", 0)),
+        reason=str(value.get("reason", "")),
+        required=int(value.get("required", DEFAULT_MIN_SOURCES)),
+        origins=tuple(
+            Origin(
+                key=str(o.get("key", "")), label=str(o.get("label", "")),
+                article_ids=tuple(int(i) for i in o.get("article_ids") or ()),
+                outlets=tuple(str(x) for x in o.get("outlets") or ()),
+                reprints=int(o.get("reprints", 0)), primary=bool(o.get("primary", False)),
+            )
+            for o in value.get("origins") or ()
+        ),
     )
 
 

@@ -107,6 +107,8 @@ development = Table(
     Column("storyline_id", Integer),
     # The kind of action (impact rubric): storylines link developments of one kind.
     Column("kind", String(60), nullable=False, server_default=""),
+    # The corroboration decision (origins, reason), decided once per change by the pipeline.
+    Column("decision", JSON),
     Column("merged_into", Integer, ForeignKey("development.id", **DEFERRED)),
     Column("features", JSON),  # whatever cluster needs to rebuild its index after a restart
     Column("updated", UTC_DATETIME),

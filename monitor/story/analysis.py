@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from monitor.config.settings import DEFAULT_MIN_SOURCES
 from monitor.models import Article, Decision, Development, DevelopmentState, TopicMatch
 from monitor.story import dedup
 from monitor.story import textfeatures as tf
@@ -40,7 +41,7 @@ class AnalysisConfig:
     reprint_threshold: float = 0.5
     reprint_window: timedelta = timedelta(days=3)  # how long an original stays findable
     required: Mapping[str, int] = field(default_factory=dict)  # independent sources per topic
-    default_required: int = 2
+    default_required: int = DEFAULT_MIN_SOURCES
     wires: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dedup.WIRES)
     outlets_by_host: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # host → (outlet, owner)
     members_per_origin: int = 5  # articles kept per origin of a development (for reasons)
@@ -72,7 +73,7 @@ class AnalysisConfig:
                 grace=settings.cluster.grace,
             ),
             alert_hold=settings.cluster.alert_hold,
-            required={t.id: t.min_sources for t in settings.topics},
+            required={t.id: settings.min_sources(t.id) for t in settings.topics},
             outlets_by_host=outlets,
         )
 

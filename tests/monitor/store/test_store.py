@@ -20,10 +20,12 @@ from monitor.cli import db as db_commands
 from monitor.models import (
     Alert,
     Article,
+    Decision,
     Development,
     DevelopmentState,
     ErrorKind,
     Impact,
+    Origin,
     Sentiment,
     SourceHealth,
     TopicMatch,
@@ -31,6 +33,7 @@ from monitor.models import (
 from monitor.store import Store, articles, developments, meta, outbox, sources
 from monitor.store.schema import article as article_table
 from monitor.store.schema import development
+from monitor.store.views import load_view
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -128,7 +131,7 @@ def test_db_commands_upgrade_and_report(store_url: str, capsys: pytest.CaptureFi
     assert run("db", "current") == 1
     assert "needs `monitor db upgrade`" in capsys.readouterr().out
     assert run("db", "upgrade") == 0
-    assert "upgraded (empty) -> 0002" in capsys.readouterr().out
+    assert "upgraded (empty) -> 0003" in capsys.readouterr().out
     assert run("db", "current") == 0
     assert "up to date" in capsys.readouterr().out
 
@@ -146,9 +149,9 @@ def test_db_upgrade_reports_an_unreachable_database(capsys: pytest.CaptureFixtur
 
 def test_describe_names_the_database_and_its_schema(store_url: str) -> None:
     store = Store.open(store_url)
-    assert "needs `monitor db upgrade` to 0002" in store.describe()
+    assert "needs `monitor db upgrade` to 0003" in store.describe()
     store.upgrade()
-    assert store.describe().endswith("(schema 0002)")
+    assert store.describe().endswith("(schema 0003)")
     assert store.describe().startswith(store_url.split(":")[0])
     store.close()
     secret = Store.open("postgresql+psycopg://u:hunter2@127.0.0.1:1/none").describe()
@@ -414,6 +417,22 @@ def test_storyline(store: Store) -> None:
         assert [d.id for d in developments.storyline(conn, 9)] == [2, 3, 1, 4]
         before = T0 + timedelta(days=3)
         assert [d.id for d in developments.storyline(conn, 9, before=before)] == [2, 3]
+
+
+def test_the_decision_is_kept_with_the_development_and_read_as_stored(store: Store) -> None:
+    """Decided once by the pipeline: views (alerts, digests, `monitor developments`) read it."""
+    decision = Decision(
+        DevelopmentState.CORROBORATED, 2, "2 independent: Reuters (+1 reprint), Politico",
+        origins=(Origin("wire:reuters", "Reuters", (1, 2), ("Reuters", "Daily Planet"), 1), Origin("outlet:politico", "Politico", (3,))),
+        required=2,
+    )
+    dev = make_development(5, state=DevelopmentState.CORROBORATED, independent=2, decision=decision)
+    with store.transaction() as conn:
+        developments.upsert_development(conn, dev)
+    with store.connect() as conn:
+        assert developments.get_development(conn, 5) == dev
+        view = load_view(conn, 5)  # no articles stored: a decision made again would say 0 sources
+    assert view is not None and view.decision == decision
 
 
 def test_latest_of_kind_reaches_past_the_recent_ones(store: Store) -> None:
