@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from monitor.config.settings import Health
+from monitor.ingest.health import failing_reason
 from monitor.models import Alert, AlertKind, SourceHealth
 
 
@@ -46,29 +47,6 @@ def _episode(health: SourceHealth) -> str:
     return health.last_ok.astimezone(UTC).isoformat() if health.last_ok else "never"
 
 
-def _failing_reason(health: SourceHealth, *, expected_interval: timedelta, now: datetime, settings: Health) -> str | None:
-    """Why the source counts as failing now, or None when it does not."""
-    if health.consecutive_failures >= settings.failures_before_alert:
-        kind = health.last_error_kind.value if health.last_error_kind else "error"
-        detail = f" ({kind}: {health.last_error})" if health.last_error else f" ({kind})"
-        return f"{health.consecutive_failures} consecutive failures{detail}"
-    if health.last_ok is not None and expected_interval > timedelta(0):
-        silent = now - health.last_ok
-        if silent > expected_interval * settings.silent_factor:
-            return (
-                f"silent for {_hours(silent)} (no successful fetch; usual cadence {_hours(expected_interval)}, "
-                f"alert after {settings.silent_factor:g}×)"
-            )
-    return None
-
-
-def _hours(span: timedelta) -> str:
-    minutes = int(span.total_seconds() // 60)
-    if minutes < 120:
-        return f"{minutes} min"
-    return f"{minutes / 60:.1f} h"
-
-
 def health_transitions(
     health: SourceHealth,
     *,
@@ -79,7 +57,7 @@ def health_transitions(
 ) -> HealthEvent | None:
     """FAILING once when a source crosses the failure or silence limit, RECOVERED once when
     a source with an outstanding alert works again; None otherwise (every other cycle)."""
-    reason = _failing_reason(health, expected_interval=expected_interval, now=now, settings=settings)
+    reason = failing_reason(health, expected_interval=expected_interval, now=now, settings=settings)
     if reason is not None and not alerted:
         return HealthEvent(HealthChange.FAILING, health.source_id, reason, _episode(health), now)
     if reason is None and alerted and health.consecutive_failures == 0 and health.last_ok is not None:

@@ -12,6 +12,7 @@ import random
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from monitor.config.settings import Health
 from monitor.models import ErrorKind, FetchResult, SourceHealth
 
 
@@ -109,3 +110,31 @@ def bounded_error(text: str, limit: int = MAX_ERROR_CHARS) -> str:
 
 
 _bounded = bounded_error
+
+
+def failing_reason(health: SourceHealth, *, expected_interval: timedelta, now: datetime, settings: Health) -> str | None:
+    """Why the source counts as failing now, or None when it does not: the one rule for
+    source-health alerts, `monitor status` and `monitor sources list`.
+
+    Failing means `health.failures_before_alert` failed polls in a row, or no successful
+    fetch for `health.silent_factor` times its usual cadence. Fewer failures are retries.
+    """
+    if health.consecutive_failures >= settings.failures_before_alert:
+        kind = health.last_error_kind.value if health.last_error_kind else "error"
+        detail = f" ({kind}: {health.last_error})" if health.last_error else f" ({kind})"
+        return f"{health.consecutive_failures} consecutive failures{detail}"
+    if health.last_ok is not None and expected_interval > timedelta(0):
+        silent = now - health.last_ok
+        if silent > expected_interval * settings.silent_factor:
+            return (
+                f"silent for {_hours(silent)} (no successful fetch; usual cadence {_hours(expected_interval)}, "
+                f"alert after {settings.silent_factor:g}×)"
+            )
+    return None
+
+
+def _hours(span: timedelta) -> str:
+    minutes = int(span.total_seconds() // 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    return f"{minutes / 60:.1f} h"

@@ -12,9 +12,9 @@ from alerts.render import origin_name, verified_phrase
 from alerts.slack import SCOPES
 from monitor.config.holder import ConfigHolder
 from monitor.config.settings import Settings
-from monitor.config.sources import effective_sources
-from monitor.ingest.health import bounded_error
-from monitor.models import Article, DevelopmentView
+from monitor.config.sources import EffectiveSource, effective_sources
+from monitor.ingest.health import bounded_error, failing_reason
+from monitor.models import Article, DevelopmentView, SourceHealth
 from monitor.store import Store, developments, meta, outbox, silences, sources
 from monitor.store.views import load_view
 from monitor.story.analysis import JOINED
@@ -66,6 +66,7 @@ def collect_status(holder: ConfigHolder, store: Store, now: datetime) -> dict[st
                 "enabled": s.enabled,
                 "last_ok": health[s.id].last_ok if s.id in health else None,
                 "consecutive_failures": health[s.id].consecutive_failures if s.id in health else 0,
+                "failing": _failing(health.get(s.id), s, settings, now),
                 "last_error_kind": (
                     health[s.id].last_error_kind.value  # type: ignore[union-attr]  # checked just below
                     if s.id in health and health[s.id].last_error_kind
@@ -134,9 +135,7 @@ def render_status(status: dict[str, Any]) -> str:
         "Sources",
     ]
     for s in status["sources"]:
-        state = (
-            "disabled" if not s["enabled"] else ("FAILING" if s["consecutive_failures"] else "ok")
-        )
+        state = _state(s["enabled"], s["failing"], s["consecutive_failures"])
         error = (
             f" · {s['consecutive_failures']} failures, last: {s['last_error_kind']} — {s['last_error']}"
             if s["consecutive_failures"]
@@ -198,6 +197,20 @@ def _slack_lines(slack: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _state(enabled: bool, failing: str | None, failures: int) -> str:
+    """disabled, FAILING (the health-alert rule), retrying (failed, not yet failing) or ok."""
+    if not enabled:
+        return "disabled"
+    return "FAILING" if failing else "retrying" if failures else "ok"
+
+
+def _failing(health: SourceHealth | None, source: EffectiveSource, settings: Settings, now: datetime) -> str | None:
+    """Why the source counts as failing (the health-alert rule), or None."""
+    if health is None:
+        return None
+    return failing_reason(health, expected_interval=source.interval, now=now, settings=settings.health)
+
+
 def print_sources(
     settings: Settings, store: Store, now: datetime, out: TextIO = sys.stdout
 ) -> None:
@@ -205,13 +218,7 @@ def print_sources(
         health = sources.load_all_health(conn)
     for s in effective_sources(settings, include_disabled=True):
         h = health.get(s.id)
-        state = (
-            "disabled"
-            if not s.enabled
-            else "new"
-            if h is None
-            else ("FAILING" if h.consecutive_failures else "ok")
-        )
+        state = "new" if h is None and s.enabled else _state(s.enabled, _failing(h, s, settings, now), h.consecutive_failures if h else 0)
         print(f"{s.id:<28} {s.kind:<5} {s.tier:<10} every {s.interval} {state}", file=out)
 
 
