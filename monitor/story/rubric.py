@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 from monitor.config.terms import compile_terms
 from monitor.models import Article, Impact
+from monitor.story.money import Money, money_amounts
 
 MAX_ARTICLES = 50  # reports of one development read (10,000 reprints add nothing)
 LEAD_CHARS = 600  # of a report without a summary, this much of the text is its lead
@@ -290,12 +291,10 @@ def _penalty(read: _Read) -> tuple[int, str]:
     return level, f"penalty of {money.text}"
 
 
-def usual_amount(read: _Read):  # -> score.Money | None
+def usual_amount(read: _Read) -> Money | None:
     """The amount most reports name (a penalty, the sales at stake), the larger on a tie:
     one report's "$1.1 billion of hard drives shipped" is not the $300 million penalty
     the others report."""
-    from monitor.story.score import money_amounts
-
     named: Counter[float] = Counter()
     text_of: dict[float, str] = {}
     for text in zip(read.headlines, read.leads, strict=True):
@@ -306,8 +305,6 @@ def usual_amount(read: _Read):  # -> score.Money | None
     if not named:
         return None
     usd = max(named, key=lambda v: (named[v], v))
-    from monitor.story.score import Money
-
     return Money(text_of[usd], usd)
 
 

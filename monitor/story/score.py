@@ -31,133 +31,16 @@ from monitor.config.settings import ImpactSignal, Topic
 from monitor.config.terms import TermHit, TermMatcher, compile_terms
 from monitor.models import Article, Decision, Impact, Sentiment
 from monitor.story import rubric
+from monitor.story.money import Money, largest, money_points
 from monitor.story.rubric import Rating
 
 BASE = 1.0
 KNEE, TOP_SLOPE = 7.0, 0.5  # above 7 points, each further point counts half (10 stays rare)
 BODY_FACTOR = 0.5  # a signal only in the body, not in what the headline and lead say
-MAX_ARTICLES = 50  # articles of one development read for signals (10,000 reprints add nothing)
+MAX_ARTICLES = rubric.MAX_ARTICLES  # articles of one development read (10,000 reprints add nothing)
 MAX_BODY = 20_000  # characters of one article body read for signals
 LEAD_CHARS = 400  # when a feed gives no summary, this much of the text is the lead
 MAX_READS = 20_000  # articles whose reading is kept between calls
-
-# -- money ------------------------------------------------------------------------------
-
-_NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
-_MAG = r"trillion|tn|billion|bln|bn|b|million|mln|mn|m|thousand|k"
-_CODES = ("usd", "eur", "gbp", "cny", "rmb", "jpy")
-_WORDS = ("dollars", "euros", "pounds", "yuan", "renminbi", "yen")
-# Three expressions, each starting with something ``re`` can scan for quickly, each run
-# only when a cheap substring test says the text could hold such an amount. All run on
-# lower-cased text. Symbol prefixes (US$, HK$) are read from the characters before.
-_BY_SYMBOL = re.compile(rf"[$€£¥]\s?(?P<num>{_NUM})(?:\s?(?P<mag>{_MAG}))?(?!\w)")
-_BY_CODE = re.compile(
-    rf"(?<!\w)(?P<cur>{'|'.join(_CODES)})\s?(?P<num>{_NUM})(?:\s?(?P<mag>{_MAG}))?(?!\w)"
-)
-_BY_WORD = re.compile(
-    rf"(?<![\w.,])(?P<num>{_NUM})\s?(?:(?P<mag>{_MAG})\s+(?P<cur>{'|'.join(_WORDS)})|(?P<abbr>bn|mn|tn))(?!\w)"
-)
-_ABBREVIATED = re.compile(r"\d\s?[bmt]n(?!\w)")
-_SYMBOL_PREFIX = re.compile(r"(?<!\w)(us|hk|c|a)$")
-_MAGNITUDE = {
-    "k": 1e3,
-    "thousand": 1e3,
-    "m": 1e6,
-    "mn": 1e6,
-    "mln": 1e6,
-    "million": 1e6,
-    "b": 1e9,
-    "bn": 1e9,
-    "bln": 1e9,
-    "billion": 1e9,
-    "tn": 1e12,
-    "trillion": 1e12,
-}
-# Rough rates: only the order of magnitude matters here. "¥" is read as yuan, the
-# commoner currency in this topic (yen amounts are then overstated, never missed).
-_TO_USD = {
-    "$": 1.0,
-    "us$": 1.0,
-    "usd": 1.0,
-    "dollars": 1.0,
-    "c$": 0.73,
-    "a$": 0.65,
-    "hk$": 0.13,
-    "€": 1.1,
-    "eur": 1.1,
-    "euros": 1.1,
-    "£": 1.25,
-    "gbp": 1.25,
-    "pounds": 1.25,
-    "¥": 0.14,
-    "cny": 0.14,
-    "rmb": 0.14,
-    "yuan": 0.14,
-    "renminbi": 0.14,
-    "jpy": 0.007,
-    "yen": 0.007,
-}
-_MONEY_POINTS = ((1e9, 2.0), (1e8, 1.5), (1e7, 1.0), (1e6, 0.5))
-
-
-@dataclass(frozen=True, slots=True)
-class Money:
-    text: str  # as written: "$5 billion"
-    usd: float  # rough value in US dollars
-
-
-def money_amounts(text: str) -> tuple[Money, ...]:
-    """Amounts of money named in the text, e.g. "$5 billion", "€200m", "1.2 bn"."""
-    low = text.lower()
-    if len(low) != len(text):  # rare: lower-casing changed offsets; amounts are ASCII anyway
-        low = "".join(ch if len(ch.lower()) != 1 else ch.lower() for ch in text)
-    found: list[tuple[int, int, Money]] = []
-    if any(s in low for s in "$€£¥"):
-        found += [
-            (m.start(), m.end(), _symbol_money(m, low, text)) for m in _BY_SYMBOL.finditer(low)
-        ]
-    if any(c in low for c in _CODES):
-        found += [
-            (m.start(), m.end(), _money_of(m, m.group("cur"), text)) for m in _BY_CODE.finditer(low)
-        ]
-    if any(w in low for w in _WORDS) or _ABBREVIATED.search(low):
-        found += [
-            (m.start(), m.end(), _money_of(m, m.group("cur") or "$", text))
-            for m in _BY_WORD.finditer(low)
-        ]
-    kept: list[Money] = []
-    end = -1
-    for start, stop, money in sorted(found, key=lambda f: (f[0], -f[1])):
-        if start >= end:  # "USD 5bn" is one amount, not "USD 5bn" and "5bn"
-            kept.append(money)
-            end = stop
-    return tuple(kept)
-
-
-def _symbol_money(m: re.Match[str], low: str, text: str) -> Money:
-    prefix = _SYMBOL_PREFIX.search(low, max(0, m.start() - 3), m.start())
-    symbol = m.group()[0]
-    if prefix and symbol == "$":
-        return _money_of(m, prefix.group(1) + "$", text, start=prefix.start())
-    return _money_of(m, symbol, text)
-
-
-def _money_of(m: re.Match[str], currency: str, text: str, start: int | None = None) -> Money:
-    mag = m.group("mag") or (m.groupdict().get("abbr") or "")
-    value = float(m.group("num").replace(",", "")) * _MAGNITUDE.get(mag, 1.0)
-    return Money(
-        text[start if start is not None else m.start() : m.end()].strip(),
-        value * _TO_USD.get(currency, 1.0),
-    )
-
-
-def _largest(text: str) -> Money | None:
-    return max(money_amounts(text), key=lambda m: m.usd, default=None)
-
-
-def money_points(usd: float) -> float:
-    return next((points for floor, points in _MONEY_POINTS if usd >= floor), 0.0)
-
 
 # -- impact -----------------------------------------------------------------------------
 
@@ -199,7 +82,7 @@ def _read(compiled: _Signals, article: Article) -> _Read:
         compiled.reads.move_to_end(key)
         return cached
     found = [compiled.matcher.found(text) for text in (title, lead, body)]
-    lead_money = [m for m in (_largest(title), _largest(lead)) if m is not None]
+    lead_money = [m for m in (largest(title), largest(lead)) if m is not None]
     read = _Read(
         signals=tuple(
             tuple(
@@ -208,7 +91,7 @@ def _read(compiled: _Signals, article: Article) -> _Read:
             for s in compiled.signals
         ),
         money_lead=max(lead_money, key=lambda m: m.usd, default=None),
-        money_body=_largest(body),
+        money_body=largest(body),
     )
     compiled.reads[key] = read
     if len(compiled.reads) > MAX_READS:
@@ -403,3 +286,15 @@ def tier(compound: float) -> Sentiment:
 def sentiment(headline: str, lead: str) -> Sentiment:
     """Five-tier sentiment of a development's headline and lead."""
     return tier(sentiment_score(headline, lead))
+
+
+def keep_what_is_read(members: list[Article], start: int = 0, end: int | None = None) -> None:
+    """Drop, in members[start:end] (oldest first), what impact scoring never reads: the texts
+    of members past the first MAX_ARTICLES, and text past MAX_BODY characters of the others.
+    For callers that keep members between scorings (the store's cache)."""
+    for member in members[max(start, MAX_ARTICLES) : end]:
+        member.text = member.summary = ""
+        member.signature = None
+    for member in members[start : min(MAX_ARTICLES, end if end is not None else len(members))]:
+        if len(member.text) > MAX_BODY:
+            member.text = member.text[:MAX_BODY]

@@ -14,6 +14,7 @@ from monitor.models import Article, SourceHealth
 from monitor.run import pipeline
 from monitor.run.app import open_store
 from monitor.store import articles as stored_articles
+from monitor.store import cache
 from tests.monitor.story.story_data import (
     EDITED_COPY,
     OWN_REPORTING,
@@ -172,7 +173,7 @@ def test_recent_developments_stay_the_stores_newest(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     settings = load_settings(config)
     store = open_store(settings, config)
-    kept = pipeline.StoredCopies()
+    kept = cache.StoredCopies()
     rng = random.Random(3)
     written: dict[int, Development] = {}
     try:

@@ -11,7 +11,8 @@ from monitor.config.settings import ImpactSignal, Topic
 from monitor.models import Article, Impact, Sentiment
 from monitor.story import rubric
 from monitor.story.corroborate import corroborate
-from monitor.story.score import impact, money_amounts, sentiment, tier
+from monitor.story.money import money_amounts
+from monitor.story.score import impact, sentiment, tier
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 TOPIC = Topic(id="ai-export-controls", name="AI export controls")
