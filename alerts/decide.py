@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from alerts.routing import (
     in_quiet_hours,
@@ -30,7 +30,7 @@ from alerts.routing import (
     quiet_hours_end,
     routes_for,
 )
-from monitor.config.settings import Route
+from monitor.config.settings import Route, format_duration
 from monitor.models import (
     ActiveSilence,
     Alert,
@@ -64,6 +64,19 @@ class Hold:
 
     until: datetime
     reason: str
+
+
+def hold_for(forming: tuple[int, float] | None, hold: timedelta, now: datetime) -> Hold | None:
+    """Hold the first alert while a similar development forms (the engine's
+    `ClusterIndex.forming_sibling`: its id and similarity), for `cluster.alert_hold`."""
+    if forming is None or hold <= timedelta(0):
+        return None
+    sibling, similarity = forming
+    return Hold(
+        now + hold,
+        f"held {format_duration(hold)}: development {sibling} (similarity {similarity:.2f}) is forming "
+        "in the same minutes and may be the same story",
+    )
 
 
 @dataclass(frozen=True, slots=True)

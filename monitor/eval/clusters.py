@@ -16,12 +16,15 @@ import logging
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from monitor.models import Article, DevelopmentState
+from alerts.decide import PreviousState, decide, hold_for
+from monitor.config.settings import Route
+from monitor.models import AlertKind, AlertState, Article
+from monitor.store import Store, developments, outbox
 from monitor.story import dedup
 from monitor.story.analysis import AnalysisConfig, Analyzer, Outcome
 from monitor.story.cluster import UNDATED
@@ -286,15 +289,110 @@ class ReplayMetrics:
     superseded: int = 0  # held alerts never sent: a merge folded them into another message
 
 
-@dataclass(slots=True)
+REPLAY_CHANNEL = "#replay"  # the one route of the replay: every topic's alerts go there
+_END_OF_TIME = datetime.max.replace(tzinfo=UTC)
+
+
 class _Replay:
-    alerts: dict[int, ReplayAlert] = field(default_factory=dict)  # by current development
-    folded: list[ReplayAlert] = field(default_factory=list)  # merged into another's message
-    members: dict[int, list[LabelledArticle]] = field(default_factory=lambda: defaultdict(list))
-    origins: dict[int, int] = field(default_factory=dict)
-    merges: _UnionFind = field(default_factory=_UnionFind)
-    held: dict[int, tuple[datetime, Outcome]] = field(default_factory=dict)  # due time, outcome
-    superseded: int = 0  # held alerts never sent: merged into a development with a message
+    """The monitor's own alert rules over simulated time: `decide` queues parent messages,
+    updates and merges in a real outbox (an in-memory store), holds delay first alerts,
+    merges fold rows with `outbox.fold_merged`, and a row counts as sent when it falls due."""
+
+    def __init__(self, config: AnalysisConfig) -> None:
+        self.config = config
+        self.store = Store.open("sqlite://")
+        self.store.upgrade()
+        self.previous: dict[int, PreviousState] = {}
+        self.members: dict[int, list[LabelledArticle]] = defaultdict(list)
+        self.merges = _UnionFind()
+        self.outcomes: dict[int, Outcome] = {}  # each development's latest outcome
+        self.alerts: dict[int, ReplayAlert] = {}  # by outbox row id of the parent message
+        self.sent_parents: dict[int, ReplayAlert] = {}  # by development it was posted for
+
+    def close(self) -> None:
+        self.store.close()
+
+    def observe(self, item: LabelledArticle, outcome: Outcome) -> None:
+        """One article through the pipeline's alert step, as `refresh_development` runs it."""
+        dev, decision = outcome.development, outcome.decision
+        assert dev.id is not None
+        now = item.article.published
+        self.members[dev.id].append(item)
+        self.outcomes[dev.id] = outcome
+        with self.store.transaction() as conn:
+            # Stored as the pipeline stores them: alert rows point at their development.
+            for gone in outcome.merged:
+                developments.upsert_development(conn, gone)
+            developments.upsert_development(conn, dev)
+            for merge in outcome.merges:
+                self.merges.union(merge.kept, merge.absorbed)
+                self.members[merge.kept].extend(self.members.pop(merge.absorbed, []))
+                self.previous.pop(merge.absorbed, None)
+                outbox.fold_merged(conn, merge.absorbed, merge.kept, now)
+                carried = outbox.parent_for(conn, merge.kept, REPLAY_CHANNEL)
+                if carried is not None and carried.id in self.alerts:  # the message goes on as kept's
+                    self.sent_parents[merge.kept] = self.alerts[carried.id]
+            rows = decide(
+                dev,
+                decision,
+                self.previous.get(dev.id),
+                (Route.model_validate({"topic": dev.topic, "channel": REPLAY_CHANNEL}),),
+                (),
+                now=now,
+                new_article_ids=[outcome.article.id or 0],
+                merged_from=outcome.merged_from,
+                posted=outbox.parent_channels(conn, dev.id),
+                hold=hold_for(outcome.forming, self.config.alert_hold, now),
+            )
+            for row in rows:
+                outbox.enqueue(conn, row)
+        self.previous[dev.id] = PreviousState(decision.state, decision.independent, None)
+
+    def send_due(self, until: datetime | None) -> list[ReplayAlert]:
+        """Send every row due by `until` (all of them when None), oldest first."""
+        fired: list[ReplayAlert] = []
+        with self.store.transaction() as conn:
+            for row in outbox.due(conn, until or _END_OF_TIME, limit=1_000_000):
+                assert row.id is not None and row.development_id is not None
+                at = max(row.not_before or row.created or until or _END_OF_TIME, row.created or _END_OF_TIME)
+                if row.kind is AlertKind.NEW:
+                    fired.append(self._fire(row.id, row.development_id, at, bool(row.not_before)))
+                elif row.kind is AlertKind.UPDATE and row.development_id in self.sent_parents:
+                    self.sent_parents[row.development_id].updates += 1
+                elif row.kind is AlertKind.MERGE:
+                    self._fold(row.payload)
+                outbox.mark_sent(conn, row.id, "CREPLAY", f"{row.id}", "", at)
+        return fired
+
+    def superseded(self) -> int:
+        with self.store.connect() as conn:
+            return outbox.counts_by_state(conn).get(AlertState.SUPERSEDED.value, 0)
+
+    def _fire(self, row_id: int, dev_id: int, at: datetime, held: bool) -> ReplayAlert:
+        outcome = self.outcomes[dev_id]
+        members = self.members[dev_id]
+        alert = ReplayAlert(
+            development_id=dev_id,
+            at=at,
+            headline=outcome.development.headline,
+            independent=outcome.decision.independent,
+            reason=outcome.decision.reason,
+            sources=[describe(o) for o in outcome.decision.origins],
+            article_ids=[m.id for m in members],
+            mixed=len(Counter(m.cluster for m in members)) > 1,
+            held=held,
+        )
+        self.alerts[row_id] = alert
+        self.sent_parents[dev_id] = alert
+        return alert
+
+    def _fold(self, payload: Any) -> None:
+        """A merge row: the absorbed development's message, if sent on its own, becomes a
+        pointer to the surviving one (one message fewer)."""
+        absorbed, kept = int(payload.get("from", 0)), int(payload.get("into", 0))
+        alert = self.sent_parents.pop(absorbed, None)
+        if alert is not None and self.sent_parents.get(kept) is not alert:
+            alert.merged_into = kept
 
 
 def replay(
@@ -308,23 +406,26 @@ def replay(
     """Replay a labelled file with simulated time; print alerts as they would have fired."""
     out = out or sys.stdout
     items = in_published_order(read_cluster_file(path))
-    hold = (config or AnalysisConfig()).alert_hold
-    state = _Replay()
-    for item, outcome in run_stream(items, config, progress=progress):
-        fired = _release(state, item.article.published)
-        alert = _observe(state, item, outcome, hold)
-        fired += [alert] if alert is not None else []
-        if not as_json:
-            for each in fired:
+    config = config or AnalysisConfig()
+    state = _Replay(config)
+    try:
+        for item, outcome in run_stream(items, config, progress=progress):
+            fired = state.send_due(item.article.published)
+            state.observe(item, outcome)
+            if not as_json:
+                for each in fired:
+                    _print_alert(each, out)
+        for each in state.send_due(None):
+            if not as_json:
                 _print_alert(each, out)
-    for each in _release(state, None):
-        if not as_json:
-            _print_alert(each, out)
-    alerts = sorted([*state.alerts.values(), *state.folded], key=lambda a: (a.at, a.development_id))
+        superseded = state.superseded()
+    finally:
+        state.close()
+    alerts = sorted(state.alerts.values(), key=lambda a: (a.at, a.development_id))
     for alert in alerts:
         root = state.merges.find(alert.development_id)
         alert.story = Counter(m.cluster for m in state.members[root]).most_common(1)[0][0]
-    metrics = _replay_metrics(items, alerts, superseded=state.superseded)
+    metrics = _replay_metrics(items, alerts, superseded=superseded)
     if as_json:
         json.dump(
             {"alerts": [_alert_json(a) for a in alerts], "metrics": asdict(metrics)}, out, indent=1
@@ -333,86 +434,6 @@ def replay(
     else:
         _print_metrics(metrics, out)
     return alerts, metrics
-
-
-def _observe(state: _Replay, item: LabelledArticle, outcome: Outcome, hold: timedelta) -> ReplayAlert | None:
-    """Track members and merges; return an alert when a development first corroborates.
-
-    Mirrors the monitor: an alert held because a similar development is forming
-    (``outcome.forming``) goes out ``hold`` later unless a merge folded it into a
-    development that already has a message (then nobody is notified twice).
-    """
-    dev = outcome.development
-    assert dev.id is not None
-    for merge in outcome.merges:
-        _fold(state, merge.kept, merge.absorbed)
-    state.members[dev.id].append(item)
-    corroborated = outcome.decision.state is DevelopmentState.CORROBORATED
-    previous = state.origins.get(dev.id, 0)
-    state.origins[dev.id] = outcome.decision.independent
-    if dev.id in state.alerts:
-        if outcome.decision.independent > previous:
-            state.alerts[dev.id].updates += 1
-        return None
-    if not corroborated or dev.id in state.held:
-        return None
-    now = item.article.published
-    if outcome.forming is not None and hold:
-        state.held[dev.id] = (now + hold, outcome)
-        return None
-    return _fire(state, dev.id, now, outcome)
-
-
-def _fold(state: _Replay, kept: int, absorbed: int) -> None:
-    """A merge: the kept development carries the absorbed one's alert unless it has its own."""
-    state.merges.union(kept, absorbed)
-    state.members[kept].extend(state.members.pop(absorbed, []))
-    held = state.held.pop(absorbed, None)
-    if held is not None:
-        if kept in state.alerts or kept in state.held:
-            state.superseded += 1  # never sent: the kept development's message covers it
-        else:
-            state.held[kept] = held
-    alert = state.alerts.pop(absorbed, None)
-    if alert is None:
-        return
-    if kept in state.alerts:
-        alert.merged_into = kept  # one message: the later one is folded in
-        state.folded.append(alert)
-        return
-    state.alerts[kept] = alert  # the kept development carries this alert on
-    if state.held.pop(kept, None) is not None:
-        state.superseded += 1
-
-
-def _release(state: _Replay, until: datetime | None) -> list[ReplayAlert]:
-    """Send the held alerts that are due by ``until`` (all of them when None)."""
-    due = sorted(
-        (at, dev_id) for dev_id, (at, _) in state.held.items() if until is None or at <= until
-    )
-    fired = []
-    for at, dev_id in due:
-        _, outcome = state.held.pop(dev_id)
-        fired.append(_fire(state, dev_id, at, outcome))
-    return fired
-
-
-def _fire(state: _Replay, dev_id: int, at: datetime, outcome: Outcome) -> ReplayAlert:
-    members = state.members[dev_id]
-    stories = Counter(m.cluster for m in members)
-    alert = ReplayAlert(
-        development_id=dev_id,
-        at=at,
-        headline=outcome.development.headline,
-        independent=state.origins.get(dev_id, outcome.decision.independent),
-        reason=outcome.decision.reason,
-        sources=[describe(o) for o in outcome.decision.origins],
-        article_ids=[m.id for m in members],
-        mixed=len(stories) > 1,
-        held=outcome.forming is not None and at > outcome.article.published,
-    )
-    state.alerts[dev_id] = alert
-    return alert
 
 
 def _replay_metrics(

@@ -14,7 +14,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from alerts import decide as decide_stage
 from alerts import health_alerts
 from monitor.config.addresses import AddressPolicy
-from monitor.config.settings import Settings, format_duration
+from monitor.config.settings import Settings
 from monitor.config.sources import EffectiveSource, effective_sources
 from monitor.ingest import fulltext, health, normalize, relevance
 from monitor.ingest.fetch import Fetcher
@@ -542,7 +542,7 @@ def refresh_development(
             merged_from=[d.id for d in change.merged if d.id is not None],
             source_ids=sorted({a.source_id for a in members}),
             posted=posted,
-            hold=_hold(change, rt.settings.cluster.alert_hold, now),
+            hold=decide_stage.hold_for(change.forming, rt.settings.cluster.alert_hold, now),
         )
     except Exception as exc:  # routing is configuration: it must never cost the stored articles
         log.error(
@@ -573,18 +573,6 @@ def place_in_storyline(conn: Connection, development: Development, topic, rt: Ru
     return (
         timeline.storyline_for(development, list(candidates.values()), window=window, now=now, common_terms=common)
         or development.id
-    )
-
-
-def _hold(change: DevelopmentChange, hold: timedelta, now: datetime) -> decide_stage.Hold | None:
-    """Hold the first alert while a similar development forms (see ClusterIndex.forming_sibling)."""
-    if change.forming is None or hold <= timedelta(0):
-        return None
-    sibling, similarity = change.forming
-    return decide_stage.Hold(
-        now + hold,
-        f"held {format_duration(hold)}: development {sibling} (similarity {similarity:.2f}) is forming "
-        "in the same minutes and may be the same story",
     )
 
 

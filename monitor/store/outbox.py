@@ -167,6 +167,8 @@ def fold_merged(conn: Connection, absorbed: int, kept: int, now: datetime) -> li
       as the merged development's, and no second parent is decided for it;
     - the kept development has one and the absorbed parent was never attempted (held or
       queued) → the absorbed rows are marked superseded: never sent, kept with the reason;
+    - the kept development's parent was never attempted (held) and the absorbed one is in
+      Slack → the absorbed message carries `kept`, the waiting rows are superseded;
     - otherwise (already in Slack) nothing changes here: the MERGE row turns that message
       into a pointer to the surviving thread.
 
@@ -182,7 +184,19 @@ def fold_merged(conn: Connection, absorbed: int, kept: int, now: datetime) -> li
     done: list[str] = []
     for channel, parent in parents.items():
         ids = [r["id"] for r in rows if r["channel"] == channel]
-        if channel not in kept_channels and parent["state"] in (AlertState.PENDING.value, AlertState.SENT.value):
+        if channel in kept_channels and parent["state"] == AlertState.SENT.value and _unsent_parent(conn, kept, channel):
+            # The kept development's first message is still waiting (held) while the absorbed
+            # one's is in Slack: that message carries the merged story, the waiting one is
+            # superseded, so people are not notified twice.
+            reason = f"merged with development {absorbed}, whose message is already in Slack and now carries it"
+            conn.execute(
+                update(table)
+                .where(and_(table.c.development_id == kept, table.c.channel == channel, table.c.state == AlertState.PENDING.value))
+                .values(state=AlertState.SUPERSEDED.value, last_error=reason, updated=now, not_before=None)
+            )
+            conn.execute(update(table).where(table.c.id.in_(ids)).values(development_id=kept, updated=now))
+            done.append(f"{channel}: message of {absorbed} now carries {kept}; {kept}'s waiting message superseded")
+        elif channel not in kept_channels and parent["state"] in (AlertState.PENDING.value, AlertState.SENT.value):
             conn.execute(update(table).where(table.c.id.in_(ids)).values(development_id=kept, updated=now))
             done.append(f"{channel}: message of {absorbed} now carries {kept}")
         elif channel in kept_channels and parent["state"] == AlertState.PENDING.value and not parent["attempts"]:
@@ -195,6 +209,16 @@ def fold_merged(conn: Connection, absorbed: int, kept: int, now: datetime) -> li
             )
             done.append(f"{channel}: {len(pending)} unsent row(s) of {absorbed} superseded by {kept}'s message")
     return done
+
+
+def _unsent_parent(conn: Connection, development_id: int, channel: str) -> bool:
+    """Whether the development's parent row in this channel is waiting and never attempted."""
+    row = conn.execute(
+        select(table.c.state, table.c.attempts).where(
+            and_(table.c.development_id == development_id, table.c.channel == channel, table.c.kind == AlertKind.NEW.value)
+        )
+    ).first()
+    return row is not None and row.state == AlertState.PENDING.value and not row.attempts
 
 
 def release_holds(conn: Connection, now: datetime, why: str) -> int:

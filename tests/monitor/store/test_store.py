@@ -514,6 +514,26 @@ def test_merging_keeps_one_message_per_channel(store: Store) -> None:
     assert untouched is not None and (untouched.state, untouched.development_id) == (AlertState.SENT, 2)
 
 
+def test_a_held_message_of_the_kept_development_gives_way_to_one_already_in_slack(store: Store) -> None:
+    """Development 1's first message waits (held) while 2's went out; 2 merges into 1: the
+    message people already have carries the story, 1's waiting one is never sent (the replay
+    of the UCI stream found this case sending a second message)."""
+    from monitor.models import AlertState
+
+    add_development(store, make_development(1), make_article(1, development_id=1))
+    add_development(store, make_development(2), make_article(2, development_id=2))
+    with store.transaction() as conn:
+        waiting = outbox.enqueue(conn, _parent(1, "#alerts"))
+        posted = outbox.enqueue(conn, _parent(2, "#alerts", state="sent"))
+        outbox.fold_merged(conn, 2, 1, T0)
+    with store.connect() as conn:
+        assert waiting is not None and posted is not None
+        held, carried = outbox.get_alert(conn, waiting), outbox.get_alert(conn, posted)
+        assert outbox.due(conn, T0 + timedelta(days=1)) == []  # nothing left to send
+    assert held is not None and held.state is AlertState.SUPERSEDED
+    assert carried is not None and (carried.state, carried.development_id) == (AlertState.SENT, 1)
+
+
 def test_a_lease_has_one_holder_until_it_expires_or_is_given_up(store: Store) -> None:
     ttl = timedelta(minutes=2)
 
