@@ -24,6 +24,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("monitor.ops.metrics", 0),
     ("monitor.ops", 4),
     ("monitor.models", 0),
+    ("monitor.clock", 0),
     ("monitor.config", 0),
     ("monitor.ingest", 1),
     ("monitor.story", 1),

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from monitor.clock import format_utc, utc_now
 from monitor.config.settings import parse_duration
 
 log = logging.getLogger(__name__)
@@ -64,10 +65,6 @@ def _duration(text: str) -> Any:
     return value
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 @contextmanager
 def _opened(args: argparse.Namespace) -> Iterator[tuple[Any, Any]]:
     """(settings, store) for a handler; the store is closed on the way out."""
@@ -99,7 +96,7 @@ def cmd_silence_add(args: argparse.Namespace) -> int:
     from monitor.store.silences import add_silence
 
     matcher, value = _matcher(args)
-    now = _now()
+    now = utc_now()
     with _opened(args) as (settings, store):
         if matcher == "topic" and value not in {t.id for t in settings.topics}:
             print(f"note: no topic {value!r} in {args.config}; the silence is added anyway", file=sys.stderr)
@@ -117,7 +114,7 @@ def cmd_silence_list(args: argparse.Namespace) -> int:
     from monitor.store.silences import list_silences
 
     with _opened(args) as (_settings, store), store.connect() as conn:
-        rows = list_silences(conn, _now(), include_expired=args.all)
+        rows = list_silences(conn, utc_now(), include_expired=args.all)
     if not rows:
         print("no silences" if args.all else "no active silences")
         return 0
@@ -134,7 +131,7 @@ def cmd_silence_remove(args: argparse.Namespace) -> int:
     from monitor.store.silences import remove_silence
 
     with _opened(args) as (_settings, store), store.transaction() as conn:
-        removed = remove_silence(conn, args.id, _now())
+        removed = remove_silence(conn, args.id, utc_now())
     if not removed:
         print(f"error: no active silence #{args.id}", file=sys.stderr)
         return 1
@@ -143,7 +140,7 @@ def cmd_silence_remove(args: argparse.Namespace) -> int:
 
 
 def _when(moment: Any) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if isinstance(moment, datetime) else "-"
+    return format_utc(moment) if isinstance(moment, datetime) else "-"
 
 
 # --- digest ---------------------------------------------------------------------------
@@ -168,7 +165,7 @@ def _digest_settings(settings: Any, digest_id: str | None) -> Any:
 async def cmd_digest(args: argparse.Namespace) -> int:
     from alerts import digest as digests
 
-    now = _now()
+    now = utc_now()
     since = now - args.since
     with _opened(args) as (settings, store):
         chosen = _digest_settings(settings, args.digest_id)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from monitor.clock import format_utc
 from monitor.config.load import SQLITE_URL, ConfigError, load_settings, plural
 from monitor.config.settings import Settings, format_duration
 from monitor.config.sources import EffectiveSource, effective_source
@@ -85,7 +86,7 @@ def _source_row(
 
 def _when(moment: datetime, now: datetime) -> str:
     delta = moment - now
-    stamp = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = format_utc(moment)
     if delta <= timedelta(0):
         return f"{stamp} (due now)"
     if delta >= timedelta(minutes=1):

@@ -20,7 +20,7 @@ from pathlib import Path
 from aiohttp import web
 
 from monitor.cli import demo_feeds
-from monitor.run.pipeline import utcnow
+from monitor.clock import utc_now
 
 
 class DemoServer:
@@ -89,7 +89,7 @@ async def _demo_in(workdir: Path, *, keep: bool) -> int:
     from monitor.run.app import deliver_all, open_app, release_holds
     from monitor.run.scheduler import run_once
 
-    now = utcnow()
+    now = utc_now()
     async with serve(now) as server:
         config = workdir / "feeds.yaml"
         config.write_text(

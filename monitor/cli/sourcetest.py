@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import TextIO
 
+from monitor.clock import utc_now
 from monitor.config.load import ConfigError, ConfigProblem
 from monitor.config.settings import Settings
 from monitor.config.sources import effective_source
 from monitor.ingest import relevance
 from monitor.ingest.fetch import Fetcher
-from monitor.run.pipeline import read_articles, utcnow
+from monitor.run.pipeline import read_articles
 
 
 async def try_source(settings: Settings, source_id: str, *, out: TextIO) -> int:
@@ -41,7 +42,7 @@ async def try_source(settings: Settings, source_id: str, *, out: TextIO) -> int:
             file=out,
         )
         return 1
-    parsed, found = read_articles(eff, result, utcnow())
+    parsed, found = read_articles(eff, result, utc_now())
     for warning in parsed.warnings:
         print(f"  warning: {warning}", file=out)
     compiled = relevance.compile_topics(settings.topics)

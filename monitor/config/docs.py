@@ -195,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Regenerate the README's configuration reference.",
     )
     parser.add_argument(
-        "readme", nargs="?", default=str(Path(__file__).resolve().parents[1] / "README.md")
+        "readme", nargs="?", default=str(Path(__file__).resolve().parents[2] / "README.md")
     )
     parser.add_argument(
         "--check", action="store_true", help="exit 1 if the block is out of date; do not write"

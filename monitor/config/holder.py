@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
+from monitor.clock import format_utc, utc_now
 from monitor.config.load import ConfigError, load_settings, plural
 from monitor.config.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class ConfigHolder:
@@ -29,7 +26,7 @@ class ConfigHolder:
         path: str | Path,
         env: Mapping[str, str] | None = None,
         *,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.path = Path(path)
         self._env = env
@@ -63,7 +60,7 @@ class ConfigHolder:
         except ConfigError as exc:
             for problem in exc.problems:
                 log.error("config reload rejected: %s", problem)
-            since = self.loaded_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+            since = format_utc(self.loaded_at, seconds=True)
             message = f"{self.path}: {plural(len(exc.problems), 'problem')}; keeping the settings loaded at {since}"
             self.last_result = (False, message)
             return self.last_result
@@ -80,7 +77,7 @@ class ConfigHolder:
     def revert(self, settings: Settings, loaded_at: datetime, why: str) -> tuple[bool, str]:
         """Put back the settings that were in force before a reload that could not be applied."""
         self.settings, self.loaded_at = settings, loaded_at
-        since = loaded_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+        since = format_utc(loaded_at, seconds=True)
         self.last_result = (False, f"{self.path}: could not be applied ({why}); keeping the settings loaded at {since}")
         return self.last_result
 

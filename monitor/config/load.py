@@ -45,6 +45,11 @@ Loc = tuple[str | int, ...]
 # Values that are secrets: never echoed in a message, and "unset" means "not configured".
 _SECRET_PATHS: frozenset[Loc] = frozenset({("slack", "token"), ("slack", "webhook_url")})
 
+# Keys earlier versions accepted, and what to do instead (a clearer line than "unknown key").
+REMOVED_KEYS = {
+    "act_threshold": "nothing read it; on-call alerts follow routes[].oncall_threshold, so delete it",
+}
+
 # A billion-laughs alias bomb must not expand into memory (a real file has a few thousand values).
 _MAX_NODES = 200_000
 
@@ -366,6 +371,9 @@ def _describe_error(error: Mapping[str, Any]) -> tuple[Loc, str, str]:
     kind, value = error["type"], error.get("input")
     shown = "" if loc[:2] in _SECRET_PATHS else f", got {_show(value)}"
     if kind == "extra_forbidden":
+        removed = REMOVED_KEYS.get(str(loc[-1]))
+        if removed:
+            return loc, f"'{loc[-1]}' is no longer a setting: {removed}", ""
         return loc, f"unknown key '{loc[-1]}'", _key_hint(loc)
     if kind == "missing":
         return loc, "required key is missing", ""

@@ -294,7 +294,6 @@ class Impact(Strict):
     coverage_weight: float = Field(0.5, description="With `signals`: points per extra independent source beyond the second (small on purpose).")
     coverage_cap: float = Field(1.0, description="With `signals`: maximum points from coverage volume.")
     money_weight: float = Field(1.0, ge=0, description="With `signals`: multiplier for money amounts: 0.5 point from $1M, 1 from $10M, 1.5 from $100M, 2 from $1B (other currencies converted roughly); 0 turns money off.")
-    act_threshold: int = Field(8, ge=1, le=10, description="Impact at or above which an operator should act.")
 
 
 class Topic(Strict):

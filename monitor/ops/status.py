@@ -10,6 +10,7 @@ from typing import Any, TextIO
 from alerts.deliver import LOOKUP_META, SCOPES_META, WARNINGS
 from alerts.render import origin_name, verified_phrase
 from alerts.slack import SCOPES
+from monitor.clock import format_utc
 from monitor.config.holder import ConfigHolder
 from monitor.config.settings import Settings
 from monitor.config.sources import EffectiveSource, effective_sources
@@ -23,7 +24,7 @@ from monitor.story.analysis import JOINED
 def _when(value: datetime | None, now: datetime | None = None) -> str:
     if value is None:
         return "never"
-    text = value.strftime("%Y-%m-%d %H:%M UTC")
+    text = format_utc(value)
     if now is not None:
         seconds = (value - now).total_seconds()
         ago = abs(seconds)

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from monitor.clock import utc_now
 from monitor.config.holder import ConfigHolder
 from monitor.config.load import resolve_store_url
 from monitor.config.settings import Settings
 from monitor.ingest.fetch import Fetcher
-from monitor.run.pipeline import Runtime, build_runtime, utcnow
+from monitor.run.pipeline import Runtime, build_runtime
 from monitor.store import Store
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def open_store(settings: Settings, config_path: str | Path) -> Store:
 
 
 @contextlib.asynccontextmanager
-async def open_app(config_path: str | Path, *, clock=utcnow) -> AsyncIterator[App]:
+async def open_app(config_path: str | Path, *, clock=utc_now) -> AsyncIterator[App]:
     """Everything `monitor run` needs, closed in the right order on the way out."""
     from alerts.deliver import Relay
 

@@ -14,13 +14,14 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from alerts import decide as decide_stage
 from alerts import health_alerts
+from monitor.clock import utc_now
 from monitor.config.addresses import AddressPolicy
 from monitor.config.settings import Settings
 from monitor.config.sources import EffectiveSource, effective_sources
@@ -48,10 +49,6 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass
 class Runtime:
     """What every poll needs, built once at start and after each config reload."""
@@ -62,7 +59,7 @@ class Runtime:
     analyzer: Analyzer
     topics: relevance.CompiledTopics
     sources: dict[str, EffectiveSource]
-    clock: Clock = utcnow
+    clock: Clock = utc_now
     rng: random.Random = field(default_factory=random.Random)
     # Source health as last committed. This process is the store's only writer of source
     # state, so the copy saves a read per poll (most polls find nothing new).
@@ -102,7 +99,7 @@ def analysis_config(settings: Settings) -> AnalysisConfig:
     return AnalysisConfig.from_settings(settings)
 
 
-def build_runtime(settings: Settings, store: Store, fetcher: Fetcher, *, clock: Clock = utcnow) -> Runtime:
+def build_runtime(settings: Settings, store: Store, fetcher: Fetcher, *, clock: Clock = utc_now) -> Runtime:
     """Wire a runtime and rebuild the in-memory indexes from what the store already holds."""
     analyzer = restore_analyzer(settings, store, clock())
     with store.connect() as conn:
@@ -593,4 +590,4 @@ def health_alert(conn, source: EffectiveSource, source_health: SourceHealth, rt:
     return [health_alerts.health_alert(event, channel=channel, now=now)]
 
 
-__all__ = ["PollReport", "Runtime", "build_runtime", "poll_source", "process", "utcnow"]
+__all__ = ["PollReport", "Runtime", "build_runtime", "poll_source", "process", "utc_now"]

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from monitor.cli.check import cmd_check
+from monitor.config.load import ConfigError, load_settings
 from monitor.run.app import open_app
 from monitor.run.scheduler import Service
 
@@ -143,3 +144,15 @@ async def test_case15_a_reload_that_cannot_be_applied_changes_nothing(
         assert sorted(app.runtime.sources) == ["bis", "new"]
         assert sorted(j.id for j in service.scheduler.get_jobs()) == ["source:bis", "source:new"]
         service.scheduler.shutdown(wait=False)
+
+
+def test_a_removed_key_says_what_to_do_instead(tmp_path: Path) -> None:
+    path = tmp_path / "feeds.yaml"
+    path.write_text("topics:\n  - id: t\n    name: T\n    impact:\n      act_threshold: 8\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    [problem] = caught.value.problems
+    assert str(problem) == (
+        f"{path}:5: topics[0].impact.act_threshold: 'act_threshold' is no longer a setting: nothing read it; "
+        "on-call alerts follow routes[].oncall_threshold, so delete it"
+    )
