@@ -1,6 +1,5 @@
 """Composition root: builds the store, fetcher, runtime and alert relay from a feeds.yaml,
-and the commands that run them (`run`, `demo`, `sources`, `developments`, `status`,
-`eval`, `replay`)."""
+and runs a cycle once (`run --once`, the demo). The commands are in `monitor.cli`."""
 
 from __future__ import annotations
 

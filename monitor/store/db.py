@@ -1,4 +1,4 @@
-"""The database handle: engines, transactions, migrations, and the `monitor db` commands.
+"""The database handle: engines, transactions, migrations (`monitor db` is `monitor.cli.db`).
 
 `Store` is the only object that owns an SQLAlchemy engine. Query modules (sources, articles,
 developments, meta, outbox, silences) are plain functions that take a `Connection` first,

@@ -1,4 +1,4 @@
-"""Storylines: developments of one ongoing story, linked over weeks.
+"""Storylines: developments of one ongoing story, linked over weeks or, by kind, years.
 
 A development joins the storyline of an earlier development of the same topic, seen
 within ``storyline_window``, when the two share at least ``MIN_SHARED`` *distinctive*
