@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
+from sqlalchemy import insert
 
 from alerts.console import ConsoleSink
 from alerts.deliver import Backoff, Relay
-from alerts.slack import PERMANENT_ERRORS, SlackWebSink, WebhookSink, make_client
+from alerts.slack import PERMANENT_ERRORS, SlackWebSink, WebhookSink, alert_metadata, make_client
 from monitor.config.settings import Route, Settings, Slack, Topic
 from monitor.models import (
     Alert,
@@ -42,6 +43,7 @@ from monitor.models import (
 from monitor.store import Store, outbox
 from monitor.store.articles import insert_articles
 from monitor.store.developments import upsert_development
+from monitor.store.schema import alert as alert_table
 from tests.fakeslack import FakeSlack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -677,6 +679,89 @@ async def test_one_parent_per_routed_channel_and_mention_only_where_configured(s
     [oncall] = slack.messages("oncall")
     assert "<!subteam^" not in str(topic)
     assert oncall["text"].startswith("<!subteam^S0ONCALL> ")
+
+
+# --- rows queued by the version before typed payloads ---------------------------------------------
+
+
+def enqueue_old(store: Store, kind: str, channel: str, key: str, payload: dict[str, Any], now: datetime, *,
+                dev_id: int | None = 1, attempts: int = 0, last_error: str = "") -> int:
+    """A row as the untyped version wrote it: its payload dict went into the JSON column as is."""
+    with store.transaction() as conn:
+        return int(conn.execute(insert(alert_table).values(
+            kind=kind, channel=channel, dedup_key=key, development_id=dev_id, payload=payload, state="pending",
+            attempts=attempts, last_error=last_error, not_before=None, slack_channel_id="", slack_ts="", thread_ts="",
+            created=now, sent=None, updated=now,
+        ).returning(alert_table.c.id)).scalar_one())
+
+
+async def test_rows_queued_by_the_untyped_version_are_delivered_as_typed_rows_are(
+    store: Store, slack: FakeSlack, clock: Clock
+) -> None:
+    """An upgrade with alerts still in the outbox: the old rows are posted, and a parent reads
+    exactly as one queued now (same text and blocks)."""
+    with store.transaction() as conn:
+        seed_development(conn, clock.now)
+        outbox.enqueue(conn, new_alert(1, "alerts", clock.now, oncall=True, mention="<!subteam^S0ONCALL>"))
+    enqueue_old(store, "new", "oncall", "dev:1:oncall", {
+        "reason": "corroborated (2 independent: Reuters, Politico); impact 6 ≥ on-call threshold 5", "independent": 2,
+        "impact": 6, "oncall": True, "article_ids": [1, 2], "mention": "<!subteam^S0ONCALL>", "urgent": True,
+    }, clock.now)
+    relay = make_relay(store, slack, clock, settings=ONCALL)
+
+    assert (await relay.deliver_due()).sent == 2
+
+    [typed], [old] = slack.messages("alerts"), slack.messages("oncall")
+    assert (old["text"], old["blocks"]) == (typed["text"], typed["blocks"])
+    assert old["text"].startswith("<!subteam^S0ONCALL> ")
+
+    ids = add_sources(store, clock.advance(minutes=5), ["AP"], impact=9)
+    enqueue_old(store, "update", "oncall", "dev:1:oncall:upd:3", {
+        "reason": "independent sources 2 → 3: 3 independent", "new_article_ids": ids, "independent": 3,
+        "previous_independent": 2, "impact": 9, "previous_impact": 6, "material": True, "oncall": True, "urgent": True,
+    }, clock.now)
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "*Digest*", "verbatim": True}}]
+    enqueue_old(store, "digest", "ops", "digest:daily:2026-11-22", {
+        "reason": "digest daily", "digest_id": "daily", "period_start": "2026-11-21T08:00:00+00:00",
+        "period_end": "2026-11-22T08:00:00+00:00", "text": "Digest", "blocks": blocks,
+        "thread": [{"text": "part 0", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "part 0"}}]}],
+    }, clock.now, dev_id=None)
+
+    assert (await relay.deliver_due()).sent == 2
+
+    [reply] = slack.replies("oncall", old["ts"])
+    assert "AP" in reply["text"] and reply["reply_broadcast"] is True  # `material` read from the old row
+    [shown] = [m for m in slack.messages("oncall") if m["ts"] == old["ts"]]
+    assert shown["text"].startswith("<!subteam^S0ONCALL> ")  # the edit keeps the old parent's mention
+    [digest] = slack.messages("ops")
+    assert digest["blocks"] == blocks
+    assert [m["text"] for m in slack.replies("ops", digest["ts"])] == ["part 0"]
+
+
+async def test_an_old_row_interrupted_while_posting_is_found_in_slack_not_posted_twice(
+    store: Store, slack: FakeSlack, clock: Clock
+) -> None:
+    """The untyped version timed out posting this parent (its in-flight mark is in the payload)
+    and Slack had taken the message: after the upgrade the relay finds and adopts it."""
+    with store.transaction() as conn:
+        seed_development(conn, clock.now)
+    alert_id = enqueue_old(store, "new", "alerts", "dev:1:alerts", {
+        "reason": "corroborated: 2 independent: Reuters, Politico", "independent": 2, "impact": 6, "oncall": False,
+        "article_ids": [1, 2], "urgent": False, "attempts_recorded": True, "delivered_parts": {},
+        "in_flight": {"part": "parent", "error": "timeout", "answered": False},
+    }, clock.now, attempts=1, last_error="timeout (may have reached Slack; will look before re-posting)")
+    client = make_client(Slack(token=slack.token, base_url=slack.base_url))
+    await client.chat_postMessage(channel="alerts", text="US tightens AI chip export rules",
+                                  metadata=alert_metadata(alert_id, 1, "parent"))
+
+    report = await make_relay(store, slack, clock).deliver_due(clock.advance(minutes=1))
+
+    assert report.sent == 1
+    [message] = slack.messages("alerts")
+    assert len(slack.calls_to("chat.postMessage")) == 1  # the one the old version sent
+    sent = row(store, alert_id)
+    assert sent.state is AlertState.SENT and sent.slack_ts == message["ts"]
+    assert sent.delivery.parts["parent"].ts == message["ts"] and sent.delivery.in_flight is None
 
 
 # --- a 5xx answered after Slack posted ---------------------------------------------------------
