@@ -368,9 +368,13 @@ def keys_like(conn: Connection, pattern: str) -> list[str]:
 # Key names are those written before the payloads were typed; do not rename them (stored rows
 # and a rolled-back version read them). Optional values are left out when unset, as then.
 
-# The relay's keys; every other key belongs to the payload.
-DELIVERED, IN_FLIGHT, RECORDED = "delivered_parts", "in_flight", "attempts_recorded"
-WARNINGS, PERMALINK, NOTE = "delivery_warnings", "permalink", "delivery"
+# The relay's keys (Delivery); every other key belongs to the payload.
+DELIVERED = "delivered_parts"  # part → {"channel", "ts"} for every part already in Slack
+IN_FLIGHT = "in_flight"  # {"part"} or {"part", "error", "answered"}: a post that may have reached Slack
+RECORDED = "attempts_recorded"  # this row's attempts keep the in-flight record
+WARNINGS = "delivery_warnings"  # what `monitor status` should show about this row
+PERMALINK = "permalink"
+NOTE = "delivery"  # why a row was sent without posting anything
 DELIVERY_KEYS = frozenset({DELIVERED, IN_FLIGHT, RECORDED, WARNINGS, PERMALINK, NOTE})
 
 
@@ -393,46 +397,58 @@ def _json_object(value: object) -> Mapping[str, Any]:
 
 def _payload_json(payload: AlertPayload) -> dict[str, Any]:
     if isinstance(payload, NewPayload):
-        out: dict[str, Any] = {
-            "reason": payload.reason,
-            "independent": payload.independent,
-            "impact": payload.impact,
-            "oncall": payload.oncall,
-            "article_ids": list(payload.article_ids),
-        }
-        if payload.mention:
-            out["mention"] = payload.mention
-        out |= _decided_json(payload)
-        if payload.held_until is not None:
-            out["held_until"] = payload.held_until.isoformat()
-        return out
+        return _new_json(payload)
     if isinstance(payload, UpdatePayload):
-        return {
-            "reason": payload.reason,
-            "new_article_ids": list(payload.new_article_ids),
-            "independent": payload.independent,
-            "previous_independent": payload.previous_independent,
-            "impact": payload.impact,
-            "previous_impact": payload.previous_impact,
-            "material": payload.material,
-            "oncall": payload.oncall,
-            **_decided_json(payload),
-        }
+        return _update_json(payload)
     if isinstance(payload, MergePayload):
         return {"reason": payload.reason, "from": payload.from_id, "into": payload.into_id, **_decided_json(payload)}
     if isinstance(payload, DigestPayload):
-        return {
-            "reason": payload.reason,
-            "digest_id": payload.digest_id,
-            "period_start": _iso(payload.period_start),
-            "period_end": _iso(payload.period_end),
-            "text": payload.text,
-            "blocks": list(payload.blocks),
-            "thread": [{"text": m.text, "blocks": list(m.blocks)} for m in payload.thread],
-        }
+        return _digest_json(payload)
     if isinstance(payload, HealthPayload):
         return {"reason": payload.reason, "source_id": payload.source_id, "change": payload.change, "text": payload.text}
     raise TypeError(f"no JSON form for {type(payload).__name__}")
+
+
+def _new_json(payload: NewPayload) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "reason": payload.reason,
+        "independent": payload.independent,
+        "impact": payload.impact,
+        "oncall": payload.oncall,
+        "article_ids": list(payload.article_ids),
+    }
+    if payload.mention:
+        out["mention"] = payload.mention
+    out |= _decided_json(payload)
+    if payload.held_until is not None:
+        out["held_until"] = payload.held_until.isoformat()
+    return out
+
+
+def _update_json(payload: UpdatePayload) -> dict[str, Any]:
+    return {
+        "reason": payload.reason,
+        "new_article_ids": list(payload.new_article_ids),
+        "independent": payload.independent,
+        "previous_independent": payload.previous_independent,
+        "impact": payload.impact,
+        "previous_impact": payload.previous_impact,
+        "material": payload.material,
+        "oncall": payload.oncall,
+        **_decided_json(payload),
+    }
+
+
+def _digest_json(payload: DigestPayload) -> dict[str, Any]:
+    return {
+        "reason": payload.reason,
+        "digest_id": payload.digest_id,
+        "period_start": _iso(payload.period_start),
+        "period_end": _iso(payload.period_end),
+        "text": payload.text,
+        "blocks": list(payload.blocks),
+        "thread": [{"text": m.text, "blocks": list(m.blocks)} for m in payload.thread],
+    }
 
 
 def _decided_json(payload: DevelopmentPayload) -> dict[str, Any]:
@@ -519,10 +535,13 @@ _READERS: Mapping[AlertKind, Callable[[Mapping[str, Any]], AlertPayload]] = {
 
 
 def _read_silence(value: object) -> SilenceNote | None:
-    if not isinstance(value, Mapping) or _int(value.get("id")) is None:
+    if not isinstance(value, Mapping):
+        return None
+    silence_id = _int(value.get("id"))
+    if silence_id is None:
         return None
     return SilenceNote(
-        id=_int(value.get("id")) or 0,
+        id=silence_id,
         matcher=_text(value.get("matcher")),
         value=_text(value.get("value")),
         reason=_text(value.get("reason")),
@@ -535,7 +554,9 @@ def _delivery_json(delivery: Delivery) -> dict[str, Any]:
         out[DELIVERED] = {part: {"channel": p.channel, "ts": p.ts} for part, p in delivery.parts.items()}
     flight = delivery.in_flight
     if flight is not None:
-        out[IN_FLIGHT] = {"part": flight.part, "error": flight.error, "answered": flight.answered} if flight.error else {"part": flight.part}
+        out[IN_FLIGHT] = {"part": flight.part}
+        if flight.error:  # the post ended ambiguously; without an error it was cut off mid-call
+            out[IN_FLIGHT] |= {"error": flight.error, "answered": flight.answered}
     if delivery.recorded:
         out[RECORDED] = True
     if delivery.warnings:
