@@ -1,9 +1,10 @@
 """The decide stage: from a development's new state to the alert rows to write.
 
 Pure: the development, what corroborate concluded, what was known before this cycle, the
-routes, the active silences and the clock come in; `Alert` values come out, each with
-`payload["reason"]` saying why it exists. The outbox stores them in the same transaction as
-the state change, and its unique `dedup_key` makes every row idempotent:
+routes, the active silences and the clock come in; `Alert` values come out, each with a typed
+payload (`NewPayload`, `UpdatePayload`, `MergePayload`) whose `reason` says why it exists. The
+outbox stores them in the same transaction as the state change, and its unique `dedup_key`
+makes every row idempotent:
 
 - `dev:<id>:<channel>`                     one parent (NEW) per development per channel, ever;
 - `dev:<id>:<channel>:upd:<independent>`   one UPDATE per independent-source count;
@@ -21,8 +22,9 @@ and the silence in the payload, so nothing is lost and `monitor status` can show
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from alerts.routing import (
     in_quiet_hours,
@@ -39,7 +41,14 @@ from monitor.models import (
     Decision,
     Development,
     DevelopmentState,
+    MergePayload,
+    NewPayload,
+    SilenceNote,
+    UpdatePayload,
 )
+
+# The payloads decide writes; `_settle` keeps the class it was given.
+Decided = TypeVar("Decided", NewPayload, UpdatePayload, MergePayload)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,22 +193,20 @@ def _new(ctx: _Context, target: Target, *, crossed: bool) -> Alert:
         why = f"corroborated ({decision.reason}); impact {_impact(dev)} ≥ on-call threshold {target.route.oncall_threshold}"
     else:
         why = f"corroborated: {decision.reason}"
-    payload: dict[str, object] = {
-        "reason": why,
-        "independent": decision.independent,
-        "impact": _impact(dev),
-        "oncall": target.oncall,
-        "article_ids": list(ctx.new_article_ids),
-    }
-    if target.oncall and target.route.mention:
-        payload["mention"] = target.route.mention  # operator-configured, never from a feed
-    alert = _finish(ctx, AlertKind.NEW, target, f"dev:{dev.id}:{target.channel}", payload)
+    payload = NewPayload(
+        reason=why,
+        independent=decision.independent,
+        impact=_impact(dev),
+        oncall=target.oncall,
+        article_ids=ctx.new_article_ids,
+        mention=(target.route.mention or "") if target.oncall else "",  # operator-configured, never from a feed
+    )
+    payload, state, not_before = _settle(ctx, target, payload)
     hold = ctx.hold
-    if hold is not None and alert.state is AlertState.PENDING and hold.until > (alert.not_before or ctx.now):
-        alert.not_before = hold.until
-        payload["reason"] = f"{payload['reason']}; {hold.reason}"
-        payload["held_until"] = hold.until.isoformat()
-    return alert
+    if hold is not None and state is AlertState.PENDING and hold.until > (not_before or ctx.now):
+        not_before = hold.until
+        payload = replace(payload, reason=f"{payload.reason}; {hold.reason}", held_until=hold.until)
+    return _row(ctx, AlertKind.NEW, target, f"dev:{dev.id}:{target.channel}", payload, state, not_before)
 
 
 def _updates(ctx: _Context, before: dict[str, Target]) -> list[Alert]:
@@ -231,39 +238,28 @@ def _update(ctx: _Context, target: Target, key_suffix: str, *, grew: bool, mater
         parts.append(f"independent sources {previous.independent} → {ctx.decision.independent}: {ctx.decision.reason}")
     if material:
         parts.append(f"material: impact {previous.impact or 0} → {_impact(ctx.dev)} crossed the on-call threshold {target.route.oncall_threshold}")
-    payload: dict[str, object] = {
-        "reason": "; ".join(parts),
-        "new_article_ids": list(ctx.new_article_ids),
-        "independent": ctx.decision.independent,
-        "previous_independent": previous.independent,
-        "impact": _impact(ctx.dev),
-        "previous_impact": previous.impact,
-        "material": material,
-        "oncall": target.oncall,
-    }
+    payload = UpdatePayload(
+        reason="; ".join(parts),
+        new_article_ids=ctx.new_article_ids,
+        independent=ctx.decision.independent,
+        previous_independent=previous.independent,
+        impact=_impact(ctx.dev),
+        previous_impact=previous.impact,
+        material=material,
+        oncall=target.oncall,
+    )
     key = f"dev:{ctx.dev.id}:{target.channel}:{key_suffix}"
-    return _finish(ctx, AlertKind.UPDATE, target, key, payload)
+    return _row(ctx, AlertKind.UPDATE, target, key, *_settle(ctx, target, payload))
 
 
 def _merge(ctx: _Context, target: Target, from_id: int) -> Alert:
-    payload: dict[str, object] = {
-        "reason": f"development {from_id} merged into {ctx.dev.id}",
-        "from": from_id,
-        "into": ctx.dev.id,
-    }
-    return _finish(ctx, AlertKind.MERGE, target, f"merge:{from_id}:{ctx.dev.id}:{target.channel}", payload)
+    payload = MergePayload(reason=f"development {from_id} merged into {ctx.dev.id}", from_id=from_id, into_id=ctx.dev.id)
+    key = f"merge:{from_id}:{ctx.dev.id}:{target.channel}"
+    return _row(ctx, AlertKind.MERGE, target, key, *_settle(ctx, target, payload))
 
 
-def _finish(ctx: _Context, kind: AlertKind, target: Target, key: str, payload: dict[str, object]) -> Alert:
-    """Apply silences and quiet hours, then build the row."""
-    alert = Alert(
-        kind=kind,
-        channel=target.channel,
-        dedup_key=key,
-        development_id=ctx.dev.id,
-        payload=payload,
-        created=ctx.now,
-    )
+def _settle(ctx: _Context, target: Target, payload: Decided) -> tuple[Decided, AlertState, datetime | None]:
+    """Apply silences and quiet hours: the payload saying so, the row's state and its not_before."""
     silence = matching_silence(
         ctx.silences,
         topic=ctx.dev.topic,
@@ -272,16 +268,36 @@ def _finish(ctx: _Context, kind: AlertKind, target: Target, key: str, payload: d
         headline=ctx.dev.headline,
     )
     if silence is not None:
-        alert.state = AlertState.SILENCED
-        payload["silence"] = {"id": silence.id, "matcher": silence.matcher, "value": silence.value, "reason": silence.reason}
-        payload["reason"] = f"{payload['reason']}; silenced by {silence.describe()}"
-        return alert
+        note = SilenceNote(id=silence.id, matcher=silence.matcher, value=silence.value, reason=silence.reason)
+        silenced = replace(payload, silence=note, reason=f"{payload.reason}; silenced by {silence.describe()}")
+        return silenced, AlertState.SILENCED, None
     urgent = target.oncall or _impact(ctx.dev) >= target.route.oncall_threshold
-    payload["urgent"] = urgent
-    if not urgent and in_quiet_hours(target.route, ctx.now):
-        alert.not_before = quiet_hours_end(target.route, ctx.now)
-        payload["reason"] = f"{payload['reason']}; quiet hours until {alert.not_before.isoformat()}"
-    return alert
+    payload = replace(payload, urgent=urgent)
+    if urgent or not in_quiet_hours(target.route, ctx.now):
+        return payload, AlertState.PENDING, None
+    until = quiet_hours_end(target.route, ctx.now)
+    return replace(payload, reason=f"{payload.reason}; quiet hours until {until.isoformat()}"), AlertState.PENDING, until
+
+
+def _row(
+    ctx: _Context,
+    kind: AlertKind,
+    target: Target,
+    key: str,
+    payload: NewPayload | UpdatePayload | MergePayload,
+    state: AlertState,
+    not_before: datetime | None,
+) -> Alert:
+    return Alert(
+        kind=kind,
+        channel=target.channel,
+        dedup_key=key,
+        development_id=ctx.dev.id,
+        payload=payload,
+        state=state,
+        not_before=not_before,
+        created=ctx.now,
+    )
 
 
 def _unique(alerts: list[Alert]) -> list[Alert]:

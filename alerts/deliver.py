@@ -7,8 +7,8 @@ For each due row (oldest first):
 
 - NEW      → chat.postMessage, the development's parent message, with metadata
              {"event_type": "development_alert", "event_payload": {development_id, alert_id, part}};
-             its permalink is kept in the payload (digests link to it); when it cannot list
-             every source, the full list follows as a thread reply.
+             its permalink is kept in the row's delivery record (digests link to it); when it
+             cannot list every source, the full list follows as a thread reply.
 - UPDATE   → chat.update of the parent (counts, impact, "updated") and one thread reply per
              new independent source; the first reply is broadcast only when the payload says
              `material` (impact crossed the on-call threshold) and the topic has an on-call
@@ -23,8 +23,9 @@ Failure handling, and why nothing is lost or doubled:
 
 - The attempt is counted and committed *before* Slack is called, and the row stays pending
   until Slack's ts is recorded. A crash anywhere leaves a pending row with attempts > 0.
-- Each post is recorded in the row's payload before it is sent (`in_flight`: the part) and
-  after (`delivered_parts`: part → ts), so a retry continues where the last attempt stopped.
+- Each post is recorded in the row's `Delivery` record (stored beside the payload, which the
+  relay never changes) before it is sent (`in_flight`: the part) and after (`parts`: part →
+  ts), so a retry continues where the last attempt stopped.
   A post that Slack refused or that never left (429, refused connection, an `ok: false`
   answer) clears the in-flight mark: nothing to look for.
 - A part still marked in flight may be in Slack (a timeout after sending, a 5xx — Slack
@@ -35,7 +36,7 @@ Failure handling, and why nothing is lost or doubled:
 - When that look-up is not permitted (no `channels:history`, not a member, unknown channel
   id) the alert is never failed for it: after a 5xx answer the part is posted again (noted:
   it may show twice); after no answer it is not posted a second time and the row is sent but
-  unconfirmed. Both are noted in the row (`delivery_warnings`), the missing scope once in the
+  unconfirmed. Both are noted in the row (`Delivery.warnings`), the missing scope once in the
   log and in the store (`slack:lookup`); `monitor status` shows them.
 - Transient errors (429 beyond slack-sdk's own retries, 5xx, timeouts) → `mark_retry` with
   exponential backoff; permanent errors (invalid_auth, channel_not_found, invalid_blocks, …)
@@ -58,7 +59,7 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
@@ -81,7 +82,21 @@ from alerts.slack import (
     make_sink,
 )
 from monitor.config.settings import Settings
-from monitor.models import Alert, AlertKind, AlertState, Article, DevelopmentView
+from monitor.models import (
+    Alert,
+    AlertState,
+    Article,
+    Delivery,
+    DevelopmentView,
+    DigestPayload,
+    HealthPayload,
+    InFlight,
+    MergePayload,
+    NewPayload,
+    PostedPart,
+    SlackMessage,
+    UpdatePayload,
+)
 from monitor.ops import metrics
 from monitor.store import meta, outbox
 
@@ -92,12 +107,6 @@ LOOKUP_MARGIN = timedelta(minutes=10)
 WAIT_FOR_PARENT = timedelta(seconds=30)
 
 ViewLoader = Callable[[Connection, int, Settings | None], DevelopmentView | None]
-
-# Payload keys the relay keeps about its own progress on a row.
-DELIVERED = "delivered_parts"  # part → {"channel", "ts"} for every part already in Slack
-IN_FLIGHT = "in_flight"  # {"part", "error", "answered"}: a post that may have reached Slack
-RECORDED = "attempts_recorded"  # this row's attempts keep the in-flight record
-WARNINGS = "delivery_warnings"  # what `monitor status` should show about this row
 
 # Store notes for `monitor status`: the token's scopes at start, and a look-up Slack refused.
 SCOPES_META = "slack:scopes"
@@ -175,11 +184,11 @@ class RelayReport:
 
 @dataclass(slots=True)
 class _Attempt:
-    """One delivery attempt of a row: the row, its payload as this attempt updates it, and
-    whether attempts before it left no record of what they had in flight (older versions)."""
+    """One delivery attempt of a row: the row, its delivery record as this attempt updates it,
+    and whether attempts before it left no record of what they had in flight (older versions)."""
 
     alert: Alert
-    payload: dict[str, Any]
+    delivery: Delivery
     unrecorded_before: bool = False
 
 
@@ -188,7 +197,7 @@ class _Done:
     channel_id: str
     ts: str
     thread_ts: str
-    payload: dict[str, Any]
+    delivery: Delivery
 
 
 @dataclass(slots=True)
@@ -296,7 +305,7 @@ class Relay:
         assert alert.id is not None
         with self.store.transaction() as conn:
             if isinstance(outcome, _Done):
-                outbox.mark_sent(conn, alert.id, outcome.channel_id, outcome.ts, outcome.thread_ts, self.clock(), outcome.payload)
+                outbox.mark_sent(conn, alert.id, outcome.channel_id, outcome.ts, outcome.thread_ts, self.clock(), outcome.delivery)
                 report.sent += 1
                 state = "sent"
             elif isinstance(outcome, _Wait):
@@ -340,22 +349,28 @@ class Relay:
         return current.attempts if current else 0
 
     async def _attempt(self, alert: Alert, now: datetime) -> _Done | _Wait | _Skip:
-        if alert.kind is AlertKind.NEW:
-            return await self._new(alert, now)
-        if alert.kind is AlertKind.UPDATE:
-            return await self._update(alert, now)
-        if alert.kind is AlertKind.MERGE:
-            return await self._merge(alert, now)
-        return await self._standalone(alert, now)
+        payload = alert.payload  # of the class the row's kind carries (the outbox reads it by kind)
+        if isinstance(payload, NewPayload):
+            return await self._new(alert, payload, now)
+        if isinstance(payload, UpdatePayload):
+            return await self._update(alert, payload, now)
+        if isinstance(payload, MergePayload):
+            return await self._merge(alert, payload, now)
+        if isinstance(payload, DigestPayload):
+            main = payload_message(payload.text, payload.blocks, payload.reason)
+            return await self._standalone(alert, main, payload.thread, now)
+        if isinstance(payload, HealthPayload):
+            return await self._standalone(alert, payload_message(payload.text, (), payload.reason), (), now)
+        raise TypeError(f"no delivery for a {type(payload).__name__}")
 
     # --- kinds -----------------------------------------------------------------------------
 
-    async def _new(self, alert: Alert, now: datetime) -> _Done | _Skip:
+    async def _new(self, alert: Alert, payload: NewPayload, now: datetime) -> _Done | _Skip:
         view = self._view(alert.development_id)
         if view is None:
             return _Skip(AlertState.FAILED, f"development {alert.development_id} not found")
         message = self.renderer.render_development(
-            view, topic_name=self._topic_name(view), now=now, mention=_str(alert.payload.get("mention"))
+            view, topic_name=self._topic_name(view), now=now, mention=payload.mention or None
         )
         attempt = self._begin(alert, now)
         posted = await self._post_once(attempt, alert.channel, message, part="parent")
@@ -364,10 +379,10 @@ class Relay:
             await self._post_once(attempt, posted.channel_id or alert.channel, listing, part="sources", thread_ts=posted.ts)
         link = await self.sink.permalink(posted.channel_id, posted.ts) if posted.ts else None
         if link:
-            attempt.payload["permalink"] = link
-        return _Done(posted.channel_id, posted.ts, "", attempt.payload)
+            attempt.delivery.permalink = link
+        return _Done(posted.channel_id, posted.ts, "", attempt.delivery)
 
-    async def _update(self, alert: Alert, now: datetime) -> _Done | _Wait | _Skip:
+    async def _update(self, alert: Alert, payload: UpdatePayload, now: datetime) -> _Done | _Wait | _Skip:
         assert alert.development_id is not None
         with self.store.transaction() as conn:
             parent = outbox.parent_for(conn, alert.development_id, alert.channel)
@@ -378,13 +393,12 @@ class Relay:
         view = self._view(alert.development_id)
         if view is None:
             return _Skip(AlertState.FAILED, f"development {alert.development_id} not found")
-        payload = dict(alert.payload)
-        material = bool(payload.get("material"))
+        material = payload.material
         if not self.sink.supports_updates or not parent.slack_ts:  # webhook, or a parent we could not confirm
-            return await self._update_without_threads(alert, view, payload, material, now)
+            return await self._update_without_threads(alert, view, material, now)
         attempt = self._begin(alert, now)
         parent_message = self.renderer.render_development(
-            view, topic_name=self._topic_name(view), now=now, mention=_str(parent.payload.get("mention")), updated=True
+            view, topic_name=self._topic_name(view), now=now, mention=_mention(parent), updated=True
         )
         await self.sink.update(
             parent.slack_channel_id, parent.slack_ts, parent_message,
@@ -395,7 +409,7 @@ class Relay:
         broadcast = material and self._oncall_configured(view.development.topic)
         announced = material and not broadcast
         last = parent.slack_ts
-        for article, label in new_sources(view, _ids(payload.get("new_article_ids"))):
+        for article, label in new_sources(view, list(payload.new_article_ids)):
             reply = self.renderer.render_source_reply(article, label, now)
             posted = await self._post_once(
                 attempt, parent.slack_channel_id, reply,
@@ -403,35 +417,32 @@ class Relay:
             )
             broadcast, announced, last = False, False, posted.ts or last
         if broadcast or announced:  # material without a new source: say what changed, in the thread
-            reply = self.renderer.render_material_change(view, previous_impact=_int(payload.get("previous_impact")), now=now)
+            reply = self.renderer.render_material_change(view, previous_impact=payload.previous_impact, now=now)
             posted = await self._post_once(
                 attempt, parent.slack_channel_id, reply, part="material", thread_ts=parent.slack_ts, broadcast=broadcast
             )
             last = posted.ts or last
-        return _Done(parent.slack_channel_id, last, parent.slack_ts, attempt.payload)
+        return _Done(parent.slack_channel_id, last, parent.slack_ts, attempt.delivery)
 
-    async def _update_without_threads(
-        self, alert: Alert, view: DevelopmentView, payload: dict[str, Any], material: bool, now: datetime
-    ) -> _Done:
+    async def _update_without_threads(self, alert: Alert, view: DevelopmentView, material: bool, now: datetime) -> _Done:
         """No thread to reply in (webhook mode, or a parent whose ts is unknown): a message cannot
         be edited, so only material changes are posted anew."""
         why = "webhook mode cannot update messages or reply in threads" if not self.sink.supports_updates else (
             "the parent message's ts is unknown (its delivery could not be confirmed)"
         )
         if not material:
-            payload["delivery"] = f"not announced: {why}"
-            return _Done("", "", "", payload)
-        attempt = self._begin(alert, now, payload)
+            alert.delivery.note = f"not announced: {why}"
+            return _Done("", "", "", alert.delivery)
+        attempt = self._begin(alert, now)
         message = self.renderer.render_development(view, topic_name=self._topic_name(view), now=now, updated=True)
         posted = await self._post_once(attempt, alert.channel, message, part="parent")
-        return _Done(posted.channel_id, posted.ts, "", attempt.payload)
+        return _Done(posted.channel_id, posted.ts, "", attempt.delivery)
 
-    async def _merge(self, alert: Alert, now: datetime) -> _Done | _Wait | _Skip:
+    async def _merge(self, alert: Alert, payload: MergePayload, now: datetime) -> _Done | _Wait | _Skip:
         from monitor.store.developments import get_development
 
-        payload = dict(alert.payload)
-        from_id = _int(payload.get("from"))
-        into_id = _int(payload.get("into")) or alert.development_id
+        from_id = payload.from_id
+        into_id = payload.into_id or alert.development_id
         if from_id is None or into_id is None:
             return _Skip(AlertState.FAILED, "merge payload needs 'from' and 'into'")
         with self.store.transaction() as conn:
@@ -443,12 +454,12 @@ class Relay:
             if parent is not None and parent.state is AlertState.PENDING:
                 return _Wait(f"waiting for parent message {parent.id}", now + WAIT_FOR_PARENT)
         if absorbed is None or absorbed.state is not AlertState.SENT or not absorbed.slack_ts or not self.sink.supports_updates:
-            payload["delivery"] = "nothing to reconcile: the absorbed development has no message here"
-            return _Done("", "", "", payload)
+            alert.delivery.note = "nothing to reconcile: the absorbed development has no message here"
+            return _Done("", "", "", alert.delivery)
         link = None
         if survivor is not None and survivor.state is AlertState.SENT and survivor.slack_ts:
-            link = _str(survivor.payload.get("permalink")) or await self.sink.permalink(survivor.slack_channel_id, survivor.slack_ts)
-        self._begin(alert, now, payload)
+            link = survivor.delivery.permalink or await self.sink.permalink(survivor.slack_channel_id, survivor.slack_ts)
+        attempt = self._begin(alert, now)
         message = self.renderer.render_merge_pointer(
             absorbed_dev.headline if absorbed_dev else "Merged development",
             surviving_headline=survivor_dev.headline if survivor_dev else "the surviving story",
@@ -458,45 +469,41 @@ class Relay:
         posted = await self.sink.update(
             absorbed.slack_channel_id, absorbed.slack_ts, message, metadata=alert_metadata(absorbed.id, from_id, "parent")
         )
-        return _Done(posted.channel_id, posted.ts, "", payload)
+        return _Done(posted.channel_id, posted.ts, "", attempt.delivery)
 
-    async def _standalone(self, alert: Alert, now: datetime) -> _Done:
+    async def _standalone(self, alert: Alert, main: Message, thread: Sequence[SlackMessage], now: datetime) -> _Done:
         """Digest, health and recovery rows: post the payload's message and its thread replies."""
-        payload = dict(alert.payload)
-        main = payload_message(payload)
-        attempt = self._begin(alert, now, payload)
+        attempt = self._begin(alert, now)
         posted = await self._post_once(attempt, alert.channel, main, part="main")
-        raw_thread = payload.get("thread")
-        thread: list[Any] = raw_thread if isinstance(raw_thread, list) else []
         for index, item in enumerate(thread):
-            if not isinstance(item, Mapping):
-                continue
             # A webhook has no threads (nor has a main message whose ts is unknown): the
             # overflow follows as separate messages.
             thread_ts = posted.ts if self.sink.supports_updates and posted.ts else None
-            await self._post_once(attempt, alert.channel, payload_message(item), part=f"thread:{index}", thread_ts=thread_ts)
-        return _Done(posted.channel_id, posted.ts, "", attempt.payload)
+            reply = payload_message(item.text, item.blocks)
+            await self._post_once(attempt, alert.channel, reply, part=f"thread:{index}", thread_ts=thread_ts)
+        return _Done(posted.channel_id, posted.ts, "", attempt.delivery)
 
     # --- helpers ---------------------------------------------------------------------------
 
-    def _begin(self, alert: Alert, now: datetime, payload: dict[str, Any] | None = None) -> _Attempt:
+    def _begin(self, alert: Alert, now: datetime) -> _Attempt:
         """Count the attempt (committed before any Slack call) and start its record.
 
-        The payload is saved with the count, marked as one whose attempts record what they had
-        in flight; a row from an older version has no such record, so all its parts may be in Slack.
+        The delivery record is saved with the count, marked as one whose attempts record what
+        they had in flight; a row from an older version has no such record, so all its parts
+        may be in Slack.
         """
         assert alert.id is not None
-        payload = dict(alert.payload) if payload is None else payload
-        unrecorded = not payload.get(RECORDED)
-        payload[RECORDED] = True
+        delivery = alert.delivery
+        unrecorded = not delivery.recorded
+        delivery.recorded = True
         with self.store.transaction() as conn:
             prior = outbox.begin_attempt(conn, alert.id, now)
-            outbox.save_progress(conn, alert.id, payload, now)
+            outbox.save_progress(conn, alert.id, delivery, now)
             known = outbox.channel_id_for(conn, alert.channel)
         remember = getattr(self.sink, "remember_channel", None)
         if known and remember is not None:
             remember(alert.channel, known)
-        return _Attempt(alert, payload, unrecorded_before=prior > 0 and unrecorded)
+        return _Attempt(alert, delivery, unrecorded_before=prior > 0 and unrecorded)
 
     async def _post_once(
         self,
@@ -515,10 +522,10 @@ class Relay:
         refused connection cannot have posted, so the next attempt posts without looking —
         which also means an app without channels:history loses nothing to a rate-limit storm.
         """
-        alert, payload = attempt.alert, attempt.payload
-        done = payload.setdefault(DELIVERED, {})
-        if part in done:
-            return Posted(str(done[part]["channel"]), str(done[part]["ts"]))
+        alert, delivery = attempt.alert, attempt.delivery
+        done = delivery.parts.get(part)
+        if done is not None:
+            return Posted(done.channel, done.ts)
         for retry in itertools.count():
             earlier = self._earlier_try(attempt, part)
             if earlier is not None and self.sink.supports_updates:
@@ -526,7 +533,7 @@ class Relay:
                 if found is not None:
                     self._record_part(attempt, part, found)
                     return found
-            payload[IN_FLIGHT] = {"part": part}
+            delivery.in_flight = InFlight(part)
             self._save(attempt)  # committed before the call: a crash from here on leaves the mark
             try:
                 posted = await self.sink.post(
@@ -535,9 +542,9 @@ class Relay:
                 )
             except DeliveryError as error:
                 if error.ambiguous:
-                    payload[IN_FLIGHT] = {"part": part, "error": error.code, "answered": error.answered}
+                    delivery.in_flight = InFlight(part, error.code, error.answered)
                 else:  # Slack said no, or the request never left: nothing to look for next time
-                    payload.pop(IN_FLIGHT, None)
+                    delivery.in_flight = None
                 self._save(attempt)
                 if error.answered and retry < self.quick_retries:
                     # A 5xx is usually brief: try again soon, in this pass, looking first.
@@ -548,17 +555,17 @@ class Relay:
             return posted
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _earlier_try(self, attempt: _Attempt, part: str) -> dict[str, Any] | None:
+    def _earlier_try(self, attempt: _Attempt, part: str) -> InFlight | None:
         """What an earlier attempt left about `part` when it may already be in Slack, else None."""
-        record = attempt.payload.get(IN_FLIGHT)
-        if isinstance(record, Mapping) and record.get("part") == part:
-            return dict(record)
+        record = attempt.delivery.in_flight
+        if record is not None and record.part == part:
+            return record
         if attempt.unrecorded_before:
-            return {"part": part, "error": "an attempt by an earlier version"}
+            return InFlight(part, "an attempt by an earlier version")
         return None
 
     async def _look(
-        self, attempt: _Attempt, channel: str, part: str, thread_ts: str | None, earlier: dict[str, Any]
+        self, attempt: _Attempt, channel: str, part: str, thread_ts: str | None, earlier: InFlight
     ) -> Posted | None:
         """Our message for `part` if Slack has it; None when it should be posted (again)."""
         alert = attempt.alert
@@ -571,7 +578,7 @@ class Relay:
             log.info("alert %s: %s already in Slack (ts %s) from an earlier attempt; adopted", alert.id, part, found.ts)
         return found
 
-    def _cannot_look(self, attempt: _Attempt, channel: str, part: str, earlier: dict[str, Any], why: CannotLook) -> Posted | None:
+    def _cannot_look(self, attempt: _Attempt, channel: str, part: str, earlier: InFlight, why: CannotLook) -> Posted | None:
         """The look-up is needed but not permitted: decide from our own record, and say so.
 
         Slack answered the earlier try with a 5xx → it most likely did not post: post again
@@ -579,12 +586,12 @@ class Relay:
         killed process) → the request had left and Slack most likely has it: do not post a
         second copy; the row is sent but *unconfirmed*, with a warning `monitor status` shows.
         """
-        alert, payload = attempt.alert, attempt.payload
+        alert = attempt.alert
         where = alert.channel  # the name from routes:, which people know (`channel` may be an id)
         self._note_cannot_look(why, where)
-        warnings: list[str] = payload.setdefault(WARNINGS, [])
-        cause = str(earlier.get("error") or "the monitor stopped while posting it")
-        if earlier.get("answered"):
+        warnings = attempt.delivery.warnings
+        cause = earlier.error or "the monitor stopped while posting it"
+        if earlier.answered:
             warnings.append(
                 f"{part}: posted again after Slack answered {cause} to an earlier try; it may show twice "
                 f"(the app cannot read {where} to check: {why.reason})"
@@ -618,14 +625,14 @@ class Relay:
 
     def _record_part(self, attempt: _Attempt, part: str, posted: Posted) -> None:
         """A part is in Slack: remember it at once, so no later attempt posts it again."""
-        attempt.payload.setdefault(DELIVERED, {})[part] = {"channel": posted.channel_id, "ts": posted.ts}
-        attempt.payload.pop(IN_FLIGHT, None)
+        attempt.delivery.parts[part] = PostedPart(posted.channel_id, posted.ts)
+        attempt.delivery.in_flight = None
         self._save(attempt)
 
     def _save(self, attempt: _Attempt) -> None:
         assert attempt.alert.id is not None
         with self.store.transaction() as conn:
-            outbox.save_progress(conn, attempt.alert.id, attempt.payload, self.clock())
+            outbox.save_progress(conn, attempt.alert.id, attempt.delivery, self.clock())
 
     async def check_slack(self) -> ScopeCheck | None:
         """At start: ask Slack which scopes the token has; log and record what is missing.
@@ -662,7 +669,7 @@ class Relay:
             return _Wait(f"waiting for parent message {parent.id}", until)
         if parent.state is AlertState.SILENCED:
             return _Skip(AlertState.SILENCED, f"parent message {parent.id} was silenced")
-        if parent.state is not AlertState.SENT or (not parent.slack_ts and not parent.payload.get(WARNINGS)):
+        if parent.state is not AlertState.SENT or (not parent.slack_ts and not parent.delivery.warnings):
             return _Skip(AlertState.FAILED, f"parent message {parent.id} was not delivered ({parent.state.value}: {parent.last_error})")
         return None
 
@@ -698,22 +705,17 @@ def new_sources(view: DevelopmentView, new_article_ids: list[int]) -> list[tuple
     return found
 
 
-def payload_message(payload: Mapping[str, Any]) -> Message:
-    """The message a digest/health payload carries; plain `text` is escaped and wrapped."""
-    text = str(payload.get("text") or "")
-    blocks = payload.get("blocks")
-    if isinstance(blocks, list) and blocks:
+def payload_message(text: str, blocks: Sequence[dict[str, Any]], fallback: str = "") -> Message:
+    """The message a digest/health payload carries; plain `text` (or, without it, the
+    `fallback`: the row's reason) is escaped and wrapped."""
+    if blocks:
         return Message(text or "Monitor", list(blocks))
-    return render.render_plain(text or str(payload.get("reason") or "(empty)"))
+    return render.render_plain(text or fallback or "(empty)")
 
 
-def _ids(value: object) -> list[int]:
-    return [int(v) for v in value if isinstance(v, int | str) and str(v).isdigit()] if isinstance(value, list) else []
-
-
-def _int(value: object) -> int | None:
-    return int(value) if isinstance(value, int) or (isinstance(value, str) and value.isdigit()) else None
-
-
-def _str(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
+def _mention(parent: Alert) -> str | None:
+    """The on-call mention a parent message was posted with (kept when it is edited)."""
+    payload = parent.payload
+    if not isinstance(payload, NewPayload):
+        return None
+    return payload.mention or None

@@ -28,7 +28,14 @@ from sqlalchemy import Connection
 from alerts.escape import escape, escape_clipped, link
 from alerts.render import MAX_BLOCKS, Block, Message, context, divider, header, mrkdwn, pack_lines
 from monitor.config.settings import Digest as DigestSettings
-from monitor.models import Alert, AlertKind, Development, DevelopmentState
+from monitor.models import (
+    Alert,
+    AlertKind,
+    Development,
+    DevelopmentState,
+    DigestPayload,
+    SlackMessage,
+)
 from monitor.store import developments, outbox, sources
 
 log = logging.getLogger(__name__)
@@ -118,7 +125,7 @@ def permalink(channel_id: str, ts: str) -> str | None:
 def thread_links(conn: Connection, development_ids: Iterable[int]) -> dict[int, str]:
     """Development id → link to its first delivered parent message.
 
-    A permalink the relay stored from chat.getPermalink (payload["permalink"]) wins; else
+    A permalink the relay stored from chat.getPermalink (its `Delivery.permalink`) wins; else
     one is built from the channel id and ts.
     """
     links: dict[int, str] = {}
@@ -446,15 +453,15 @@ def digest_alert(digest: Digest, *, key: str, now: datetime) -> Alert:
         kind=AlertKind.DIGEST,
         channel=digest.channel,
         dedup_key=key,
-        payload={
-            "reason": f"digest {digest.digest_id} for {_period(digest)}: {_counts(digest)}",
-            "digest_id": digest.digest_id,
-            "period_start": digest.since.astimezone(UTC).isoformat(),
-            "period_end": digest.until.astimezone(UTC).isoformat(),
-            "text": messages.main.text,
-            "blocks": messages.main.blocks,
-            "thread": [{"text": m.text, "blocks": m.blocks} for m in messages.thread],
-        },
+        payload=DigestPayload(
+            reason=f"digest {digest.digest_id} for {_period(digest)}: {_counts(digest)}",
+            digest_id=digest.digest_id,
+            period_start=digest.since.astimezone(UTC),
+            period_end=digest.until.astimezone(UTC),
+            text=messages.main.text,
+            blocks=tuple(messages.main.blocks),
+            thread=tuple(SlackMessage(m.text, tuple(m.blocks)) for m in messages.thread),
+        ),
         created=now,
     )
 

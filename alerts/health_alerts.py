@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from monitor.config.settings import Health
 from monitor.ingest.health import failing_reason
-from monitor.models import Alert, AlertKind, SourceHealth
+from monitor.models import Alert, AlertKind, HealthPayload, SourceHealth
 
 
 class HealthChange(enum.StrEnum):
@@ -78,11 +78,11 @@ def health_alert(event: HealthEvent, *, channel: str, now: datetime | None) -> A
         kind=AlertKind.HEALTH if failing else AlertKind.RECOVERY,
         channel=channel,
         dedup_key=f"{prefix}:{event.source_id}:{event.episode}",
-        payload={
-            "reason": event.reason,
-            "source_id": event.source_id,
-            "change": event.change.value,
-            "text": f"Source {event.source_id} is {'failing' if failing else 'back'}: {event.reason}",
-        },
+        payload=HealthPayload(
+            reason=event.reason,
+            source_id=event.source_id,
+            change=event.change.value,
+            text=f"Source {event.source_id} is {'failing' if failing else 'back'}: {event.reason}",
+        ),
         created=now,
     )

@@ -36,7 +36,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitor.config.settings import Settings
-from monitor.models import Alert, AlertKind, Article, Development, DevelopmentState, TopicMatch
+from monitor.models import (
+    Alert,
+    AlertKind,
+    Article,
+    Development,
+    DevelopmentState,
+    NewPayload,
+    TopicMatch,
+)
 from monitor.run.retention import COMPACT_MIN_FREE_BYTES, prune
 from monitor.store import Store, articles, developments, outbox
 from monitor.store.maintenance import checkpoint_wal
@@ -205,7 +213,10 @@ def make_alert(words: Words, dev: Development, n: int) -> Alert:
         "#export-controls",
         f"new:{dev.id}:#export-controls",
         development_id=dev.id,
-        payload={"headline": dev.headline, "text": words.text(1_200)},
+        # A long reason stands in for the text a row carries, so the alert table has a realistic size.
+        payload=NewPayload(
+            reason=f"{dev.headline}: {words.text(1_200)}", independent=2, impact=5, oncall=False, article_ids=()
+        ),
         created=dev.last_seen,
     )
 

@@ -11,6 +11,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 class ErrorKind(str, enum.Enum):
@@ -225,6 +226,142 @@ class AlertState(str, enum.Enum):
     SUPERSEDED = "superseded"  # never sent: merged into a development whose message carries it
 
 
+# --- alert payloads -------------------------------------------------------------------------
+# What an outbox row carries besides its routing: one frozen class per kind, so that what
+# decide, the digests and source health promise is what the relay and `monitor status` read.
+# The outbox stores them in the row's JSON column (monitor.store.outbox); fields are keyword-only.
+
+
+@dataclass(frozen=True, slots=True)
+class SilenceNote:
+    """The silence that kept an alert out of Slack, as recorded with the alert."""
+
+    id: int
+    matcher: str  # one of SILENCE_MATCHERS
+    value: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertPayload:
+    """Common to every kind: why the row exists (and why it waits, or was silenced)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DevelopmentPayload(AlertPayload):
+    """What decide adds to the rows of a development (NEW, UPDATE, MERGE)."""
+
+    urgent: bool = False  # on-call, or impact ≥ the route's threshold: quiet hours do not apply
+    silence: SilenceNote | None = None  # set on SILENCED rows (urgency is then not decided)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewPayload(DevelopmentPayload):
+    """NEW: the development's parent message in a channel."""
+
+    independent: int
+    impact: int
+    oncall: bool  # the route's on-call channel
+    article_ids: tuple[int, ...]  # the articles that arrived in the cycle that decided it
+    mention: str = ""  # operator-configured on-call mention ("<!subteam^S0123>"), never from a feed
+    held_until: datetime | None = None  # decide's Hold: waits for a similar development to merge
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdatePayload(DevelopmentPayload):
+    """UPDATE: refresh the parent and reply in its thread (a new source, or impact crossed on-call)."""
+
+    new_article_ids: tuple[int, ...]
+    independent: int
+    previous_independent: int
+    impact: int
+    previous_impact: int | None
+    material: bool  # impact crossed an on-call threshold: the reply may be broadcast
+    oncall: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MergePayload(DevelopmentPayload):
+    """MERGE: point the absorbed development's message to the surviving thread.
+
+    None only in a stored row that lacks the id (the relay fails such a row, saying so)."""
+
+    from_id: int | None  # the absorbed development
+    into_id: int | None  # the surviving development
+
+
+@dataclass(frozen=True, slots=True)
+class SlackMessage:
+    """A message rendered when queued: notification text and Block Kit blocks."""
+
+    text: str
+    blocks: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DigestPayload(AlertPayload):
+    """DIGEST: the rendered digest of one period, posted as it was queued."""
+
+    digest_id: str
+    period_start: datetime | None  # None only in a stored row that lacks it
+    period_end: datetime | None
+    text: str
+    blocks: tuple[dict[str, Any], ...]
+    thread: tuple[SlackMessage, ...] = ()  # what did not fit, as replies in the main message's thread
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HealthPayload(AlertPayload):
+    """HEALTH and RECOVERY: a source started failing, or works again (for the ops channel)."""
+
+    source_id: str
+    change: str  # "failing" | "recovered"
+    text: str  # plain text: escaped when posted
+
+
+# Which payload class each kind carries; the outbox reads a stored row by its kind.
+PAYLOAD_TYPES: Mapping[AlertKind, type[AlertPayload]] = {
+    AlertKind.NEW: NewPayload,
+    AlertKind.UPDATE: UpdatePayload,
+    AlertKind.MERGE: MergePayload,
+    AlertKind.DIGEST: DigestPayload,
+    AlertKind.HEALTH: HealthPayload,
+    AlertKind.RECOVERY: HealthPayload,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PostedPart:
+    """Where one part of a row (parent, a thread reply) landed in Slack."""
+
+    channel: str
+    ts: str  # empty when posted but not confirmed (see the relay's unconfirmed warnings)
+
+
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """A post that may have reached Slack: the relay looks for it before posting it again."""
+
+    part: str
+    error: str = ""  # the ambiguous error it ended with; empty while the post is under way
+    answered: bool = False  # Slack answered (a 5xx) rather than not at all (a timeout)
+
+
+@dataclass(slots=True)
+class Delivery:
+    """The relay's own record of its progress on a row, beside the payload (which it never
+    changes), so that a retry continues where the last attempt stopped."""
+
+    parts: dict[str, PostedPart] = field(default_factory=dict)  # every part already in Slack
+    in_flight: InFlight | None = None
+    recorded: bool = False  # this row's attempts record what they have in flight
+    warnings: list[str] = field(default_factory=list)  # what `monitor status` should show
+    permalink: str = ""  # of a NEW row's message (digests link to it)
+    note: str = ""  # why a row was sent without posting anything
+
+
 @dataclass(slots=True)
 class Alert:
     """A row of the outbox and notification log in one."""
@@ -233,7 +370,8 @@ class Alert:
     channel: str
     dedup_key: str  # unique: one parent per development per channel, one digest per period
     development_id: int | None = None
-    payload: Mapping[str, object] = field(default_factory=dict)
+    payload: AlertPayload = field(kw_only=True)  # of PAYLOAD_TYPES[kind]
+    delivery: Delivery = field(default_factory=Delivery, kw_only=True)
     state: AlertState = AlertState.PENDING
     attempts: int = 0
     last_error: str = ""
@@ -245,6 +383,11 @@ class Alert:
     id: int | None = None
     thread_ts: str = ""  # the parent's ts when this row was delivered as a thread reply
     updated: datetime | None = None
+
+    def __post_init__(self) -> None:
+        expected = PAYLOAD_TYPES[self.kind]
+        if not isinstance(self.payload, expected):
+            raise TypeError(f"a {self.kind.value} alert carries a {expected.__name__}, not a {type(self.payload).__name__}")
 
 
 @dataclass(slots=True)

@@ -23,7 +23,7 @@ from typing import Any, TextIO
 
 from alerts.decide import PreviousState, decide, hold_for
 from monitor.config.settings import Route
-from monitor.models import AlertKind, AlertState, Article
+from monitor.models import AlertKind, AlertState, Article, MergePayload
 from monitor.store import Store, developments, outbox
 from monitor.story import dedup
 from monitor.story.analysis import AnalysisConfig, Analyzer, Outcome
@@ -359,7 +359,7 @@ class _Replay:
                     fired.append(self._fire(row.id, row.development_id, at, bool(row.not_before)))
                 elif row.kind is AlertKind.UPDATE and row.development_id in self.sent_parents:
                     self.sent_parents[row.development_id].updates += 1
-                elif row.kind is AlertKind.MERGE:
+                elif isinstance(row.payload, MergePayload):
                     self._fold(row.payload)
                 outbox.mark_sent(conn, row.id, "CREPLAY", f"{row.id}", "", at)
         return fired
@@ -386,10 +386,10 @@ class _Replay:
         self.sent_parents[dev_id] = alert
         return alert
 
-    def _fold(self, payload: Any) -> None:
+    def _fold(self, payload: MergePayload) -> None:
         """A merge row: the absorbed development's message, if sent on its own, becomes a
         pointer to the surviving one (one message fewer)."""
-        absorbed, kept = int(payload.get("from", 0)), int(payload.get("into", 0))
+        absorbed, kept = payload.from_id or 0, payload.into_id or 0
         alert = self.sent_parents.pop(absorbed, None)
         if alert is not None and self.sent_parents.get(kept) is not alert:
             alert.merged_into = kept

@@ -7,7 +7,7 @@ import sys
 from datetime import datetime
 from typing import Any, TextIO
 
-from alerts.deliver import LOOKUP_META, SCOPES_META, WARNINGS
+from alerts.deliver import LOOKUP_META, SCOPES_META
 from alerts.render import origin_name, verified_phrase
 from alerts.slack import SCOPES
 from monitor.clock import format_utc
@@ -51,7 +51,7 @@ def collect_status(holder: ConfigHolder, store: Store, now: datetime) -> dict[st
         relay = meta.get_meta(conn, "lease:relay") or {}
         scopes = meta.get_meta(conn, SCOPES_META)
         lookup = meta.get_meta(conn, LOOKUP_META)
-        unconfirmed = outbox.sent_with_note(conn, WARNINGS)
+        unconfirmed = outbox.sent_with_warnings(conn)
     return {
         "config": {
             "path": str(holder.path),
@@ -93,7 +93,7 @@ def collect_status(holder: ConfigHolder, store: Store, now: datetime) -> dict[st
                     "channel": a.channel,
                     "kind": a.kind.value,
                     "until": a.not_before.isoformat() if a.not_before else None,
-                    "why": a.last_error or str(a.payload.get("reason", "")).rsplit("; ", 1)[-1],
+                    "why": a.last_error or a.payload.reason.rsplit("; ", 1)[-1],
                 }
                 for a in waiting
             ],
@@ -103,7 +103,7 @@ def collect_status(holder: ConfigHolder, store: Store, now: datetime) -> dict[st
             "scopes": scopes,
             "lookup": lookup,
             "warnings": [
-                {"id": a.id, "channel": a.channel, "kind": a.kind.value, "warnings": _strings(a.payload.get(WARNINGS))}
+                {"id": a.id, "channel": a.channel, "kind": a.kind.value, "warnings": list(a.delivery.warnings)}
                 for a in unconfirmed
             ],
         },
@@ -167,10 +167,6 @@ def render_status(status: dict[str, Any]) -> str:
             f"  #{s['id']} {s['matcher']}={s['value']!r} until {_when(s['expires'])}: {s['reason']}"
         )
     return "\n".join(lines)
-
-
-def _strings(value: object) -> list[str]:
-    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 def _slack_lines(slack: dict[str, Any]) -> list[str]:

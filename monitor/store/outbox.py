@@ -8,18 +8,42 @@ nothing is lost between the two.
 
 `dedup_key` is unique: enqueueing the same key twice inserts one row (the second call
 returns None), which is what makes decide, digests and health alerts idempotent.
+
+This module is also the one place that turns a row's typed payload (`monitor.models`, one
+class per kind) and the relay's `Delivery` record into the row's JSON column and back. Both
+share that one JSON object under the key names earlier versions wrote, so rows queued before
+the payloads were typed load and deliver unchanged, and no migration is needed. Reading is
+lenient (a missing or malformed value takes the fallback the relay always used): one odd row
+must not stop the relay from reading the others.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping, and_, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from monitor.models import Alert, AlertKind, AlertState
+from monitor.models import (
+    Alert,
+    AlertKind,
+    AlertPayload,
+    AlertState,
+    Delivery,
+    DevelopmentPayload,
+    DigestPayload,
+    HealthPayload,
+    InFlight,
+    MergePayload,
+    NewPayload,
+    PostedPart,
+    SilenceNote,
+    SlackMessage,
+    UpdatePayload,
+)
 from monitor.store.schema import alert as table
 
 MAX_ERROR = 2000  # a stored error is for a person to read, not a dump
@@ -103,9 +127,9 @@ def begin_attempt(conn: Connection, alert_id: int, now: datetime) -> int:
     return int(before)
 
 
-def save_progress(conn: Connection, alert_id: int, payload: Mapping[str, Any], now: datetime) -> None:
-    """Record partial delivery (e.g. thread replies already posted) inside the payload."""
-    conn.execute(update(table).where(table.c.id == alert_id).values(payload=dict(payload), updated=now))
+def save_progress(conn: Connection, alert_id: int, delivery: Delivery, now: datetime) -> None:
+    """Record partial delivery (e.g. thread replies already posted) beside the payload."""
+    conn.execute(update(table).where(table.c.id == alert_id).values(payload=_with_delivery(conn, alert_id, delivery), updated=now))
 
 
 def mark_sent(
@@ -115,7 +139,7 @@ def mark_sent(
     ts: str,
     thread_ts: str,
     now: datetime,
-    payload: Mapping[str, Any] | None = None,
+    delivery: Delivery | None = None,
 ) -> None:
     values: dict[str, Any] = {
         "state": AlertState.SENT.value,
@@ -127,8 +151,8 @@ def mark_sent(
         "last_error": "",
         "not_before": None,
     }
-    if payload is not None:
-        values["payload"] = dict(payload)
+    if delivery is not None:
+        values["payload"] = _with_delivery(conn, alert_id, delivery)
     conn.execute(update(table).where(table.c.id == alert_id).values(**values))
 
 
@@ -240,13 +264,14 @@ def release_holds(conn: Connection, now: datetime, why: str) -> int:
     ).mappings().all()
     released = 0
     for row in rows:
-        payload = dict(row["payload"] or {})
-        held_until = payload.get("held_until")
-        if not isinstance(held_until, str) or row["not_before"] > datetime.fromisoformat(held_until):
+        stored = _json_object(row["payload"])
+        payload = _read_new(stored)
+        held_until = payload.held_until
+        if held_until is None or row["not_before"] > held_until:
             continue
-        payload.pop("held_until")
-        payload["reason"] = f"{payload.get('reason', '')}; {why}"
-        conn.execute(update(table).where(table.c.id == row["id"]).values(not_before=None, payload=payload, updated=now))
+        released_payload = replace(payload, held_until=None, reason=f"{payload.reason}; {why}")
+        column = _with_payload(stored, released_payload)
+        conn.execute(update(table).where(table.c.id == row["id"]).values(not_before=None, payload=column, updated=now))
         released += 1
     return released
 
@@ -274,12 +299,12 @@ def failed_alerts(conn: Connection, limit: int = 20) -> list[Alert]:
     return [_alert_from_row(row) for row in conn.execute(query).mappings()]
 
 
-def sent_with_note(conn: Connection, key: str, limit: int = 20, scan: int = 500) -> list[Alert]:
-    """Recently sent rows whose payload carries `key` (e.g. the relay's delivery warnings),
-    newest first; looks at the last `scan` sent rows, which is what `monitor status` needs."""
+def sent_with_warnings(conn: Connection, limit: int = 20, scan: int = 500) -> list[Alert]:
+    """Recently sent rows the relay left delivery warnings on (e.g. unconfirmed posts), newest
+    first; looks at the last `scan` sent rows, which is what `monitor status` needs."""
     query = select(table).where(table.c.state == AlertState.SENT.value).order_by(table.c.id.desc()).limit(scan)
     found = [_alert_from_row(row) for row in conn.execute(query).mappings()]
-    return [a for a in found if a.payload.get(key)][:limit]
+    return [a for a in found if a.delivery.warnings][:limit]
 
 
 def alerts_between(
@@ -302,7 +327,7 @@ def _row_from_alert(alert: Alert) -> dict[str, Any]:
         "channel": alert.channel,
         "dedup_key": alert.dedup_key,
         "development_id": alert.development_id,
-        "payload": dict(alert.payload),
+        "payload": {**_payload_json(alert.payload), **_delivery_json(alert.delivery)},
         "state": alert.state.value,
         "attempts": alert.attempts,
         "last_error": alert.last_error,
@@ -317,12 +342,15 @@ def _row_from_alert(alert: Alert) -> dict[str, Any]:
 
 
 def _alert_from_row(row: RowMapping | Mapping[str, Any]) -> Alert:
+    kind = AlertKind(row["kind"])
+    stored = _json_object(row["payload"])
     return Alert(
-        kind=AlertKind(row["kind"]),
+        kind=kind,
         channel=row["channel"],
         dedup_key=row["dedup_key"],
         development_id=row["development_id"],
-        payload=dict(row["payload"] or {}),
+        payload=_READERS[kind](stored),
+        delivery=_read_delivery(stored),
         state=AlertState(row["state"]),
         attempts=row["attempts"],
         last_error=row["last_error"] or "",
@@ -350,11 +378,272 @@ def first_parents(conn: Connection, development_ids: Iterable[int]) -> dict[int,
     found: dict[int, tuple[str, str, str | None]] = {}
     for row in conn.execute(query):
         if row.development_id not in found:
-            stored = (row.payload or {}).get("permalink") if isinstance(row.payload, dict) else None
-            found[row.development_id] = (row.slack_channel_id, row.slack_ts, stored if isinstance(stored, str) and stored else None)
+            stored = _read_delivery(_json_object(row.payload)).permalink
+            found[row.development_id] = (row.slack_channel_id, row.slack_ts, stored or None)
     return found
 
 
 def keys_like(conn: Connection, pattern: str) -> list[str]:
     """Dedup keys matching a LIKE pattern ("digest:%": the digest periods queued)."""
     return [key for (key,) in conn.execute(select(table.c.dedup_key).where(table.c.dedup_key.like(pattern)))]
+
+
+# --- the JSON column: typed payload and delivery record ↔ one JSON object -------------------
+# Key names are those written before the payloads were typed; do not rename them (stored rows
+# and a rolled-back version read them). Optional values are left out when unset, as then.
+
+# The relay's keys (Delivery); every other key belongs to the payload.
+DELIVERED = "delivered_parts"  # part → {"channel", "ts"} for every part already in Slack
+IN_FLIGHT = "in_flight"  # {"part"} or {"part", "error", "answered"}: a post that may have reached Slack
+RECORDED = "attempts_recorded"  # this row's attempts keep the in-flight record
+WARNINGS = "delivery_warnings"  # what `monitor status` should show about this row
+PERMALINK = "permalink"
+NOTE = "delivery"  # why a row was sent without posting anything
+DELIVERY_KEYS = frozenset({DELIVERED, IN_FLIGHT, RECORDED, WARNINGS, PERMALINK, NOTE})
+
+
+def _with_delivery(conn: Connection, alert_id: int, delivery: Delivery) -> dict[str, Any]:
+    """The row's JSON with the relay's keys replaced; the payload's stay as queued."""
+    stored = _json_object(conn.execute(select(table.c.payload).where(table.c.id == alert_id)).scalar())
+    kept = {key: value for key, value in stored.items() if key not in DELIVERY_KEYS}
+    return {**kept, **_delivery_json(delivery)}
+
+
+def _with_payload(stored: Mapping[str, Any], payload: AlertPayload) -> dict[str, Any]:
+    """The row's JSON with a changed payload (release_holds) and the relay's keys kept."""
+    kept = {key: value for key, value in stored.items() if key in DELIVERY_KEYS}
+    return {**_payload_json(payload), **kept}
+
+
+def _json_object(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _payload_json(payload: AlertPayload) -> dict[str, Any]:
+    if isinstance(payload, NewPayload):
+        return _new_json(payload)
+    if isinstance(payload, UpdatePayload):
+        return _update_json(payload)
+    if isinstance(payload, MergePayload):
+        return {"reason": payload.reason, "from": payload.from_id, "into": payload.into_id, **_decided_json(payload)}
+    if isinstance(payload, DigestPayload):
+        return _digest_json(payload)
+    if isinstance(payload, HealthPayload):
+        return {"reason": payload.reason, "source_id": payload.source_id, "change": payload.change, "text": payload.text}
+    raise TypeError(f"no JSON form for {type(payload).__name__}")
+
+
+def _new_json(payload: NewPayload) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "reason": payload.reason,
+        "independent": payload.independent,
+        "impact": payload.impact,
+        "oncall": payload.oncall,
+        "article_ids": list(payload.article_ids),
+    }
+    if payload.mention:
+        out["mention"] = payload.mention
+    out |= _decided_json(payload)
+    if payload.held_until is not None:
+        out["held_until"] = payload.held_until.isoformat()
+    return out
+
+
+def _update_json(payload: UpdatePayload) -> dict[str, Any]:
+    return {
+        "reason": payload.reason,
+        "new_article_ids": list(payload.new_article_ids),
+        "independent": payload.independent,
+        "previous_independent": payload.previous_independent,
+        "impact": payload.impact,
+        "previous_impact": payload.previous_impact,
+        "material": payload.material,
+        "oncall": payload.oncall,
+        **_decided_json(payload),
+    }
+
+
+def _digest_json(payload: DigestPayload) -> dict[str, Any]:
+    return {
+        "reason": payload.reason,
+        "digest_id": payload.digest_id,
+        "period_start": _iso(payload.period_start),
+        "period_end": _iso(payload.period_end),
+        "text": payload.text,
+        "blocks": list(payload.blocks),
+        "thread": [{"text": m.text, "blocks": list(m.blocks)} for m in payload.thread],
+    }
+
+
+def _decided_json(payload: DevelopmentPayload) -> dict[str, Any]:
+    """A silenced row records its silence; any other row whether it was urgent."""
+    silence = payload.silence
+    if silence is None:
+        return {"urgent": payload.urgent}
+    return {"silence": {"id": silence.id, "matcher": silence.matcher, "value": silence.value, "reason": silence.reason}}
+
+
+def _read_new(data: Mapping[str, Any]) -> NewPayload:
+    return NewPayload(
+        reason=_text(data.get("reason")),
+        independent=_int(data.get("independent")) or 0,
+        impact=_int(data.get("impact")) or 0,
+        oncall=bool(data.get("oncall")),
+        article_ids=_ids(data.get("article_ids")),
+        mention=_text(data.get("mention")),
+        held_until=_when(data.get("held_until")),
+        urgent=bool(data.get("urgent")),
+        silence=_read_silence(data.get("silence")),
+    )
+
+
+def _read_update(data: Mapping[str, Any]) -> UpdatePayload:
+    return UpdatePayload(
+        reason=_text(data.get("reason")),
+        new_article_ids=_ids(data.get("new_article_ids")),
+        independent=_int(data.get("independent")) or 0,
+        previous_independent=_int(data.get("previous_independent")) or 0,
+        impact=_int(data.get("impact")) or 0,
+        previous_impact=_int(data.get("previous_impact")),
+        material=bool(data.get("material")),
+        oncall=bool(data.get("oncall")),
+        urgent=bool(data.get("urgent")),
+        silence=_read_silence(data.get("silence")),
+    )
+
+
+def _read_merge(data: Mapping[str, Any]) -> MergePayload:
+    return MergePayload(
+        reason=_text(data.get("reason")),
+        from_id=_int(data.get("from")),
+        into_id=_int(data.get("into")),
+        urgent=bool(data.get("urgent")),
+        silence=_read_silence(data.get("silence")),
+    )
+
+
+def _read_digest(data: Mapping[str, Any]) -> DigestPayload:
+    thread = data.get("thread")
+    return DigestPayload(
+        reason=_text(data.get("reason")),
+        digest_id=_text(data.get("digest_id")),
+        period_start=_when(data.get("period_start")),
+        period_end=_when(data.get("period_end")),
+        text=_text(data.get("text")),
+        blocks=_blocks(data.get("blocks")),
+        thread=tuple(
+            SlackMessage(_text(item.get("text")), _blocks(item.get("blocks")))
+            for item in (thread if isinstance(thread, list) else [])
+            if isinstance(item, Mapping)
+        ),
+    )
+
+
+def _read_health(data: Mapping[str, Any]) -> HealthPayload:
+    return HealthPayload(
+        reason=_text(data.get("reason")),
+        source_id=_text(data.get("source_id")),
+        change=_text(data.get("change")),
+        text=_text(data.get("text")),
+    )
+
+
+_READERS: Mapping[AlertKind, Callable[[Mapping[str, Any]], AlertPayload]] = {
+    AlertKind.NEW: _read_new,
+    AlertKind.UPDATE: _read_update,
+    AlertKind.MERGE: _read_merge,
+    AlertKind.DIGEST: _read_digest,
+    AlertKind.HEALTH: _read_health,
+    AlertKind.RECOVERY: _read_health,
+}
+
+
+def _read_silence(value: object) -> SilenceNote | None:
+    if not isinstance(value, Mapping):
+        return None
+    silence_id = _int(value.get("id"))
+    if silence_id is None:
+        return None
+    return SilenceNote(
+        id=silence_id,
+        matcher=_text(value.get("matcher")),
+        value=_text(value.get("value")),
+        reason=_text(value.get("reason")),
+    )
+
+
+def _delivery_json(delivery: Delivery) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if delivery.parts:
+        out[DELIVERED] = {part: {"channel": p.channel, "ts": p.ts} for part, p in delivery.parts.items()}
+    flight = delivery.in_flight
+    if flight is not None:
+        out[IN_FLIGHT] = {"part": flight.part}
+        if flight.error:  # the post ended ambiguously; without an error it was cut off mid-call
+            out[IN_FLIGHT] |= {"error": flight.error, "answered": flight.answered}
+    if delivery.recorded:
+        out[RECORDED] = True
+    if delivery.warnings:
+        out[WARNINGS] = list(delivery.warnings)
+    if delivery.permalink:
+        out[PERMALINK] = delivery.permalink
+    if delivery.note:
+        out[NOTE] = delivery.note
+    return out
+
+
+def _read_delivery(data: Mapping[str, Any]) -> Delivery:
+    parts = data.get(DELIVERED)
+    flight = data.get(IN_FLIGHT)
+    warnings = data.get(WARNINGS)
+    return Delivery(
+        parts={
+            str(part): PostedPart(_text(where.get("channel")), _text(where.get("ts")))
+            for part, where in (parts.items() if isinstance(parts, Mapping) else ())
+            if isinstance(where, Mapping)
+        },
+        in_flight=(
+            InFlight(flight["part"], _text(flight.get("error")), bool(flight.get("answered")))
+            if isinstance(flight, Mapping) and isinstance(flight.get("part"), str)
+            else None
+        ),
+        recorded=bool(data.get(RECORDED)),
+        warnings=[str(w) for w in warnings] if isinstance(warnings, list) else [],
+        permalink=_text(data.get(PERMALINK)),
+        note=_text(data.get(NOTE)),
+    )
+
+
+# Lenient readers: the fallbacks the relay applied to the untyped payloads.
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _int(value: object) -> int | None:
+    """An int, or a string of digits (as an int); None for anything else."""
+    return int(value) if isinstance(value, int) or (isinstance(value, str) and value.isdigit()) else None
+
+
+def _ids(value: object) -> tuple[int, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple(int(v) for v in value if isinstance(v, int | str) and str(v).isdigit())
+
+
+def _when(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _blocks(value: object) -> tuple[dict[str, Any], ...]:
+    return tuple(dict(block) for block in value if isinstance(block, Mapping)) if isinstance(value, list) else ()

@@ -65,7 +65,7 @@ def test_corroboration_creates_one_parent_in_the_topic_channel_with_its_reason()
 
     assert [(a.kind, a.channel, a.state) for a in alerts] == [(AlertKind.NEW, "#export-controls", AlertState.PENDING)]
     assert alerts[0].dedup_key == "dev:7:#export-controls"
-    assert "corroborated: 2 independent: Reuters, BIS" in str(alerts[0].payload["reason"])
+    assert "corroborated: 2 independent: Reuters, BIS" in str(alerts[0].payload.reason)
     assert alerts[0].not_before is None
 
 
@@ -82,9 +82,9 @@ def test_later_independent_source_updates_the_parent_with_the_new_articles() -> 
     assert [(a.kind, a.channel) for a in alerts] == [(AlertKind.UPDATE, "#export-controls")]
     update = alerts[0]
     assert update.dedup_key == "dev:7:#export-controls:upd:3"
-    assert update.payload["new_article_ids"] == [21, 22]
-    assert update.payload["material"] is False
-    assert "2 → 3" in str(update.payload["reason"])
+    assert update.payload.new_article_ids == (21, 22)
+    assert update.payload.material is False
+    assert "2 → 3" in str(update.payload.reason)
 
 
 def test_a_reprint_that_adds_no_independent_source_changes_nothing() -> None:
@@ -97,12 +97,12 @@ def test_impact_crossing_the_oncall_threshold_is_material_and_opens_the_oncall_c
     by_channel = {a.channel: a for a in alerts}
     assert set(by_channel) == {"#export-controls", "#oncall"}
     update = by_channel["#export-controls"]
-    assert update.kind is AlertKind.UPDATE and update.payload["material"] is True
-    assert "crossed the on-call threshold 8" in str(update.payload["reason"])
+    assert update.kind is AlertKind.UPDATE and update.payload.material is True
+    assert "crossed the on-call threshold 8" in str(update.payload.reason)
     oncall = by_channel["#oncall"]
     assert oncall.kind is AlertKind.NEW and oncall.dedup_key == "dev:7:#oncall"
-    assert oncall.payload["mention"] == "<!subteam^S0123>"
-    assert "reached the on-call threshold" in str(oncall.payload["reason"])
+    assert oncall.payload.mention == "<!subteam^S0123>"
+    assert "reached the on-call threshold" in str(oncall.payload.reason)
 
 
 def test_impact_crossing_without_a_new_source_still_updates_under_its_own_key() -> None:
@@ -110,7 +110,7 @@ def test_impact_crossing_without_a_new_source_still_updates_under_its_own_key() 
 
     update = next(a for a in alerts if a.kind is AlertKind.UPDATE)
     assert update.dedup_key == "dev:7:#export-controls:upd:2:material"
-    assert update.payload["material"] is True
+    assert update.payload.material is True
 
 
 def test_high_impact_at_first_corroboration_goes_to_both_channels_and_mentions_only_oncall() -> None:
@@ -119,14 +119,14 @@ def test_high_impact_at_first_corroboration_goes_to_both_channels_and_mentions_o
     assert sorted(keys(alerts)) == ["dev:7:#export-controls", "dev:7:#oncall"]
     assert all(a.kind is AlertKind.NEW for a in alerts)
     topic = next(a for a in alerts if a.channel == "#export-controls")
-    assert "mention" not in topic.payload
-    assert next(a for a in alerts if a.channel == "#oncall").payload["mention"] == "<!subteam^S0123>"
+    assert topic.payload.mention == ""
+    assert next(a for a in alerts if a.channel == "#oncall").payload.mention == "<!subteam^S0123>"
 
 
 def test_mention_comes_only_from_config_even_when_the_headline_contains_one() -> None:
     alerts = run(development(impact=9, headline="<!channel> <@U123> urgent"), None, routes=[Route(topic="export-controls", channel="#ec", oncall_channel="#oncall")])
 
-    assert all("mention" not in a.payload for a in alerts)
+    assert all(a.payload.mention == "" for a in alerts)
 
 
 def test_two_routes_for_one_topic_give_one_parent_per_channel() -> None:
@@ -140,8 +140,8 @@ def test_merge_produces_one_reconciliation_row_per_channel() -> None:
     alerts = run(development(independent=3), PreviousState(DevelopmentState.CORROBORATED, 3, 5), merged_from=[4])
 
     assert [(a.kind, a.dedup_key) for a in alerts] == [(AlertKind.MERGE, "merge:4:7:#export-controls")]
-    assert alerts[0].payload["from"] == 4 and alerts[0].payload["into"] == 7
-    assert "development 4 merged into 7" in str(alerts[0].payload["reason"])
+    assert alerts[0].payload.from_id == 4 and alerts[0].payload.into_id == 7
+    assert "development 4 merged into 7" in str(alerts[0].payload.reason)
 
 
 def silence(matcher: str, value: str, reason: str = "noisy") -> ActiveSilence:
@@ -153,8 +153,8 @@ def test_silenced_alert_is_recorded_as_silenced_with_the_silence_reason() -> Non
 
     assert len(alerts) == 1
     assert alerts[0].state is AlertState.SILENCED
-    assert alerts[0].payload["silence"]["reason"] == "known story, handled"  # type: ignore[index]
-    assert "silenced by silence #3 (topic=export-controls): known story, handled" in str(alerts[0].payload["reason"])
+    assert alerts[0].payload.silence.reason == "known story, handled"
+    assert "silenced by silence #3 (topic=export-controls): known story, handled" in str(alerts[0].payload.reason)
 
 
 def test_silence_by_headline_text_and_by_development() -> None:
@@ -186,7 +186,7 @@ def test_non_urgent_alert_in_quiet_hours_waits_for_their_end() -> None:
     assert len(alerts) == 1
     assert alerts[0].not_before == datetime(2026, 6, 11, 5, 0, tzinfo=UTC)  # 07:00 CEST
     assert alerts[0].state is AlertState.PENDING
-    assert "quiet hours until" in str(alerts[0].payload["reason"])
+    assert "quiet hours until" in str(alerts[0].payload.reason)
 
 
 def test_urgent_alert_in_quiet_hours_goes_now_in_both_channels() -> None:
@@ -194,7 +194,7 @@ def test_urgent_alert_in_quiet_hours_goes_now_in_both_channels() -> None:
 
     assert {a.channel for a in alerts} == {"#export-controls", "#oncall"}
     assert all(a.not_before is None for a in alerts)
-    assert all(a.payload["urgent"] is True for a in alerts)
+    assert all(a.payload.urgent is True for a in alerts)
 
 
 def test_outside_quiet_hours_nothing_waits() -> None:
@@ -270,7 +270,7 @@ async def test_silenced_alert_is_kept_in_the_outbox_and_never_posted(sqlite_stor
     with sqlite_store.connect() as conn:
         stored = outbox.get_alert(conn, alert_id)  # type: ignore[arg-type]
     assert stored is not None and stored.state is AlertState.SILENCED
-    assert "handled by the policy team" in str(stored.payload["reason"])
+    assert "handled by the policy team" in str(stored.payload.reason)
 
 
 async def test_quiet_hours_hold_the_parent_until_they_end(sqlite_store: Store) -> None:
@@ -291,7 +291,7 @@ def test_a_hold_delays_the_first_parent_and_says_why() -> None:
     [parent] = run(development(), hold=hold)
     assert parent.kind is AlertKind.NEW and parent.state is AlertState.PENDING
     assert parent.not_before == NOON + timedelta(minutes=1)
-    assert parent.payload["reason"].endswith("; held 1m: development 6 (similarity 0.12) is forming in the same minutes")
+    assert parent.payload.reason.endswith("; held 1m: development 6 (similarity 0.12) is forming in the same minutes")
 
 
 def test_a_hold_never_delays_an_update_to_a_message_people_already_have() -> None:
@@ -306,4 +306,4 @@ def test_quiet_hours_longer_than_the_hold_win() -> None:
     night = datetime(2026, 6, 10, 23, 0, tzinfo=UTC)
     [parent] = run(development(), routes=[route], now=night, hold=Hold(night + timedelta(minutes=1), "held"))
     assert parent.not_before == datetime(2026, 6, 11, 7, 0, tzinfo=UTC)
-    assert "held" not in parent.payload["reason"]
+    assert "held" not in parent.payload.reason

@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
+from sqlalchemy import insert
 
 from alerts.console import ConsoleSink
 from alerts.deliver import Backoff, Relay
-from alerts.slack import PERMANENT_ERRORS, SlackWebSink, WebhookSink, make_client
+from alerts.slack import PERMANENT_ERRORS, SlackWebSink, WebhookSink, alert_metadata, make_client
 from monitor.config.settings import Route, Settings, Slack, Topic
 from monitor.models import (
     Alert,
@@ -30,12 +31,19 @@ from monitor.models import (
     Article,
     Development,
     DevelopmentState,
+    DigestPayload,
+    HealthPayload,
     Impact,
+    MergePayload,
+    NewPayload,
     Sentiment,
+    SlackMessage,
+    UpdatePayload,
 )
 from monitor.store import Store, outbox
 from monitor.store.articles import insert_articles
 from monitor.store.developments import upsert_development
+from monitor.store.schema import alert as alert_table
 from tests.fakeslack import FakeSlack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,8 +120,14 @@ def seed_development(conn: Any, now: datetime, *, dev_id: int = 1, outlets: tupl
     return articles
 
 
-def new_alert(dev_id: int, channel: str, now: datetime, **payload: Any) -> Alert:
+def new_alert(dev_id: int, channel: str, now: datetime, *, oncall: bool = False, mention: str = "") -> Alert:
+    payload = NewPayload(reason="corroborated", independent=2, impact=6, oncall=oncall, article_ids=(), mention=mention)
     return Alert(AlertKind.NEW, channel, f"dev:{dev_id}:{channel}", development_id=dev_id, payload=payload, created=now)
+
+
+def update_payload(ids: list[int], *, material: bool, previous_impact: int | None = None) -> UpdatePayload:
+    return UpdatePayload(reason="a new source", new_article_ids=tuple(ids), independent=3, previous_independent=2,
+                         impact=6, previous_impact=previous_impact, material=material, oncall=False)
 
 
 def seed_and_enqueue(store: Store, now: datetime, *, dev_id: int = 1, channel: str = "alerts") -> int:
@@ -164,7 +178,7 @@ async def test_first_alert_posts_one_parent_and_records_its_ts(store: Store, sla
     sent = row(store, alert_id)
     assert sent.state is AlertState.SENT
     assert (sent.slack_channel_id, sent.slack_ts) == ("C0ALERTS01", message["ts"])
-    assert str(sent.payload["permalink"]).startswith("https://fake.slack.test/archives/C0ALERTS01/")
+    assert str(sent.delivery.permalink).startswith("https://fake.slack.test/archives/C0ALERTS01/")
 
     again = await relay.deliver_due(clock.advance(hours=1))
     assert again.sent == 0 and len(slack.calls_to("chat.postMessage")) == 1
@@ -245,7 +259,7 @@ def add_sources(store: Store, now: datetime, outlets: list[str], *, origin_of: d
 
 def enqueue_update(store: Store, now: datetime, ids: list[int], *, material: bool = False, key: str = "upd:3") -> int:
     update = Alert(AlertKind.UPDATE, "alerts", f"dev:1:alerts:{key}", development_id=1,
-                   payload={"new_article_ids": ids, "material": material, "previous_impact": 6}, created=now)
+                   payload=update_payload(ids, material=material, previous_impact=6), created=now)
     with store.transaction() as conn:
         alert_id = outbox.enqueue(conn, update)
     assert alert_id is not None
@@ -360,7 +374,7 @@ async def test_merge_points_the_absorbed_message_to_the_surviving_thread(store: 
         outbox.enqueue(conn, new_alert(2, "alerts", clock.now))
     await relay.deliver_due()
     survivor, absorbed = slack.messages("alerts")
-    merge = Alert(AlertKind.MERGE, "alerts", "merge:2:1:alerts", development_id=1, payload={"from": 2, "into": 1}, created=clock.now)
+    merge = Alert(AlertKind.MERGE, "alerts", "merge:2:1:alerts", development_id=1, payload=MergePayload(reason="development 2 merged into 1", from_id=2, into_id=1), created=clock.now)
     with store.transaction() as conn:
         outbox.enqueue(conn, merge)
 
@@ -376,9 +390,12 @@ async def test_merge_points_the_absorbed_message_to_the_surviving_thread(store: 
 
 async def test_digest_posts_main_message_and_overflow_in_its_thread(store: Store, slack: FakeSlack, clock: Clock) -> None:
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "*Digest*", "verbatim": True}}]
-    thread = [{"text": f"part {i}", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": f"part {i}"}}]} for i in range(2)]
-    digest = Alert(AlertKind.DIGEST, "oncall", "digest:daily:2026-11-22", payload={"text": "Digest", "blocks": blocks, "thread": thread}, created=clock.now)
-    health = Alert(AlertKind.HEALTH, "ops", "health:feed-x:1", payload={"text": "Source feed-x is failing: HTTP 503 <!channel>"}, created=clock.now)
+    thread = tuple(SlackMessage(f"part {i}", ({"type": "section", "text": {"type": "mrkdwn", "text": f"part {i}"}},)) for i in range(2))
+    digest_payload = DigestPayload(reason="digest daily", digest_id="daily", period_start=None, period_end=None,
+                                   text="Digest", blocks=tuple(blocks), thread=thread)
+    digest = Alert(AlertKind.DIGEST, "oncall", "digest:daily:2026-11-22", payload=digest_payload, created=clock.now)
+    health_payload = HealthPayload(reason="HTTP 503", source_id="feed-x", change="failing", text="Source feed-x is failing: HTTP 503 <!channel>")
+    health = Alert(AlertKind.HEALTH, "ops", "health:feed-x:1", payload=health_payload, created=clock.now)
     with store.transaction() as conn:
         outbox.enqueue(conn, digest)
         outbox.enqueue(conn, health)
@@ -627,7 +644,7 @@ async def test_webhook_mode_posts_parents_and_only_material_updates(store: Store
 
     def update(key: str, material: bool) -> Alert:
         return Alert(AlertKind.UPDATE, "webhook", f"dev:1:webhook:{key}", development_id=1,
-                     payload={"new_article_ids": [], "material": material}, created=clock.now)
+                     payload=update_payload([], material=material), created=clock.now)
 
     with store.transaction() as conn:
         quiet_id = outbox.enqueue(conn, update("upd:3", False))
@@ -637,7 +654,7 @@ async def test_webhook_mode_posts_parents_and_only_material_updates(store: Store
     assert report.sent == 2
     assert len(slack.messages("webhook")) == 2  # the material change, as a new message
     assert quiet_id is not None and loud_id is not None
-    assert "webhook mode" in str(row(store, quiet_id).payload["delivery"])
+    assert "webhook mode" in str(row(store, quiet_id).delivery.note)
     assert row(store, alert_id).state is AlertState.SENT
 
 
@@ -662,6 +679,89 @@ async def test_one_parent_per_routed_channel_and_mention_only_where_configured(s
     [oncall] = slack.messages("oncall")
     assert "<!subteam^" not in str(topic)
     assert oncall["text"].startswith("<!subteam^S0ONCALL> ")
+
+
+# --- rows queued by the version before typed payloads ---------------------------------------------
+
+
+def enqueue_old(store: Store, kind: str, channel: str, key: str, payload: dict[str, Any], now: datetime, *,
+                dev_id: int | None = 1, attempts: int = 0, last_error: str = "") -> int:
+    """A row as the untyped version wrote it: its payload dict went into the JSON column as is."""
+    with store.transaction() as conn:
+        return int(conn.execute(insert(alert_table).values(
+            kind=kind, channel=channel, dedup_key=key, development_id=dev_id, payload=payload, state="pending",
+            attempts=attempts, last_error=last_error, not_before=None, slack_channel_id="", slack_ts="", thread_ts="",
+            created=now, sent=None, updated=now,
+        ).returning(alert_table.c.id)).scalar_one())
+
+
+async def test_rows_queued_by_the_untyped_version_are_delivered_as_typed_rows_are(
+    store: Store, slack: FakeSlack, clock: Clock
+) -> None:
+    """An upgrade with alerts still in the outbox: the old rows are posted, and a parent reads
+    exactly as one queued now (same text and blocks)."""
+    with store.transaction() as conn:
+        seed_development(conn, clock.now)
+        outbox.enqueue(conn, new_alert(1, "alerts", clock.now, oncall=True, mention="<!subteam^S0ONCALL>"))
+    enqueue_old(store, "new", "oncall", "dev:1:oncall", {
+        "reason": "corroborated (2 independent: Reuters, Politico); impact 6 ≥ on-call threshold 5", "independent": 2,
+        "impact": 6, "oncall": True, "article_ids": [1, 2], "mention": "<!subteam^S0ONCALL>", "urgent": True,
+    }, clock.now)
+    relay = make_relay(store, slack, clock, settings=ONCALL)
+
+    assert (await relay.deliver_due()).sent == 2
+
+    [typed], [old] = slack.messages("alerts"), slack.messages("oncall")
+    assert (old["text"], old["blocks"]) == (typed["text"], typed["blocks"])
+    assert old["text"].startswith("<!subteam^S0ONCALL> ")
+
+    ids = add_sources(store, clock.advance(minutes=5), ["AP"], impact=9)
+    enqueue_old(store, "update", "oncall", "dev:1:oncall:upd:3", {
+        "reason": "independent sources 2 → 3: 3 independent", "new_article_ids": ids, "independent": 3,
+        "previous_independent": 2, "impact": 9, "previous_impact": 6, "material": True, "oncall": True, "urgent": True,
+    }, clock.now)
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "*Digest*", "verbatim": True}}]
+    enqueue_old(store, "digest", "ops", "digest:daily:2026-11-22", {
+        "reason": "digest daily", "digest_id": "daily", "period_start": "2026-11-21T08:00:00+00:00",
+        "period_end": "2026-11-22T08:00:00+00:00", "text": "Digest", "blocks": blocks,
+        "thread": [{"text": "part 0", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "part 0"}}]}],
+    }, clock.now, dev_id=None)
+
+    assert (await relay.deliver_due()).sent == 2
+
+    [reply] = slack.replies("oncall", old["ts"])
+    assert "AP" in reply["text"] and reply["reply_broadcast"] is True  # `material` read from the old row
+    [shown] = [m for m in slack.messages("oncall") if m["ts"] == old["ts"]]
+    assert shown["text"].startswith("<!subteam^S0ONCALL> ")  # the edit keeps the old parent's mention
+    [digest] = slack.messages("ops")
+    assert digest["blocks"] == blocks
+    assert [m["text"] for m in slack.replies("ops", digest["ts"])] == ["part 0"]
+
+
+async def test_an_old_row_interrupted_while_posting_is_found_in_slack_not_posted_twice(
+    store: Store, slack: FakeSlack, clock: Clock
+) -> None:
+    """The untyped version timed out posting this parent (its in-flight mark is in the payload)
+    and Slack had taken the message: after the upgrade the relay finds and adopts it."""
+    with store.transaction() as conn:
+        seed_development(conn, clock.now)
+    alert_id = enqueue_old(store, "new", "alerts", "dev:1:alerts", {
+        "reason": "corroborated: 2 independent: Reuters, Politico", "independent": 2, "impact": 6, "oncall": False,
+        "article_ids": [1, 2], "urgent": False, "attempts_recorded": True, "delivered_parts": {},
+        "in_flight": {"part": "parent", "error": "timeout", "answered": False},
+    }, clock.now, attempts=1, last_error="timeout (may have reached Slack; will look before re-posting)")
+    client = make_client(Slack(token=slack.token, base_url=slack.base_url))
+    await client.chat_postMessage(channel="alerts", text="US tightens AI chip export rules",
+                                  metadata=alert_metadata(alert_id, 1, "parent"))
+
+    report = await make_relay(store, slack, clock).deliver_due(clock.advance(minutes=1))
+
+    assert report.sent == 1
+    [message] = slack.messages("alerts")
+    assert len(slack.calls_to("chat.postMessage")) == 1  # the one the old version sent
+    sent = row(store, alert_id)
+    assert sent.state is AlertState.SENT and sent.slack_ts == message["ts"]
+    assert sent.delivery.parts["parent"].ts == message["ts"] and sent.delivery.in_flight is None
 
 
 # --- a 5xx answered after Slack posted ---------------------------------------------------------
@@ -752,7 +852,7 @@ async def test_no_history_ambiguous_timeout_ends_with_one_message_and_a_warning(
     assert len(narrow.calls_to("chat.postMessage")) == 1
     sent = row(store, alert_id)
     assert sent.state is AlertState.SENT and sent.slack_ts == ""
-    [warning] = sent.payload["delivery_warnings"]
+    [warning] = sent.delivery.warnings
     assert "not confirmed" in warning and "channels:history" in warning
     status, shown = status_of(store)
     assert status["slack"]["lookup"]["needed"] == "channels:history"
@@ -791,7 +891,7 @@ async def test_no_history_sigkill_before_posting_posts_and_needs_no_look(
     with store.transaction() as conn:
         [delivered] = outbox.alerts_between(conn, clock.now - timedelta(days=1), clock.now + timedelta(days=1))
     assert (delivered.state, delivered.slack_ts) == (AlertState.SENT, message["ts"])
-    assert "delivery_warnings" not in delivered.payload
+    assert not delivered.delivery.warnings
 
 
 async def test_no_history_updates_of_an_unconfirmed_parent_go_out_as_new_messages(
@@ -827,7 +927,7 @@ async def test_a_server_error_without_history_posts_again_and_says_it_may_show_t
     [message] = narrow.messages("alerts")
     sent = row(store, alert_id)
     assert sent.slack_ts == message["ts"]
-    assert "may show twice" in sent.payload["delivery_warnings"][0]
+    assert "may show twice" in sent.delivery.warnings[0]
 
 
 async def test_scopes_are_checked_at_start_with_a_clear_message(

@@ -19,6 +19,7 @@ from monitor.models import (
     DevelopmentState,
     ErrorKind,
     Impact,
+    NewPayload,
     SourceHealth,
 )
 from monitor.store import outbox
@@ -63,7 +64,9 @@ def entries(*developments: Development) -> tuple[digests.DigestEntry, ...]:
 
 
 def posted_parent(conn, dev_id: int, channel_id: str, ts: str) -> None:
-    alert = Alert(kind=AlertKind.NEW, channel="#export-controls", dedup_key=f"dev:{dev_id}:#export-controls", development_id=dev_id, created=SINCE)
+    payload = NewPayload(reason="corroborated", independent=2, impact=5, oncall=False, article_ids=())
+    alert = Alert(kind=AlertKind.NEW, channel="#export-controls", dedup_key=f"dev:{dev_id}:#export-controls", development_id=dev_id,
+                  payload=payload, created=SINCE)
     alert_id = outbox.enqueue(conn, alert)
     assert alert_id is not None
     outbox.mark_sent(conn, alert_id, channel_id, ts, "", SINCE + timedelta(minutes=1))

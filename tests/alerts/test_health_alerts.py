@@ -49,7 +49,7 @@ def test_one_alert_after_n_failures_none_while_failing_one_recovery() -> None:
     assert [a.kind for a in alerts] == [AlertKind.HEALTH, AlertKind.RECOVERY]
     failing, recovery = alerts
     assert failing.channel == recovery.channel == "#ops"
-    assert "3 consecutive failures (timeout: read timed out after 20s)" in str(failing.payload["reason"])
+    assert "3 consecutive failures (timeout: read timed out after 20s)" in str(failing.payload.reason)
     assert failing.dedup_key == f"health:bis-press:{START.isoformat()}"
     assert recovery.dedup_key == f"recovery:bis-press:{(START + 11 * INTERVAL).isoformat()}"
 

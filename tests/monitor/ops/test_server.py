@@ -15,7 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.config.holder import ConfigHolder
-from monitor.models import Alert, AlertKind, SourceHealth
+from monitor.models import Alert, AlertKind, NewPayload, SourceHealth
 from monitor.ops.server import serve_if_enabled
 from monitor.run.app import open_app
 from monitor.run.scheduler import Service
@@ -136,7 +136,8 @@ async def test_metrics_are_prometheus_text_with_store_gauges(running: tuple[str,
     now = datetime.now(UTC)
     with store.transaction() as conn:
         for n in range(3):
-            outbox.enqueue(conn, Alert(AlertKind.NEW, "#exports", f"dev-{n}", created=now))
+            payload = NewPayload(reason="corroborated", independent=2, impact=5, oncall=False, article_ids=())
+            outbox.enqueue(conn, Alert(AlertKind.NEW, "#exports", f"dev-{n}", payload=payload, created=now))
         sources.save_health(conn, SourceHealth("wire", last_ok=now))
         sources.save_health(conn, SourceHealth("removed-long-ago", last_ok=now))
     status, content_type, text = await get(url + "/metrics")

@@ -78,7 +78,7 @@ async def test_a_story_that_merges_within_the_hold_is_posted_once(tmp_path: Path
         sent, superseded = await report_all(config, later=timedelta(minutes=2))
         posted = slack.messages("alerts")
     assert (sent.state, superseded.state) == (AlertState.SENT, AlertState.SUPERSEDED)
-    assert "held 1m" in sent.payload["reason"]  # the row says why it waited ...
+    assert "held 1m" in sent.payload.reason  # the row says why it waited ...
     assert superseded.last_error.startswith(f"merged into development {sent.development_id} before it was sent")  # ... and why this one never went
     assert len(posted) == 1
     assert "Verified by 5 sources" in str(posted[0]["blocks"])
@@ -114,4 +114,4 @@ async def test_run_once_sends_held_alerts_at_the_end_of_the_run(tmp_path: Path, 
                 parents = [a for a in outbox.alerts_between(conn, NOW - timedelta(hours=1), datetime.now(UTC)) if a.kind is AlertKind.NEW]
         posted = slack.messages("alerts")
     assert report.sent == 2 and len(posted) == 2
-    assert all("sent at the end of this run" in a.payload["reason"] for a in parents)
+    assert all("sent at the end of this run" in a.payload.reason for a in parents)

@@ -11,7 +11,7 @@ import pytest
 
 from monitor.config.holder import ConfigHolder
 from monitor.config.settings import Settings
-from monitor.models import Alert, AlertKind, Article, Development
+from monitor.models import Alert, AlertKind, Article, Development, NewPayload
 from monitor.run.retention import make_retention_job, prune
 from monitor.store import Store, articles, developments, outbox
 from monitor.store.maintenance import checkpoint_wal, vacuum
@@ -55,7 +55,7 @@ def seed(store: Store) -> None:
             ],
         )
         developments.upsert_development(conn, dev, {"centroid": {"chip": 1.0}})
-        outbox.enqueue(conn, Alert(AlertKind.NEW, "#exports", "dev-1", development_id=1, payload={"headline": "Old rule"}, created=old))
+        outbox.enqueue(conn, Alert(AlertKind.NEW, "#exports", "dev-1", development_id=1, payload=NewPayload(reason="Old rule", independent=2, impact=5, oncall=False, article_ids=()), created=old))
 
 
 def test_prune_clears_middle_aged_text_forgets_the_oldest_and_keeps_summaries(store: Store) -> None:
@@ -74,7 +74,7 @@ def test_prune_clears_middle_aged_text_forgets_the_oldest_and_keeps_summaries(st
     assert recent[3].text == "Full text of the story."
     # The development and its alert keep their summaries after their articles are gone.
     assert dev is not None and (dev.headline, dev.lead) == ("Old rule", "The old lead")
-    assert alert is not None and alert.payload["headline"] == "Old rule"
+    assert alert is not None and alert.payload.reason == "Old rule"
 
 
 def test_clustering_features_go_only_once_a_development_is_past_both_windows(store: Store) -> None:

@@ -17,7 +17,9 @@ from monitor.models import (
     Article,
     Development,
     DevelopmentState,
+    DigestPayload,
     ErrorKind,
+    NewPayload,
     SourceHealth,
     TopicMatch,
 )
@@ -45,11 +47,15 @@ def seeded_sqlite(tmp_path: Path) -> Store:
         articles.insert_articles(conn, items)
         developments.upsert_development(conn, dev, {"centroid": {"chip": 0.5}})
         developments.upsert_development(conn, merged)
-        outbox.enqueue(conn, Alert(AlertKind.NEW, "#exports", "new:1:#exports", development_id=1, payload={"headline": "US tightens", "n": [1, 2]}, created=NOW))
+        outbox.enqueue(conn, Alert(AlertKind.NEW, "#exports", "new:1:#exports", development_id=1, payload=PAYLOAD, created=NOW))
         sources.save_health(conn, SourceHealth("wire", etag='"abc"', last_ok=NOW, consecutive_failures=2, last_error_kind=ErrorKind.TIMEOUT))
         silences.add_silence(conn, "topic", "ai", "noise", NOW, NOW + timedelta(days=1))
         meta.set_meta(conn, "digest:morning", {"last": NOW.isoformat()})
     return store
+
+
+DIGEST = DigestPayload(reason="digest x", digest_id="x", period_start=None, period_end=None, text="Digest", blocks=())
+PAYLOAD = NewPayload(reason="US tightens", independent=2, impact=6, oncall=False, article_ids=(1, 2), urgent=True)
 
 
 def rows(store: Store) -> dict[str, list[dict]]:
@@ -70,7 +76,7 @@ def test_every_row_arrives_with_its_ids_and_values(tmp_path: Path, store: Store)
         alert = outbox.get_alert(conn, 1)
         health = sources.get_health(conn, "wire")
     assert copied.reprint_of == 1 and copied.topics == (TopicMatch("ai", 2.5, "'chip' in title"),)
-    assert alert is not None and alert.payload == {"headline": "US tightens", "n": [1, 2]}
+    assert alert is not None and alert.payload == PAYLOAD
     assert health.last_ok == NOW and health.last_error_kind is ErrorKind.TIMEOUT
     source.close()
 
@@ -79,7 +85,7 @@ def test_new_rows_after_the_copy_get_fresh_ids(tmp_path: Path, store: Store) -> 
     source = seeded_sqlite(tmp_path)
     copy_database(source, store)
     with store.transaction() as conn:
-        new_id = outbox.enqueue(conn, Alert(AlertKind.DIGEST, "#exports", "digest:x", created=NOW))
+        new_id = outbox.enqueue(conn, Alert(AlertKind.DIGEST, "#exports", "digest:x", payload=DIGEST, created=NOW))
         silence_id = silences.add_silence(conn, "source", "wire", "again", NOW, NOW + timedelta(hours=1))
     assert new_id == 2
     assert silence_id is not None

@@ -483,10 +483,11 @@ def test_merge_moves_articles_and_keeps_the_merged_row(store: Store) -> None:
 
 
 def _parent(dev_id: int, channel: str, *, state: str = "pending", attempts: int = 0) -> Alert:
-    from monitor.models import AlertKind, AlertState
+    from monitor.models import AlertKind, AlertState, NewPayload
 
+    payload = NewPayload(reason="corroborated", independent=2, impact=5, oncall=False, article_ids=())
     return Alert(kind=AlertKind.NEW, channel=channel, dedup_key=f"dev:{dev_id}:{channel}", development_id=dev_id,
-                 payload={"reason": "corroborated"}, created=T0, state=AlertState(state), attempts=attempts)
+                 payload=payload, created=T0, state=AlertState(state), attempts=attempts)
 
 
 def test_merging_keeps_one_message_per_channel(store: Store) -> None:
