@@ -62,7 +62,6 @@ import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from types import ModuleType
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -106,7 +105,6 @@ log = logging.getLogger(__name__)
 LOOKUP_MARGIN = timedelta(minutes=10)
 WAIT_FOR_PARENT = timedelta(seconds=30)
 
-ViewLoader = Callable[[Connection, int, Settings | None], DevelopmentView | None]
 
 # Store notes for `monitor status`: the token's scopes at start, and a look-up Slack refused.
 SCOPES_META = "slack:scopes"
@@ -215,36 +213,27 @@ class _Skip:
 class Relay:
     """Delivers due outbox rows through a Sink (Slack Web API, webhook or console)."""
 
+    MAX_ATTEMPTS = 15  # a row failing this often (temporary errors) is marked failed
+    BATCH = 100  # rows read per pass
+    QUICK_RETRIES = 2  # re-posts after a 5xx within the pass (each after a look)
+
     def __init__(
         self,
         store: Any,
         client_or_sink: Sink | AsyncWebClient,
         *,
-        renderer: ModuleType = render,
         clock: Callable[[], datetime] = utc_now,
         settings: Settings | None = None,
-        view_loader: ViewLoader = load_view,
         backoff: Backoff = Backoff(),
-        max_attempts: int = 15,
-        batch: int = 100,
-        owner: str | None = None,
-        stale: Callable[[str], bool] = stale_owner,
-        quick_retries: int = 2,
         quick_pause: float = 0.5,
     ) -> None:
         self.store = store
         self.sink: Sink = SlackWebSink(client_or_sink) if isinstance(client_or_sink, AsyncWebClient) else client_or_sink
-        self.renderer = renderer
         self.clock = clock
         self.settings = settings
-        self.view_loader = view_loader
         self.backoff = backoff
-        self.max_attempts = max_attempts
-        self.batch = batch
-        self.owner = owner or process_owner()
-        self.stale = stale
-        # Retries of a post that Slack answered with a 5xx, within the pass (after a look).
-        self.quick_retries = quick_retries
+        self.owner = process_owner()
+        # Pause before re-posting after a 5xx within the pass (tests shorten it).
         self.quick_pause = quick_pause
         self._held_logged: datetime | None = None
         self._cannot_look_logged: set[str] = set()
@@ -263,7 +252,7 @@ class Relay:
         if not self._lease(now, report):
             return report
         with self.store.transaction() as conn:
-            rows = outbox.due(conn, now, self.batch)
+            rows = outbox.due(conn, now, self.BATCH)
         for alert in rows:
             if not self._lease(now, report):  # renewed per row: a slow pass keeps it
                 break
@@ -280,7 +269,7 @@ class Relay:
 
     def _lease(self, now: datetime, report: RelayReport) -> bool:
         with self.store.transaction() as conn:
-            taken, previous = meta.take_lease(conn, LEASE, self.owner, max(now, self.clock()), LEASE_TTL, stale=self.stale)
+            taken, previous = meta.take_lease(conn, LEASE, self.owner, max(now, self.clock()), LEASE_TTL, stale=stale_owner)
         if taken:
             return True
         report.held_by = str(previous.get("owner", ""))
@@ -328,7 +317,7 @@ class Relay:
         attempts = self._attempts(alert.id)
         report.errors.append(f"{alert.dedup_key}: {error.code}")
         with self.store.transaction() as conn:
-            if error.permanent or attempts >= self.max_attempts:
+            if error.permanent or attempts >= self.MAX_ATTEMPTS:
                 reason = error.code if error.permanent else f"gave up after {attempts} attempts: {error.code}"
                 outbox.mark_failed(conn, alert.id, reason, now)
                 # Logged once: the row is never picked up again.
@@ -369,12 +358,12 @@ class Relay:
         view = self._view(alert.development_id)
         if view is None:
             return _Skip(AlertState.FAILED, f"development {alert.development_id} not found")
-        message = self.renderer.render_development(
+        message = render.render_development(
             view, topic_name=self._topic_name(view), now=now, mention=payload.mention or None
         )
         attempt = self._begin(alert, now)
         posted = await self._post_once(attempt, alert.channel, message, part="parent")
-        listing = self.renderer.render_all_sources(view)
+        listing = render.render_all_sources(view)
         if listing is not None and posted.ts and self.sink.supports_updates:  # more sources than the message holds
             await self._post_once(attempt, posted.channel_id or alert.channel, listing, part="sources", thread_ts=posted.ts)
         link = await self.sink.permalink(posted.channel_id, posted.ts) if posted.ts else None
@@ -397,7 +386,7 @@ class Relay:
         if not self.sink.supports_updates or not parent.slack_ts:  # webhook, or a parent we could not confirm
             return await self._update_without_threads(alert, view, material, now)
         attempt = self._begin(alert, now)
-        parent_message = self.renderer.render_development(
+        parent_message = render.render_development(
             view, topic_name=self._topic_name(view), now=now, mention=_mention(parent), updated=True
         )
         await self.sink.update(
@@ -410,14 +399,14 @@ class Relay:
         announced = material and not broadcast
         last = parent.slack_ts
         for article, label in new_sources(view, list(payload.new_article_ids)):
-            reply = self.renderer.render_source_reply(article, label, now)
+            reply = render.render_source_reply(article, label, now)
             posted = await self._post_once(
                 attempt, parent.slack_channel_id, reply,
                 part=f"reply:{article.id}", thread_ts=parent.slack_ts, broadcast=broadcast,
             )
             broadcast, announced, last = False, False, posted.ts or last
         if broadcast or announced:  # material without a new source: say what changed, in the thread
-            reply = self.renderer.render_material_change(view, previous_impact=payload.previous_impact, now=now)
+            reply = render.render_material_change(view, previous_impact=payload.previous_impact, now=now)
             posted = await self._post_once(
                 attempt, parent.slack_channel_id, reply, part="material", thread_ts=parent.slack_ts, broadcast=broadcast
             )
@@ -434,7 +423,7 @@ class Relay:
             alert.delivery.note = f"not announced: {why}"
             return _Done("", "", "", alert.delivery)
         attempt = self._begin(alert, now)
-        message = self.renderer.render_development(view, topic_name=self._topic_name(view), now=now, updated=True)
+        message = render.render_development(view, topic_name=self._topic_name(view), now=now, updated=True)
         posted = await self._post_once(attempt, alert.channel, message, part="parent")
         return _Done(posted.channel_id, posted.ts, "", attempt.delivery)
 
@@ -460,7 +449,7 @@ class Relay:
         if survivor is not None and survivor.state is AlertState.SENT and survivor.slack_ts:
             link = survivor.delivery.permalink or await self.sink.permalink(survivor.slack_channel_id, survivor.slack_ts)
         attempt = self._begin(alert, now)
-        message = self.renderer.render_merge_pointer(
+        message = render.render_merge_pointer(
             absorbed_dev.headline if absorbed_dev else "Merged development",
             surviving_headline=survivor_dev.headline if survivor_dev else "the surviving story",
             thread_link=link,
@@ -546,7 +535,7 @@ class Relay:
                 else:  # Slack said no, or the request never left: nothing to look for next time
                     delivery.in_flight = None
                 self._save(attempt)
-                if error.answered and retry < self.quick_retries:
+                if error.answered and retry < self.QUICK_RETRIES:
                     # A 5xx is usually brief: try again soon, in this pass, looking first.
                     await asyncio.sleep(self.quick_pause * 2**retry)
                     continue
@@ -677,7 +666,7 @@ class Relay:
         if development_id is None:
             return None
         with self.store.transaction() as conn:
-            return self.view_loader(conn, development_id, self.settings)
+            return load_view(conn, development_id, self.settings)
 
     def _topic_name(self, view: DevelopmentView) -> str:
         topic_id = view.development.topic
