@@ -61,7 +61,7 @@ import secrets
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -80,6 +80,7 @@ from alerts.slack import (
     alert_metadata,
     make_sink,
 )
+from monitor.clock import utc_now
 from monitor.config.settings import Settings
 from monitor.models import (
     Alert,
@@ -139,10 +140,6 @@ def stale_owner(owner: str) -> bool:
     except PermissionError:
         return False  # it exists, under another user
     return False
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def load_view(conn: Connection, development_id: int, settings: Settings | None = None) -> DevelopmentView | None:

@@ -27,6 +27,7 @@ from sqlalchemy import Connection
 
 from alerts.escape import escape, escape_clipped, link
 from alerts.render import MAX_BLOCKS, Block, Message, context, divider, header, mrkdwn, pack_lines
+from monitor.clock import format_utc
 from monitor.config.settings import Digest as DigestSettings
 from monitor.models import (
     Alert,
@@ -223,12 +224,8 @@ def _corroborated(state: str | None, entry: DigestEntry) -> bool:
 # --- rendering for Slack (pure) -------------------------------------------------------
 
 
-def _when(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
 def _period(digest: Digest) -> str:
-    return f"{_when(digest.since)} and {_when(digest.until)}"
+    return f"{format_utc(digest.since)} and {format_utc(digest.until)}"
 
 
 def _impact_text(entry: DigestEntry) -> str:
@@ -251,11 +248,11 @@ def _corroborated_block(entry: DigestEntry) -> Block:
 
 def _watch_line(entry: DigestEntry) -> str:
     title = escape_clipped(entry.headline, _HEADLINE_MAX)
-    return f"• {title} — _{UNVERIFIED}_ · {escape(entry.topic)} · first seen {_when(entry.first_seen)}"
+    return f"• {title} — _{UNVERIFIED}_ · {escape(entry.topic)} · first seen {format_utc(entry.first_seen)}"
 
 
 def _failing_line(source: FailingSource) -> str:
-    last_ok = _when(source.last_ok) if source.last_ok else "never"
+    last_ok = format_utc(source.last_ok) if source.last_ok else "never"
     error = f": {escape_clipped(source.last_error, 300)}" if source.last_error else ""
     return f"• `{escape(source.source_id)}` — {source.consecutive_failures} failures in a row, last ok {last_ok}{error}"
 
@@ -334,7 +331,7 @@ def render_text(digest: Digest) -> str:
     if digest.failing:
         lines += ["", "Failing sources:"]
         for s in digest.failing:
-            last_ok = _when(s.last_ok) if s.last_ok else "never"
+            last_ok = format_utc(s.last_ok) if s.last_ok else "never"
             lines.append(f"  {s.source_id}: {s.consecutive_failures} failures, last ok {last_ok} {s.last_error}".rstrip())
     return "\n".join(lines) + "\n"
 

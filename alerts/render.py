@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from alerts.escape import ELLIPSIS, clip, escape, escape_clipped, link, sentences
+from monitor.clock import format_utc
 from monitor.models import Article, DevelopmentView, Origin
 
 log = logging.getLogger(__name__)
@@ -137,15 +138,10 @@ def fit_blocks(blocks: list[Block], limit: int = MAX_BLOCKS) -> list[Block]:
     return blocks[: limit - 1] + [context([f"…{dropped} more blocks not shown"])]
 
 
-def when(moment: datetime) -> str:
-    """A time as plain UTC text (logs, console, the fallback inside `slack_date`)."""
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
-
-
 def slack_date(moment: datetime, style: str = "{date_short_pretty} at {time}") -> str:
     """A `<!date^…>` token: Slack shows it in each reader's own time zone and language; the
     fallback after `|` (UTC) is what clients that cannot format dates show."""
-    fallback = when(moment) if "{time" in style else moment.strftime("%Y-%m-%d")
+    fallback = format_utc(moment) if "{time" in style else moment.strftime("%Y-%m-%d")
     return f"<!date^{int(moment.timestamp())}^{style}|{fallback}>"
 
 

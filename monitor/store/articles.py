@@ -165,21 +165,6 @@ def articles_for_development(conn: Connection, development_id: int) -> list[Arti
     return [_article_from_row(row._mapping) for row in conn.execute(query)]
 
 
-def articles_for_developments(conn: Connection, ids: Iterable[int]) -> dict[int, list[Article]]:
-    """Articles by development id, oldest first; every id asked for is a key."""
-    wanted = set(ids)
-    found: dict[int, list[Article]] = {dev_id: [] for dev_id in wanted}
-    for batch in _chunks(wanted):
-        query = (
-            select(article)
-            .where(article.c.development_id.in_(batch))
-            .order_by(article.c.published, article.c.id)
-        )
-        for row in conn.execute(query):
-            found[row.development_id].append(_article_from_row(row._mapping))
-    return found
-
-
 def as_stored(item: Article) -> Article:
     """The article as `articles_for_development` would read it back after `insert_articles`.
 

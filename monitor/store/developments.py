@@ -61,13 +61,6 @@ def as_stored(dev: Development) -> Development:
 
 
 
-def get_features(conn: Connection, development_id: int) -> dict[str, Any] | None:
-    """The cluster features stored with a development, if any."""
-    query = select(development.c.features).where(development.c.id == development_id)
-    value = conn.execute(query).scalar()
-    return dict(value) if value else None
-
-
 def developments_seen_since(
     conn: Connection,
     since: datetime,
@@ -176,16 +169,6 @@ def storyline(
         query = query.where(development.c.first_seen < before)
     query = query.order_by(development.c.first_seen, development.c.id)
     return [_development_from_row(row._mapping) for row in conn.execute(query)]
-
-
-def mark_merged(conn: Connection, development_id: int, into_id: int) -> None:
-    """Record that `development_id` was merged into `into_id` (its articles move separately,
-    with `articles.reassign_development`)."""
-    conn.execute(
-        update(development)
-        .where(development.c.id == development_id)
-        .values(state=DevelopmentState.MERGED.value, merged_into=into_id, updated=datetime.now(UTC))
-    )
 
 
 def _filtered(

@@ -19,7 +19,7 @@ must not stop the relay from reading the others.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -305,18 +305,6 @@ def sent_with_warnings(conn: Connection, limit: int = 20, scan: int = 500) -> li
     query = select(table).where(table.c.state == AlertState.SENT.value).order_by(table.c.id.desc()).limit(scan)
     found = [_alert_from_row(row) for row in conn.execute(query).mappings()]
     return [a for a in found if a.delivery.warnings][:limit]
-
-
-def alerts_between(
-    conn: Connection, since: datetime, until: datetime, kinds: Iterable[AlertKind] | None = None
-) -> list[Alert]:
-    """Rows created in [since, until), optionally of some kinds, oldest first."""
-    conditions = [table.c.created >= since, table.c.created < until]
-    chosen: Sequence[AlertKind] = list(kinds) if kinds is not None else []
-    if chosen:
-        conditions.append(table.c.kind.in_([k.value for k in chosen]))
-    query = select(table).where(and_(*conditions)).order_by(table.c.id)
-    return [_alert_from_row(row) for row in conn.execute(query).mappings()]
 
 
 def _row_from_alert(alert: Alert) -> dict[str, Any]:

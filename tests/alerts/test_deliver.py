@@ -45,6 +45,7 @@ from monitor.store.articles import insert_articles
 from monitor.store.developments import upsert_development
 from monitor.store.schema import alert as alert_table
 from tests.fakeslack import FakeSlack
+from tests.store_rows import all_alerts
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = Settings(topics=(Topic(id="ai-export", name="AI export controls"),))
@@ -572,7 +573,7 @@ async def test_sigkill_between_state_change_and_delivery_loses_nothing_and_doubl
     assert (first.sent, second.sent) == (1, 0)
     [message] = slack.messages("alerts")
     with store.transaction() as conn:
-        [delivered] = outbox.alerts_between(conn, clock.now - timedelta(days=1), clock.now + timedelta(days=1))
+        [delivered] = all_alerts(conn)
     assert delivered.state is AlertState.SENT and delivered.slack_ts == message["ts"]
     assert len(slack.calls_to("chat.postMessage")) == 1
     # Killed before posting: the row's record shows nothing was in flight, so no look-up.
@@ -874,7 +875,7 @@ async def test_no_history_sigkill_while_slack_holds_the_answer_leaves_one_messag
     assert (first.sent, first.failed) == (1, 0)
     assert len(narrow.messages("alerts")) == 1
     with store.transaction() as conn:
-        [delivered] = outbox.alerts_between(conn, clock.now - timedelta(days=1), clock.now + timedelta(days=1))
+        [delivered] = all_alerts(conn)
     assert delivered.state is AlertState.SENT
     _, shown = status_of(store)
     assert f"#{delivered.id} new → alerts: parent: not confirmed" in shown
@@ -889,7 +890,7 @@ async def test_no_history_sigkill_before_posting_posts_and_needs_no_look(
 
     [message] = narrow.messages("alerts")
     with store.transaction() as conn:
-        [delivered] = outbox.alerts_between(conn, clock.now - timedelta(days=1), clock.now + timedelta(days=1))
+        [delivered] = all_alerts(conn)
     assert (delivered.state, delivered.slack_ts) == (AlertState.SENT, message["ts"])
     assert not delivered.delivery.warnings
 

@@ -17,9 +17,9 @@ import pytest
 from monitor.models import Alert, AlertKind, AlertState
 from monitor.run.app import open_app
 from monitor.run.pipeline import poll_source
-from monitor.store import outbox
 from tests.fakeslack import FakeSlack
 from tests.servers import LocalServer
+from tests.store_rows import all_alerts
 from tests.test_end_to_end import rss
 
 NOW = datetime.now(UTC)
@@ -69,7 +69,7 @@ async def report_all(config: Path, later: timedelta) -> list[Alert]:
         for _ in range(3):  # the parent, then the update that waited for it
             await app.relay.deliver_due(now + later)
         with app.store.connect() as conn:
-            return [a for a in outbox.alerts_between(conn, NOW - timedelta(hours=1), now + later) if a.kind is AlertKind.NEW]
+            return all_alerts(conn, AlertKind.NEW)
 
 
 async def test_a_story_that_merges_within_the_hold_is_posted_once(tmp_path: Path, feeds: LocalServer) -> None:
@@ -111,7 +111,7 @@ async def test_run_once_sends_held_alerts_at_the_end_of_the_run(tmp_path: Path, 
             assert release_holds(app) == 2
             report = await deliver_all(app)
             with app.store.connect() as conn:
-                parents = [a for a in outbox.alerts_between(conn, NOW - timedelta(hours=1), datetime.now(UTC)) if a.kind is AlertKind.NEW]
+                parents = all_alerts(conn, AlertKind.NEW)
         posted = slack.messages("alerts")
     assert report.sent == 2 and len(posted) == 2
     assert all("sent at the end of this run" in a.payload.reason for a in parents)

@@ -15,6 +15,7 @@ from monitor.models import Alert, AlertKind, Article, Development, NewPayload
 from monitor.run.retention import make_retention_job, prune
 from monitor.store import Store, articles, developments, outbox
 from monitor.store.maintenance import checkpoint_wal, vacuum
+from tests.store_rows import features
 
 NOW = datetime(2026, 3, 10, 3, 17, tzinfo=UTC)
 
@@ -84,8 +85,8 @@ def test_clustering_features_go_only_once_a_development_is_past_both_windows(sto
         developments.upsert_development(conn, recent, {"centroid": {"rule": 1.0}})
     report = prune(store, settings("1d", "30d"), NOW)  # retention 1d, cluster.window 3d
     with store.connect() as conn:
-        old_features = developments.get_features(conn, 1)
-        recent_features = developments.get_features(conn, 2)
+        old_features = features(conn, 1)
+        recent_features = features(conn, 2)
     assert report.features_cleared == 1
     assert old_features is None
     # Within cluster.window: a restart rebuilds the cluster index from these.

@@ -34,6 +34,7 @@ from monitor.store import Store, articles, developments, meta, outbox, sources
 from monitor.store.schema import article as article_table
 from monitor.store.schema import development
 from monitor.store.views import load_view
+from tests.store_rows import members
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -199,7 +200,7 @@ def test_article_round_trip(store: Store) -> None:
 
     with store.connect() as conn:
         (back,) = articles.articles_for_development(conn, 7)
-        stored_reprint = articles.articles_for_developments(conn, [99, 7])
+        stored_reprint = members(conn, 99, 7)
     assert back == replace(original, development_id=7)
     assert back.published == datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
     assert back.published.utcoffset() == timedelta(0)
@@ -392,7 +393,7 @@ def test_developments_seen_since_filters(store: Store) -> None:
             make_development(5, last_seen=T0 + timedelta(hours=4), state=DevelopmentState.CLOSED),
         ):
             developments.upsert_development(conn, dev)
-        developments.mark_merged(conn, 2, into_id=4)
+        developments.upsert_development(conn, replace(make_development(2, last_seen=T0 + timedelta(hours=1)), state=DevelopmentState.MERGED, merged_into=4))
     with store.connect() as conn:
 
         def ids(**kwargs: object) -> list[int | None]:
@@ -473,7 +474,7 @@ def test_merge_moves_articles_and_keeps_the_merged_row(store: Store) -> None:
     add_development(store, make_development(2), make_article(2, development_id=2))
     with store.transaction() as conn:
         assert articles.reassign_development(conn, 2, 1) == 1
-        developments.mark_merged(conn, 2, 1)
+        developments.upsert_development(conn, replace(make_development(2), state=DevelopmentState.MERGED, merged_into=1))
     with store.connect() as conn:
         assert [a.id for a in articles.articles_for_development(conn, 1)] == [1, 2]
         merged = developments.get_development(conn, 2)
