@@ -38,7 +38,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from monitor.models import Article
 from monitor.story import textfeatures as tf
@@ -141,6 +141,15 @@ class ArticleFeatures:
     countries: frozenset[str] = frozenset()  # countries (and blocs) its headline names
 
 
+class _Read(NamedTuple):
+    """What one article says, read once for the document frequencies and its features."""
+
+    title: list[str]
+    body: list[str]
+    names: Counter[str]
+    head: str  # the top of the text, where names and numbers are read
+
+
 @dataclass(frozen=True, slots=True)
 class Merge:
     """Development ``absorbed`` was found to be the same event as ``kept``."""
@@ -215,34 +224,33 @@ class ClusterIndex:
 
     # -- features -------------------------------------------------------------------
 
-    def learn(self, article: Article) -> tuple[list[str], list[str]]:
-        """Count the article's terms in the document frequencies; returns (title, body) terms."""
-        title = tf.terms(article.title, months=False)
-        body = tf.terms((article.text or article.summary)[: self.config.max_article_chars])
-        body = body[: self.config.max_article_terms]
+    def learn(self, article: Article) -> _Read:
+        """Count the article's terms and names in the document frequencies; returns what was
+        read, so `featurize` does not read the article again."""
+        read = self._read(article)
         # Names are weighed with the same table; "US" (U.S.) is a name but never a term
         # (a stopword), so without this it would count as the rarest name of all.
-        names = tf.names(article.title, headline=True) | tf.names((article.text or article.summary)[:20_000])
-        self.df.add([*title, *body, *names])
-        return title, body
+        self.df.add([*read.title, *read.body, *read.names])
+        return read
 
-    def featurize(
-        self, article: Article, terms: tuple[list[str], list[str]] | None = None
-    ) -> ArticleFeatures:
-        """TF-IDF vector (headline terms weighted up), names and numbers of one article."""
+    def _read(self, article: Article) -> _Read:
         cfg = self.config
         body_text = (article.text or article.summary)[: cfg.max_article_chars]
-        if terms is None:
-            terms = (
-                tf.terms(article.title, months=False),
-                tf.terms(body_text)[: cfg.max_article_terms],
-            )
-        title, body = terms
+        head = body_text[:20_000]  # names and numbers: the top of the story is enough
+        return _Read(
+            tf.terms(article.title, months=False),
+            tf.terms(body_text)[: cfg.max_article_terms],
+            Counter(tf.names(article.title, headline=True)) + tf.name_counts(head),
+            head,
+        )
+
+    def featurize(self, article: Article, read: _Read | None = None) -> ArticleFeatures:
+        """TF-IDF vector (headline terms weighted up), names and numbers of one article."""
+        cfg = self.config
+        title, body, names, head = read or self._read(article)
         counts: dict[str, float] = dict(Counter(body))
         for t in title:
             counts[t] = counts.get(t, 0.0) + cfg.title_weight
-        head = body_text[:20_000]  # names and numbers: the top of the story is enough
-        names = Counter(tf.names(article.title, headline=True)) + tf.name_counts(head)
         nums = tf.numbers(article.title) | tf.numbers(head)
         years = frozenset(n for n in nums if tf.is_year(n))
         months = frozenset(tf.months(article.title + "\n" + head)) if cfg.date_weight else frozenset()
