@@ -21,6 +21,7 @@ from aiohttp import web
 
 from monitor.cli import demo_feeds
 from monitor.clock import utc_now
+from monitor.ops.server import local_site
 
 
 class DemoServer:
@@ -59,16 +60,8 @@ async def serve(now: datetime) -> AsyncIterator[DemoServer]:
     app = web.Application()
     app.router.add_get("/feeds/{name}.xml", state.feed)
     app.router.add_get("/{tail:.*}", state.page)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    state.base = f"http://127.0.0.1:{port}"
-    try:
+    async with local_site(app) as state.base:
         yield state
-    finally:
-        await runner.cleanup()
 
 
 def say(text: str = "") -> None:

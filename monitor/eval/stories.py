@@ -46,6 +46,7 @@ from monitor.config.settings import Slack as SlackSettings
 from monitor.config.settings import Source as SourceSettings
 from monitor.eval.clusters import MAX_BAD_LINES_LOGGED, Progress, bcubed
 from monitor.models import Article, DevelopmentState
+from monitor.ops.server import local_site
 from monitor.story import dedup
 
 log = logging.getLogger(__name__)
@@ -230,16 +231,8 @@ async def serve(outlets: Outlets) -> AsyncIterator[Outlets]:
     app = web.Application()
     app.router.add_get("/feeds/{slug}.xml", outlets.feed)
     app.router.add_get("/articles/{tail:.*}", outlets.page)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    outlets.base = f"http://127.0.0.1:{port}"
-    try:
+    async with local_site(app) as outlets.base:
         yield outlets
-    finally:
-        await runner.cleanup()
 
 
 # -- running the monitor over them --------------------------------------------------------

@@ -171,3 +171,17 @@ def _bound_port(site: web.TCPSite) -> int | None:
 
 
 __all__ = ["RunningServer", "build_web_app", "readiness_problems", "serve_if_enabled", "start_server"]
+
+
+@contextlib.asynccontextmanager
+async def local_site(app: web.Application) -> AsyncIterator[str]:
+    """Serve `app` on 127.0.0.1 at a free port for the duration; yields its base URL. For the
+    demo's sample feeds and the evaluation's outlets: only this machine can reach it."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{_bound_port(site)}"
+    finally:
+        await runner.cleanup()
