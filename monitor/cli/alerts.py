@@ -164,6 +164,7 @@ def _digest_settings(settings: Any, digest_id: str | None) -> Any:
 
 async def cmd_digest(args: argparse.Namespace) -> int:
     from alerts import digest as digests
+    from alerts import digest_render
 
     now = utc_now()
     since = now - args.since
@@ -174,7 +175,7 @@ async def cmd_digest(args: argparse.Namespace) -> int:
                 conn, since=since, until=now, settings_digest=chosen, now=now,
                 failures_before_alert=settings.health.failures_before_alert,
             )
-        render = {"text": digests.render_text, "markdown": digests.render_markdown, "json": digests.render_json}[args.format]
+        render = {"text": digest_render.render_text, "markdown": digest_render.render_markdown, "json": digest_render.render_json}[args.format]
         sys.stdout.write(render(digest))
         if not args.post:
             return 0

@@ -11,6 +11,7 @@ import jsonschema
 import pytest
 
 from alerts import digest as digests
+from alerts import digest_render
 from monitor.config.settings import Digest as DigestSettings
 from monitor.models import (
     Alert,
@@ -92,7 +93,7 @@ def test_digest_from_store_orders_by_impact_links_threads_and_lists_the_rest(sto
     assert [e.development_id for e in digest.watch] == [4]
     assert [s.source_id for s in digest.failing] == ["bis-press"]
 
-    text = digests.render_text(digest)
+    text = digest_render.render_text(digest)
     assert text.index("BIS adds 12 entities") < text.index("Development 1")
     assert "Rumour: new chip cap — unverified — 1 source" in text
     assert "bis-press: 5 failures" in text
@@ -105,7 +106,7 @@ def test_slack_rendering_labels_the_watch_list_and_escapes_feed_text(block_kit) 
         failing=(digests.FailingSource("bis-press", 4, None, "HTTP 503 <!here>"),),
     )
     digest = digests.build_digest(data, since=SINCE, until=UNTIL, settings_digest=DAILY, now=UNTIL)
-    messages = digests.render_blocks(digest)
+    messages = digest_render.render_blocks(digest)
 
     assert messages.thread == []
     assert_valid_message(block_kit, messages.main.blocks)
@@ -133,7 +134,7 @@ def test_more_than_fifty_blocks_overflow_into_thread_replies(block_kit) -> None:
     developments = entries(*(dev(i, impact=1 + i % 10, headline=f"Story number {i}") for i in range(1, 121)))
     data = digests.DigestData(developments, {i: "corroborated" for i in range(1, 121)})
     digest = digests.build_digest(data, since=SINCE, until=UNTIL, settings_digest=DAILY, now=UNTIL)
-    messages = digests.render_blocks(digest)
+    messages = digest_render.render_blocks(digest)
 
     assert len(messages.main.blocks) == 50
     assert messages.thread, "what does not fit goes into the thread"
@@ -149,20 +150,20 @@ def test_more_than_fifty_blocks_overflow_into_thread_replies(block_kit) -> None:
 
 def test_an_empty_period_says_so(block_kit) -> None:
     digest = digests.build_digest(digests.DigestData(), since=SINCE, until=UNTIL, settings_digest=DAILY, now=UNTIL)
-    messages = digests.render_blocks(digest)
+    messages = digest_render.render_blocks(digest)
 
     expected = "No corroborated developments between 2026-06-09 08:00 UTC and 2026-06-10 08:00 UTC."
     assert expected in json.dumps(messages.main.blocks, ensure_ascii=False)
     assert_valid_message(block_kit, messages.main.blocks)
     assert "no corroborated developments" in messages.main.text
-    assert expected in digests.render_text(digest)
-    assert expected in digests.render_markdown(digest)
-    assert json.loads(digests.render_json(digest))["empty"] is True
+    assert expected in digest_render.render_text(digest)
+    assert expected in digest_render.render_markdown(digest)
+    assert json.loads(digest_render.render_json(digest))["empty"] is True
 
 
 def test_json_rendering_carries_the_label_and_iso_times() -> None:
     data = digests.DigestData(entries(dev(1, impact=3, independent=1)), {1: "single_source"})
-    out = json.loads(digests.render_json(digests.build_digest(data, since=SINCE, until=UNTIL, settings_digest=DAILY, now=UNTIL)))
+    out = json.loads(digest_render.render_json(digests.build_digest(data, since=SINCE, until=UNTIL, settings_digest=DAILY, now=UNTIL)))
 
     assert out["watch"][0]["label"] == "unverified — 1 source"
     assert out["until"] == "2026-06-10T08:00:00+00:00"
