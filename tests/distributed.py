@@ -199,6 +199,7 @@ class Process:
         if self.popen.poll() is None:
             os.killpg(self.popen.pid, signal.SIGKILL)
             self.popen.wait(10)
+        self._out.close()
 
     def stop(self, timeout: float = 15) -> None:
         if self.popen.poll() is None:

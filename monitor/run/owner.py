@@ -30,7 +30,14 @@ from monitor.config.sources import EffectiveSource, effective_source, effective_
 from monitor.ingest.fetch import Fetcher
 from monitor.models import SourceHealth
 from monitor.run.pipeline import Gathered, PollReport, Runtime, analyse, build_runtime
-from monitor.run.roles import IdAllocator, RoleLock, VersionedSettings, holder_name, wait_for_lock
+from monitor.run.roles import (
+    DistributedError,
+    IdAllocator,
+    RoleLock,
+    VersionedSettings,
+    holder_name,
+    wait_for_lock,
+)
 from monitor.store import Store, sources
 from monitor.store import distributed as cluster
 
@@ -65,7 +72,19 @@ class AnalysisOwner:
                 lock.release()
 
     async def _own(self, lock: RoleLock, stopping: asyncio.Event) -> None:
-        await asyncio.to_thread(self.take_office)
+        said = False
+        while not stopping.is_set():  # a leader starting beside us publishes the configuration
+            try:
+                await asyncio.to_thread(self.take_office)
+                break
+            except DistributedError as exc:
+                if not said:
+                    log.warning("analysis owner waiting: %s", exc)
+                    said = True
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), 1.0)
+        else:
+            return
         last_relay = 0.0
         while not stopping.is_set():
             if not await asyncio.to_thread(lock.alive):

@@ -36,7 +36,7 @@ from tests.distributed import (
 )
 from tests.fakeslack import FakeSlack
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = pytest.mark.timeout(1500)  # CI runs 22 kill runs of ~15 s each
 
 NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
 
@@ -90,15 +90,16 @@ def received_task_ids(log: str) -> list[str]:
     return re.findall(r"Task monitor\.poll_batch\[([0-9a-f-]+)\] received", log)
 
 
-def baseline(tmp_path: Path, farm: Farm) -> tuple[set[tuple[str, str]], int]:
-    """Articles (source, URL) and corroborated developments of the one-process run of cycle 2."""
+def baseline(tmp_path: Path, farm: Farm) -> tuple[set[str], int]:
+    """Article pages and Slack parent messages (stories alerted) of the one-process run of cycle 2."""
     with FakeSlack(channels={"alerts": "C0ALERTS01"}) as slack:
         config = write_config(tmp_path / "single.yaml", farm, slack, store=f"sqlite:///{tmp_path / 'single.db'}")
         farm.cycle = 2
         result = monitor("run", "--once", config=config, timeout=300)
         assert result.returncode == 0, result.stderr
+        alerted = len(slack.messages("#alerts"))
     found = snapshot(f"sqlite:///{tmp_path / 'single.db'}")
-    return {(a[1], a[2]) for a in found["articles"]}, sum(1 for d in found["developments"] if d[3] == "corroborated")
+    return {a[2] for a in found["articles"]}, alerted
 
 
 def settled(url: str, articles: int) -> bool:
@@ -161,8 +162,11 @@ def one_kill_run(tmp: Path, farm: Farm, env: dict[str, str], what: str, expected
             finally:
                 for process in (leader, owner, *spare):
                     process.stop()
-        stored = {(a[1], a[2]) for a in snapshot(url)["articles"]}
-        assert stored == expected, f"{what}: lost {expected - stored}, extra {stored - expected}"
+        # By page: polled in parallel, a mirror's copy may be stored before the original's
+        # (the one-process run reads the feeds in order), but every story is stored once.
+        urls = [a[2] for a in snapshot(url)["articles"]]
+        assert len(urls) == len(set(urls)), f"{what}: an article stored twice"
+        assert set(urls) == expected, f"{what}: lost {expected - set(urls)}, extra {set(urls) - expected}"
         ids = received_task_ids(logs)
         twice = len(ids) - len(set(ids))
         parents = slack.messages("#alerts")
@@ -170,7 +174,10 @@ def one_kill_run(tmp: Path, farm: Farm, env: dict[str, str], what: str, expected
         for message in parents:
             by_dev[message.get("text", "")] = by_dev.get(message.get("text", ""), 0) + 1
         assert all(n == 1 for n in by_dev.values()), f"{what}: a development posted twice: {by_dev}"
-        assert len(parents) >= corroborated, f"{what}: {len(parents)} messages for {corroborated} corroborated stories"
+        # Every corroborated story alerted, as the one-process run alerts it, and every parent
+        # the store decided on is in Slack.
+        decided = rows(url, "SELECT count(*) FROM alert WHERE kind = 'new' AND state = 'sent'")[0][0]
+        assert len(parents) == corroborated == decided, f"{what}: {len(parents)} messages, {decided} sent, {corroborated} expected"
         for message in parents:
             texts = [r.get("text") for r in slack.replies("#alerts", message["ts"])]
             assert len(texts) == len(set(texts)), f"{what}: a thread reply posted twice"
