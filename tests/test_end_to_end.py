@@ -241,7 +241,8 @@ def test_digest_on_the_demo_store_lists_the_development_and_the_watch_list(tmp_p
     result = monitor("digest", "--since", "24h", config=tmp_path / "feeds.yaml")
     assert result.returncode == 0, result.stderr
     corroborated, watch = result.stdout.split("Watch list")
-    assert "US adds 14 Chinese AI chip firms to Entity List" in corroborated
+    # `run --once` analyses the feeds in the configuration's order: the wire's story first.
+    assert "U.S. adds 14 Chinese AI chip companies to Entity List" in corroborated
     assert "Verified by 3 sources" in corroborated
     assert "unverified — 1 source" in watch and "ASML" in watch
 

@@ -18,7 +18,17 @@ from monitor.run.app import check_slack, open_app, open_store, run_once_and_repo
 def add_commands(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser("run", help="poll the sources on schedule and alert Slack (or the console)")
     run.add_argument("--once", action="store_true", help="poll every source once, deliver alerts, and exit (for cron)")
+    run.add_argument(
+        "--role", choices=("all", "leader", "analysis"), default="all",
+        help="all: everything in this process (default); leader or analysis: that role of the distributed mode "
+        "(PostgreSQL and a broker; with --once, leader runs one round over the workers and analyses it)",
+    )
     run.set_defaults(handler=cmd_run)
+
+    worker = sub.add_parser("worker", help="a fetch worker of the distributed mode (Celery; needs PostgreSQL and a broker)")
+    worker.add_argument("--concurrency", type=int, default=1, help="pool children, each with its own event loop and fetcher (default: %(default)s)")
+    worker.add_argument("--pool", choices=("prefork", "solo"), default="prefork", help="Celery pool (default: %(default)s)")
+    worker.set_defaults(handler=cmd_worker)
 
     demo = sub.add_parser("demo", help="run the whole flow against local sample feeds, no internet or Slack needed")
     demo.add_argument("--keep", metavar="DIR", help="keep the demo's feeds.yaml and store in DIR (for `monitor digest` afterwards)")
@@ -62,6 +72,8 @@ def duration_argument(text: str) -> timedelta:
 
 
 async def cmd_run(args: argparse.Namespace) -> int:
+    if args.role != "all":
+        return await cmd_run_role(args)
     from monitor.run.scheduler import Service
 
     async with open_app(args.config) as app:
@@ -84,6 +96,41 @@ async def cmd_run(args: argparse.Namespace) -> int:
         async with serve_if_enabled(app, service):
             await service.run()
     return 0
+
+
+async def cmd_run_role(args: argparse.Namespace) -> int:
+    """A role of the distributed mode (monitor.run.cluster)."""
+    from monitor.run import cluster
+
+    if args.role == "leader" and args.once:
+        reports, delivered = await cluster.run_once_distributed(args.config)
+        return report_once(reports, delivered)
+    if args.once:
+        print("--once runs with --role leader (one round over the workers) or without a role", file=sys.stderr)
+        return 2
+    if args.role == "leader":
+        return await cluster.run_leader(args.config)
+    return await cluster.run_analysis(args.config)
+
+
+def report_once(reports: list, delivered) -> int:  # noqa: ANN001 - a RelayReport
+    from monitor.run.app import format_report
+
+    for report in reports:
+        print(format_report(report))
+    failed = [r for r in reports if r.outcome == "failed"]
+    print(
+        f"{len(reports)} polls analysed, {len(failed)} failed, {sum(r.new_articles for r in reports)} new articles, "
+        f"{sum(r.alerts for r in reports)} alerts queued; {delivered.sent} delivered, {delivered.failed} failed, "
+        f"{delivered.waiting} waiting"
+    )
+    return 1 if delivered.failed or (reports and len(failed) == len(reports)) else 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from monitor.run import cluster
+
+    return cluster.run_worker(args.config, concurrency=args.concurrency, pool=args.pool)
 
 
 async def cmd_demo(args: argparse.Namespace) -> int:

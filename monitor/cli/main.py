@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.config.load import ConfigError
+from monitor.run.roles import DistributedError
 
 DEFAULT_CONFIG = os.environ.get("MONITOR_CONFIG", "feeds.yaml")
 
@@ -75,6 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = asyncio.run(result)
         return int(result or 0)
     except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except DistributedError as exc:
         print(str(exc), file=sys.stderr)
         return 1
     except SQLAlchemyError as exc:

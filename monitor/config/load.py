@@ -95,13 +95,21 @@ def format_key_path(loc: Sequence[str | int]) -> str:
 def load_settings(path: str | Path, env: Mapping[str, str] | None = None) -> Settings:
     """Read, interpolate and validate a config file; raise `ConfigError` listing every problem."""
     file = str(path)
-    env = os.environ if env is None else env
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(
             [ConfigProblem(file, None, "", f"cannot read the file: {_os_reason(exc)}")]
         ) from None
+    return settings_from_text(text, file, env, path=path)
+
+
+def settings_from_text(
+    text: str, file: str, env: Mapping[str, str] | None = None, *, path: str | Path | None = None
+) -> Settings:
+    """`load_settings` for a file's text (the distributed mode keeps the leader's file in the
+    store: each process interpolates its own environment, so no secret is stored there)."""
+    env = os.environ if env is None else env
     data, lines = _parse_yaml(text, file)
     located = _Located(file, lines)
     data = _interpolate(data, (), env, located)
@@ -115,7 +123,7 @@ def load_settings(path: str | Path, env: Mapping[str, str] | None = None) -> Set
             located.add(*_describe_error(error))
     if located.problems:
         raise ConfigError(located.sorted())
-    store = settings.store.model_copy(update={"url": resolve_store_url(settings, path)})
+    store = settings.store.model_copy(update={"url": resolve_store_url(settings, path if path is not None else file)})
     return settings.model_copy(update={"store": store})
 
 

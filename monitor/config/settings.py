@@ -430,6 +430,16 @@ class Cluster(Strict):
     )
 
 
+class Distributed(Strict):
+    broker_url: str | None = Field(
+        None,
+        description="Celery broker of the distributed mode (`amqp://…` for RabbitMQ, `redis://…`), from the environment: `${MONITOR_BROKER_URL}`. Unset: one process does everything (`monitor run`).",
+    )
+    batch_size: int = Field(50, ge=1, le=50, description="Most sources of one host in one `poll_batch` task (at most one batch per host is in flight).")
+    queue: str = Field("monitor.poll", pattern=r"^[A-Za-z0-9_.:-]{1,100}$", description="Broker queue of the `poll_batch` tasks (several monitors can share one broker with a queue each).")
+    claim_timeout: Duration = Field(timedelta(minutes=5), description="How long a dispatched batch may take before the leader's sweeper dispatches its sources again (the old claim can then commit nothing).")
+
+
 class Settings(Strict):
     """The whole of feeds.yaml."""
 
@@ -444,6 +454,7 @@ class Settings(Strict):
     health: Health = Field(default_factory=Health.model_construct, description="Source-health alerting.")
     server: Server = Field(default_factory=Server.model_construct, description="Metrics and health HTTP server.")
     cluster: Cluster = Field(default_factory=Cluster.model_construct, description="Grouping articles into developments.")
+    distributed: Distributed = Field(default_factory=Distributed.model_construct, description="Running on several machines (Celery and PostgreSQL); unused by `monitor run` on one machine.")
 
     def topic(self, topic_id: str) -> Topic | None:
         """The topic with this id (None for one no longer configured)."""

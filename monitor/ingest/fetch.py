@@ -29,6 +29,7 @@ parsed URL is what is requested.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import hashlib
 import ipaddress
@@ -38,11 +39,12 @@ import ssl
 import time
 import zlib
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import urljoin
 
 import aiohttp
@@ -221,6 +223,19 @@ def _mb(size: int) -> str:
     return f"{size / 1_000_000:g} MB"
 
 
+class HostGate(Protocol):
+    """Politeness shared with other processes (the distributed mode's fetch workers): the
+    Fetcher's own limits hold within one process, a gate holds them over all of them."""
+
+    def slot(self, host: str) -> AbstractAsyncContextManager[object]:
+        """One of the host's `http.per_host` request slots, over every process."""
+        ...
+
+    async def article_pause(self, host: str) -> None:
+        """Wait for this host's next article-page time, over every process."""
+        ...
+
+
 class Fetcher:
     """One per process (or per cycle). Use as `async with Fetcher(settings.http) as f:`."""
 
@@ -230,9 +245,11 @@ class Fetcher:
         *,
         resolver: AbstractResolver | None = None,
         public_address: Callable[[IPAddress], bool] = is_public_address,
+        gate: HostGate | None = None,
     ) -> None:
         # `public_address` is a test seam: which resolved addresses count as public.
         self.http = http
+        self.gate = gate
         self._resolver = resolver
         self._public_address = public_address
         self._global = asyncio.Semaphore(http.concurrency)
@@ -443,6 +460,9 @@ class Fetcher:
 
     async def _article_pause(self, host: str) -> None:
         """Space article requests to one host by `article_min_interval` (reserve, then sleep)."""
+        if self.gate is not None:
+            await self.gate.article_pause(host)
+            return
         interval = self.http.article_min_interval.total_seconds()
         now = time.monotonic()
         slot = max(now, self._next_article_slot.get(host, now))
@@ -461,7 +481,8 @@ class Fetcher:
     ) -> _Response:
         host = target.raw_host or ""
         per_host = self._per_host.setdefault(host, asyncio.Semaphore(self.http.per_host))
-        async with per_host, self._global:
+        shared = self.gate.slot(host) if self.gate is not None else contextlib.nullcontext()
+        async with per_host, self._global, shared:
             # The deadline counts only time spent holding a slot: waiting in line is not the
             # server's fault, and a slow server then cannot hold the slot beyond the deadline.
             started = time.monotonic()

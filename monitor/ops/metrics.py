@@ -97,6 +97,17 @@ RELOADS = Counter(
 
 # The names as they appear on /metrics (counters get `_total`); the README lists each one and
 # tests/test_docs_complete.py keeps the two in step.
+# The distributed mode's backlog (set by the leader every second).
+BACKLOG = Gauge(
+    "monitor_backlog",
+    "Distributed mode: oldest_due_seconds (the longest a due source waits to be claimed), intake_waiting (polls waiting for analysis), intake_lag_seconds (age of the oldest), claims (sources being polled now).",
+    ["measure"],
+    registry=REGISTRY,
+)
+BACKLOG_MEASURES = ("oldest_due_seconds", "intake_waiting", "intake_lag_seconds", "claims")
+for _measure in BACKLOG_MEASURES:
+    BACKLOG.labels(_measure)  # exposed (at 0) from the start, as the other gauges are
+
 METRIC_NAMES: tuple[str, ...] = (
     "monitor_fetches_total",
     "monitor_fetch_duration_seconds",
@@ -107,6 +118,7 @@ METRIC_NAMES: tuple[str, ...] = (
     "monitor_outbox_depth",
     "monitor_source_last_success_timestamp_seconds",
     "monitor_config_reloads_total",
+    "monitor_backlog",
 )
 
 
@@ -202,6 +214,7 @@ __all__ = [
     "REGISTRY",
     "forget_source",
     "observe_alert",
+    "observe_backlog",
     "observe_fetch",
     "observe_poll",
     "observe_reload",
@@ -211,3 +224,11 @@ __all__ = [
     "set_last_success",
     "set_outbox_depth",
 ]
+
+
+def observe_backlog(*, oldest_due: float, intake_waiting: int, intake_lag: float, claims: int) -> None:
+    """The leader's backlog gauges (the distributed mode)."""
+    BACKLOG.labels("oldest_due_seconds").set(oldest_due)
+    BACKLOG.labels("intake_waiting").set(intake_waiting)
+    BACKLOG.labels("intake_lag_seconds").set(intake_lag)
+    BACKLOG.labels("claims").set(claims)

@@ -42,11 +42,15 @@ from monitor.models import (
 from monitor.ops import metrics
 from monitor.store import Store, articles, cache, developments, outbox, silences, sources
 from monitor.story import corroborate, score, timeline
-from monitor.story.analysis import AnalysisConfig, Analyzer, Outcome
+from monitor.story.analysis import AnalysisConfig, Analyzer, IdSource, Outcome
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+# Called first in an analysis transaction: the distributed owner checks its fence (raising
+# when another owner holds its shard) and marks the intake done, so both commit with the
+# articles or not at all.
+InTransaction = Callable[[Connection], None]
 
 
 @dataclass
@@ -69,6 +73,8 @@ class Runtime:
     # event loop (scheduler, relay, /healthz); one poll at a time analyses and writes, as
     # when they ran on the loop.
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # The distributed owner's ids from PostgreSQL sequences; None: the analyzer's counters.
+    ids: IdSource | None = None
 
     def apply_settings(self, settings: Settings) -> None:
         """Swap in a reloaded configuration; the store and the in-memory indexes stay.
@@ -116,7 +122,7 @@ def build_runtime(settings: Settings, store: Store, fetcher: Fetcher, *, clock: 
     )
 
 
-def restore_analyzer(settings: Settings, store: Store, now: datetime) -> Analyzer:
+def restore_analyzer(settings: Settings, store: Store, now: datetime, *, ids: IdSource | None = None) -> Analyzer:
     config = analysis_config(settings)
     since = now - settings.cluster.window
     with store.connect() as conn:
@@ -126,18 +132,34 @@ def restore_analyzer(settings: Settings, store: Store, now: datetime) -> Analyze
             articles.iter_recent_articles(conn, since),
             developments.iter_open_developments(conn, since),
         )
+    analyzer.ids = ids
     return analyzer
 
 
 async def poll_source(source: EffectiveSource, rt: Runtime) -> PollReport:
     """Fetch one source and carry what is new all the way to the outbox."""
+    polled = await fetch_and_gather(source, rt)
+    if isinstance(polled, PollReport):
+        return polled
+    return await analyse(source, polled, rt)
+
+
+async def fetch_and_gather(source: EffectiveSource, rt: Runtime) -> Gathered | PollReport:
+    """The fetch side of one poll: fetch, then `gather`; a source backing off is skipped."""
     previous = rt.health.get(source.id)
     if previous is None:
         with rt.store.connect() as conn:
             previous = sources.get_health(conn, source.id)
     if previous.next_due and previous.next_due > rt.clock() and previous.consecutive_failures:
         return PollReport(source.id, "skipped", error="backing off after failures")
-    result = await rt.fetcher.fetch(
+    result = await fetch(source, previous, rt)
+    gathered = await gather(source, result, previous, rt)
+    metrics.observe_fetch(source.id, fetch_outcome(result), result.elapsed)
+    return gathered
+
+
+async def fetch(source: EffectiveSource, previous: SourceHealth, rt: Runtime) -> FetchResult:
+    return await rt.fetcher.fetch(
         source.id,
         source.url,
         etag=previous.etag,
@@ -146,13 +168,12 @@ async def poll_source(source: EffectiveSource, rt: Runtime) -> PollReport:
         kind=source.kind,
         allow=source.addresses,
     )
-    return await process(source, result, previous, rt)
 
 
 async def process(source: EffectiveSource, result: FetchResult, previous: SourceHealth, rt: Runtime) -> PollReport:
+    """Everything after a fetch (`analyse` counts the poll in the metrics)."""
     report = await _process(source, result, previous, rt)
     metrics.observe_fetch(source.id, fetch_outcome(result), result.elapsed)
-    metrics.observe_poll(report)
     return report
 
 
@@ -164,6 +185,36 @@ def fetch_outcome(result: FetchResult) -> str:
 
 
 async def _process(source: EffectiveSource, result: FetchResult, previous: SourceHealth, rt: Runtime) -> PollReport:
+    """One poll's stages after the fetch, in order. The fetch side (`gather`: parse →
+    normalize → relevance → exact-dedup pre-filter → full text) needs no memory of earlier
+    polls and writes nothing; the analysis side (`analyse`: final exact dedup → dedup →
+    cluster → corroborate → score → timeline → decide → outbox, one transaction) owns the
+    in-memory indexes. In one process they run back to back; in the distributed mode fetch
+    workers run the first, the `intake` table carries `Gathered`, an analysis owner runs the
+    second."""
+    gathered = await gather(source, result, previous, rt)
+    return await analyse(source, gathered, rt)
+
+
+@dataclass
+class Gathered:
+    """What the fetch side found in one poll of one source, for the analysis side."""
+
+    source_id: str
+    health: SourceHealth  # after this poll (validators, failures, next due time)
+    outcome: str  # "unchanged" (not modified), "failed" (fetch or parse), "read"
+    fresh: list[Article] = field(default_factory=list)  # matched a topic, not stored, oldest first
+    # Near misses (no rule matched, some partly did), with the topics they partly matched.
+    missed: list[tuple[Article, tuple[str, ...]]] = field(default_factory=list)
+    items: int = 0
+    relevant: int = 0  # matched by the rules, with the near misses their full text rescued
+    error: str = ""
+    warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # what the poll chose not to do (article pages skipped)
+
+
+async def gather(source: EffectiveSource, result: FetchResult, previous: SourceHealth, rt: Runtime) -> Gathered:
+    """The fetch side: parse → normalize → relevance → exact-dedup pre-filter → full text."""
     now = rt.clock()
     backoff_max = rt.settings.http.backoff_max
     source_health = health.record_fetch(previous, result, source.interval, now, backoff_max=backoff_max, rng=rt.rng)
@@ -173,10 +224,7 @@ async def _process(source: EffectiveSource, result: FetchResult, previous: Sourc
                 "fetch failed",
                 extra={"source": source.id, "error_kind": result.error_kind.value if result.error_kind else "", "error": result.error},
             )
-        alerts = await _write(rt, source, lambda: save_results(rt, source, source_health, now, []))
-        if isinstance(alerts, PollReport):
-            return alerts
-        return PollReport(source.id, "unchanged" if result.ok else "failed", alerts=alerts, error=result.error or "")
+        return Gathered(source.id, source_health, "unchanged" if result.ok else "failed", error=result.error or "")
 
     # CPU work off the event loop: a hostile feed must not stall the scheduler or /healthz.
     parsed, found = await asyncio.to_thread(read_articles, source, result, now)
@@ -194,43 +242,90 @@ async def _process(source: EffectiveSource, result: FetchResult, previous: Sourc
     relevant = [a for a in found if a.topics]
     near = [a for a in found if not a.topics and near_topics[id(a)]]
     # Oldest first, so "first seen", storylines and timelines follow the order events happened.
+    # What the store already holds needs no page: a pre-filter (the final check is `analyse`'s).
     candidates = sorted(await asyncio.to_thread(unseen, relevant + near, rt), key=lambda a: a.published)
     pages = fulltext.PageBudget.from_settings(rt.settings.http)
     fresh = await with_full_text([a for a in candidates if a.topics], rt, source.addresses, pages)
     # A near miss gets its full text (what is left of the budget) before a final no.
     missed = await near_misses_read_in_full([a for a in candidates if not a.topics], rt, source, pages)
     rescued = [a for a in missed if a.topics]
-    fresh += rescued
-    missed = [a for a in missed if not a.topics]
+    return Gathered(
+        source.id,
+        source_health,
+        "failed" if broken else "read",
+        fresh=fresh + rescued,
+        missed=[(a, near_topics[id(a)]) for a in missed if not a.topics],
+        items=len(parsed.items),
+        relevant=len(relevant) + len(rescued),
+        error="; ".join(parsed.warnings) if broken else "",
+        warnings=parsed.warnings,
+        notes=tuple(note for note in (pages.summary(),) if note),
+    )
+
+
+async def analyse(
+    source: EffectiveSource,
+    gathered: Gathered,
+    rt: Runtime,
+    *,
+    in_transaction: InTransaction | None = None,
+    write_health: bool = True,
+) -> PollReport:
+    """The analysis side: final exact dedup → dedup → cluster → corroborate → score →
+    timeline → decide → outbox, and the source's health, in one transaction.
+
+    `in_transaction` runs first in the transaction (see `InTransaction`); `write_health=False`
+    leaves the health to the fetch worker, which wrote it."""
     joined: list[Article] = []
+    stored: list[Article] = []
 
     def analyse_and_save() -> int:
+        now = rt.clock()
         try:
-            outcomes = [rt.analyzer.add(article, now) for article in fresh]
-            outcomes += join_developments(missed, near_topics, outcomes, rt, now, joined)
-            return save_results(rt, source, source_health, now, outcomes)
+            with rt.store.transaction() as conn:
+                if in_transaction is not None:
+                    in_transaction(conn)
+                # The final exact-dedup check, inside the write: nothing stored since the
+                # fetch side looked (another source's poll, another worker) is stored twice.
+                keep = {id(a) for a in unseen([*gathered.fresh, *(a for a, _ in gathered.missed)], rt, conn)}
+                fresh = [a for a in gathered.fresh if id(a) in keep]
+                missed = [(a, topics) for a, topics in gathered.missed if id(a) in keep]
+                outcomes = [rt.analyzer.add(article, now) for article in fresh]
+                outcomes += join_developments(missed, outcomes, rt, now, joined)
+                stored.extend(fresh)
+                queued = save_outcomes(conn, rt, source, gathered.health, now, outcomes, write_health=write_health)
         except Exception:
+            rt.stored.clear()  # rolled back: what it holds may not be what the store has
             rt.health.pop(source.id, None)
-            # The analyzer's memory already holds these articles but the store rolled back:
-            # rebuild it from the store, or the next poll would see them as copies of themselves.
-            rt.analyzer = restore_analyzer(rt.settings, rt.store, now)
+            if gathered.fresh or gathered.missed:
+                # The analyzer's memory already holds these articles but the store rolled back:
+                # rebuild it from the store, or the next poll would see them as copies of themselves.
+                rt.analyzer = restore_analyzer(rt.settings, rt.store, now, ids=rt.ids)
             raise
+        rt.health[source.id] = gathered.health  # committed
+        return queued
 
     alerts = await _write(rt, source, analyse_and_save)
     if isinstance(alerts, PollReport):
+        rt.health.pop(source.id, None)
+        metrics.observe_poll(alerts)
         return alerts
-    notes = tuple(note for note in (pages.summary(), _joined_note(joined)) if note)
-    return PollReport(
+    outcome = gathered.outcome
+    if outcome == "read":
+        outcome = "new" if stored or joined else "seen"
+    report = PollReport(
         source.id,
-        "failed" if broken else "new" if fresh or joined else "seen",
-        items=len(parsed.items),
-        relevant=len(relevant) + len(rescued) + len(joined),
-        new_articles=len(fresh) + len(joined),
+        outcome,
+        items=gathered.items,
+        relevant=gathered.relevant + len(joined),
+        new_articles=len(stored) + len(joined),
         alerts=alerts,
-        error="; ".join(parsed.warnings) if broken else "",
-        warnings=parsed.warnings,
-        notes=notes,
+        error=gathered.error,
+        warnings=gathered.warnings,
+        notes=tuple(note for note in (*gathered.notes, _joined_note(joined)) if note),
     )
+    metrics.observe_poll(report)
+    return report
 
 
 async def _write(rt: Runtime, source: EffectiveSource, write: Callable[[], int]) -> int | PollReport:
@@ -311,8 +406,7 @@ async def near_misses_read_in_full(
 
 
 def join_developments(
-    missed: Sequence[Article],
-    near_topics: dict[int, tuple[str, ...]],
+    missed: Sequence[tuple[Article, tuple[str, ...]]],
     outcomes: Sequence[Outcome],
     rt: Runtime,
     now: datetime,
@@ -322,8 +416,7 @@ def join_developments(
     it partly matched joins it (and counts as a source); the others wait a while for one.
     Near misses that were waiting join the developments this poll touched."""
     added = []
-    for article in missed:
-        topics = near_topics.get(id(article), ())
+    for article, topics in missed:
         match = rt.analyzer.join(article, topics, now)
         if match is None:
             rt.analyzer.near_misses.add(article, topics, now)
@@ -362,7 +455,7 @@ async def with_full_text(
     return list(found)
 
 
-def unseen(found: Sequence[Article], rt: Runtime) -> list[Article]:
+def unseen(found: Sequence[Article], rt: Runtime, conn: Connection | None = None) -> list[Article]:
     """Drop exact duplicates: already stored, or repeated within this batch.
 
     Within one source an item is known by its identity (`normalize.identity_key`: GUID →
@@ -372,13 +465,15 @@ def unseen(found: Sequence[Article], rt: Runtime) -> list[Article]:
     another source already brought (an aggregator relaying it)."""
     if not found:
         return []
-    with rt.store.connect() as conn:
-        known = articles.find_known(
-            conn,
-            canonical_urls=[a.canonical_url for a in found],
-            guids=[(a.source_id, a.guid) for a in found if a.guid],
-            content_hashes=[a.content_hash for a in found],
-        )
+    if conn is None:
+        with rt.store.connect() as reader:
+            return unseen(found, rt, reader)
+    known = articles.find_known(
+        conn,
+        canonical_urls=[a.canonical_url for a in found],
+        guids=[(a.source_id, a.guid) for a in found if a.guid],
+        content_hashes=[a.content_hash for a in found],
+    )
     sources_of_url: dict[str, set[str]] = {}
     for url, source_id in known.url_sources:
         sources_of_url.setdefault(url, set()).add(source_id)
@@ -411,40 +506,55 @@ def save_results(
 
     Returns how many alert rows were queued (a row whose dedup key exists is not queued twice).
     """
-    touched = touched_developments(outcomes)
-    absorbed = {d.id: d for change in touched.values() for d in change.merged if d.id is not None}
-    stored = rt.stored
     try:
         with rt.store.transaction() as conn:
-            previous = {dev_id: stored.stored_development(conn, dev_id) for dev_id in touched}
-            # Foreign keys are checked at commit, so articles can go in before their developments,
-            # and each development is written once, after it is scored. An absorbed development is
-            # stored as MERGED even when this same batch created it.
-            new_articles = [o.article for o in outcomes]
-            articles.insert_articles(conn, new_articles)
-            stored.wrote_articles(new_articles, {*absorbed, *(d for d, c in touched.items() if c.merged)})
-            for dev in absorbed.values():
-                developments.upsert_development(conn, dev)
-                stored.wrote_development(dev)
-            for dev_id, change in touched.items():
-                for gone in change.merged:
-                    assert gone.id is not None
-                    articles.reassign_development(conn, gone.id, dev_id)
-                    for line in outbox.fold_merged(conn, gone.id, dev_id, now):
-                        log.info("alerts of a merged development", extra={"kept": dev_id, "absorbed": gone.id, "outcome": line})
-            active = _ActiveSilences(conn, now)
-            alerts: list[Alert] = []
-            for dev_id, change in touched.items():
-                if dev_id not in absorbed:
-                    alerts.extend(refresh_development(conn, change, previous[dev_id], rt, active, source, now))
-            alerts.extend(health_alert(conn, source, source_health, rt, now))
-            sources.save_health(conn, source_health)
-            queued = sum(1 for alert in alerts if outbox.enqueue(conn, alert) is not None)
+            queued = save_outcomes(conn, rt, source, source_health, now, outcomes)
     except BaseException:
-        stored.clear()  # rolled back: what it holds may not be what the store has
+        rt.stored.clear()  # rolled back: what it holds may not be what the store has
         raise
     rt.health[source.id] = source_health  # committed
     return queued
+
+
+def save_outcomes(
+    conn: Connection,
+    rt: Runtime,
+    source: EffectiveSource,
+    source_health: SourceHealth,
+    now: datetime,
+    outcomes: Sequence[Outcome],
+    *,
+    write_health: bool = True,
+) -> int:
+    """`save_results` within the caller's transaction (which clears `rt.stored` on a rollback)."""
+    touched = touched_developments(outcomes)
+    absorbed = {d.id: d for change in touched.values() for d in change.merged if d.id is not None}
+    stored = rt.stored
+    previous = {dev_id: stored.stored_development(conn, dev_id) for dev_id in touched}
+    # Foreign keys are checked at commit, so articles can go in before their developments,
+    # and each development is written once, after it is scored. An absorbed development is
+    # stored as MERGED even when this same batch created it.
+    new_articles = [o.article for o in outcomes]
+    articles.insert_articles(conn, new_articles)
+    stored.wrote_articles(new_articles, {*absorbed, *(d for d, c in touched.items() if c.merged)})
+    for dev in absorbed.values():
+        developments.upsert_development(conn, dev)
+        stored.wrote_development(dev)
+    for dev_id, change in touched.items():
+        for gone in change.merged:
+            assert gone.id is not None
+            articles.reassign_development(conn, gone.id, dev_id)
+            for line in outbox.fold_merged(conn, gone.id, dev_id, now):
+                log.info("alerts of a merged development", extra={"kept": dev_id, "absorbed": gone.id, "outcome": line})
+    active = _ActiveSilences(conn, now)
+    alerts: list[Alert] = []
+    for dev_id, change in touched.items():
+        if dev_id not in absorbed:
+            alerts.extend(refresh_development(conn, change, previous[dev_id], rt, active, source, now))
+    alerts.extend(health_alert(conn, source, source_health, rt, now))
+    if write_health:
+        sources.save_health(conn, source_health)
+    return sum(1 for alert in alerts if outbox.enqueue(conn, alert) is not None)
 
 
 class _ActiveSilences:
@@ -590,4 +700,4 @@ def health_alert(conn, source: EffectiveSource, source_health: SourceHealth, rt:
     return [health_alerts.health_alert(event, channel=channel, now=now)]
 
 
-__all__ = ["PollReport", "Runtime", "build_runtime", "poll_source", "process", "utc_now"]
+__all__ = ["Gathered", "PollReport", "Runtime", "analyse", "build_runtime", "fetch_and_gather", "gather", "poll_source", "process", "utc_now"]

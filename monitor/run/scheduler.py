@@ -26,7 +26,14 @@ from monitor.config.holder import ConfigHolder
 from monitor.config.settings import Settings
 from monitor.config.sources import EffectiveSource
 from monitor.ops import metrics
-from monitor.run.pipeline import PollReport, Runtime, poll_source
+from monitor.run.pipeline import (
+    Gathered,
+    PollReport,
+    Runtime,
+    analyse,
+    fetch_and_gather,
+    poll_source,
+)
 from monitor.store import meta
 
 log = logging.getLogger(__name__)
@@ -243,15 +250,31 @@ def _soon(runtime: Runtime, source: EffectiveSource):
 
 
 async def run_once(runtime: Runtime, *, relay: Callable[[], Awaitable[object]] | None = None) -> list[PollReport]:
-    """Poll every enabled source once (concurrency is bounded by the fetcher), then relay."""
-    async def guarded(source: EffectiveSource) -> PollReport:
+    """Poll every enabled source once, then relay.
+
+    A barrier between the two sides: every source is fetched first (concurrency bounded by
+    the fetcher), then the analysis side takes them in the configuration's order, so the
+    same feeds give the same articles, developments and alerts whichever fetch finished
+    first (the distributed mode's `run --once` drains its intake in that same order)."""
+    async def guarded(source: EffectiveSource) -> Gathered | PollReport:
         try:
-            return await poll_source(source, runtime)
+            return await fetch_and_gather(source, runtime)
         except Exception as exc:  # reported, never allowed to stop the other sources
             log.exception("poll failed", extra={"source": source.id})
             return PollReport(source.id, "failed", error=f"internal error: {exc}")
 
-    reports = await asyncio.gather(*(guarded(s) for s in runtime.sources.values()))
+    in_order = list(runtime.sources.values())
+    polled = await asyncio.gather(*(guarded(s) for s in in_order))
+    reports = []
+    for source, found in zip(in_order, polled, strict=True):
+        if isinstance(found, PollReport):
+            reports.append(found)
+            continue
+        try:
+            reports.append(await analyse(source, found, runtime))
+        except Exception as exc:
+            log.exception("poll failed", extra={"source": source.id})
+            reports.append(PollReport(source.id, "failed", error=f"internal error: {exc}"))
     if relay is not None:
         await relay()
-    return list(reports)
+    return reports

@@ -107,6 +107,11 @@ class Store:
             return False
         return True
 
+    def ping_or_raise(self) -> None:
+        """A trivial query; the driver's error when the database does not answer."""
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1").scalar()
+
     def upgrade(self, revision: str = "head") -> None:
         """Apply Alembic migrations up to `revision`, in one transaction."""
         from alembic import command

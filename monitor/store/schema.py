@@ -23,8 +23,10 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.expression import false
 
 metadata = MetaData(
     naming_convention={
@@ -86,6 +88,16 @@ source_state = Table(
     Column("items_seen", Integer, nullable=False, default=0),
     # Set while a "source failing" alert is outstanding, so we alert once, not every cycle.
     Column("health_alerted", Boolean, nullable=False, default=False),
+    # The distributed mode's schedule (the leader's; one process uses APScheduler instead):
+    # whether the source is in the configuration in force, its host (one batch per host in
+    # flight), when it is next due, and the claim of the batch that polls it now.
+    Column("scheduled", Boolean, nullable=False, server_default=false()),
+    Column("host", String(255)),
+    Column("next_check_at", UTC_DATETIME),
+    Column("claim_token", String(64)),
+    Column("claim_expires", UTC_DATETIME),
+    Index("ix_source_state_due", "scheduled", "next_check_at"),
+    Index("ix_source_state_claim", "claim_token"),
 )
 
 development = Table(
@@ -192,4 +204,69 @@ meta = Table(
     metadata,
     Column("key", String(200), primary_key=True),
     Column("value", JSON),
+)
+
+# -- the distributed mode (README "Running on several machines") ------------------------------
+
+# One poll of one source by a fetch worker, waiting for its analysis owner: what the fetch
+# side found (`pipeline.Gathered` without its articles) and when the owner was done with it.
+intake_batch = Table(
+    "intake_batch",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source_id", String(200), nullable=False),
+    Column("claim_token", String(64), nullable=False),
+    Column("shard", Integer, nullable=False, server_default="0"),
+    Column("polled_at", UTC_DATETIME, nullable=False),
+    Column("report", JSON, nullable=False, default=dict),
+    Column("done_at", UTC_DATETIME),
+    Index("ix_intake_batch_pending", "shard", "done_at", "id"),
+)
+
+# The articles of those polls; an item of a source is taken in once, however often its
+# poll runs (a re-executed task, a feed that lists it for weeks).
+intake = Table(
+    "intake",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("batch_id", Integer, ForeignKey("intake_batch.id", ondelete="CASCADE"), nullable=False),
+    Column("source_id", String(200), nullable=False),
+    Column("item_key", String(64), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("near_topics", JSON),  # set for a near miss: the topics it partly matched
+    Column("article", JSON, nullable=False),
+    UniqueConstraint("source_id", "item_key", name="uq_intake_source_item"),
+    Index("ix_intake_batch", "batch_id"),
+)
+
+# Who holds each role's lock (the lock itself is a PostgreSQL advisory lock), and the epoch
+# that fences the analysis owner: each new holder raises it, and a write that finds another
+# epoch than its own commits nothing.
+role_holder = Table(
+    "role_holder",
+    metadata,
+    Column("role", String(100), primary_key=True),
+    Column("holder", Text, nullable=False),
+    Column("epoch", Integer, nullable=False, default=0),
+    Column("since", UTC_DATETIME, nullable=False),
+    Column("heartbeat", UTC_DATETIME, nullable=False),
+)
+
+# The leader's validated feeds.yaml, as text (placeholders such as ${SLACK_BOT_TOKEN} are not
+# expanded, so no secret is stored); every task names the version it was dispatched under.
+config_version = Table(
+    "config_version",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=True),
+    Column("digest", String(64), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created", UTC_DATETIME, nullable=False),
+)
+
+# Article-page politeness over every worker: the earliest time the next page of a host may go.
+host_pace = Table(
+    "host_pace",
+    metadata,
+    Column("host", String(255), primary_key=True),
+    Column("next_at", UTC_DATETIME, nullable=False),
 )

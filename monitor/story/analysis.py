@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Corroborate = Callable[[Sequence[Article], int], Decision]
+# Where ids come from when not from the counters: the distributed mode's analysis owner takes
+# them from PostgreSQL sequences ("article" or "development" → a fresh id).
+IdSource = Callable[[str], int]
 
 
 @dataclass(frozen=True)
@@ -202,6 +205,8 @@ class Analyzer:
         # rule-matched article, quoted when another article joins it by similarity alone.
         self._because: dict[int, str] = {}
         self.near_misses = NearMisses()
+        self.ids: IdSource | None = None
+        self._reserved_development: int | None = None
 
     @property
     def config(self) -> AnalysisConfig:
@@ -237,9 +242,9 @@ class Analyzer:
             self.reprints.add(article.id, article.origin, article.published, fp)
 
         topic = article.topics[0].topic_id if article.topics else ""
-        assignment = self.cluster.assign(article, now, self.next_development_id, topic)
+        assignment = self.cluster.assign(article, now, self._development_candidate(), topic)
         if assignment.created:
-            self.next_development_id += 1
+            self._used_development_id()
         dev_id = assignment.development_id
         article.development_id = dev_id
         if article.topics and not article.topics[0].explanation.startswith(JOINED):
@@ -314,8 +319,24 @@ class Analyzer:
         return adopted
 
     def _take_article_id(self) -> int:
+        if self.ids is not None:
+            return self.ids("article")
         self.next_article_id += 1
         return self.next_article_id - 1
+
+    def _development_candidate(self) -> int:
+        """The id a new development would get (taken only when one is created)."""
+        if self.ids is None:
+            return self.next_development_id
+        if self._reserved_development is None:
+            self._reserved_development = self.ids("development")
+        return self._reserved_development
+
+    def _used_development_id(self) -> None:
+        if self.ids is None:
+            self.next_development_id += 1
+        else:
+            self._reserved_development = None
 
     def _development(self, dev_id: int, article: Article, topic: str) -> Development:
         dev = self._developments.get(dev_id)

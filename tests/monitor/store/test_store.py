@@ -132,7 +132,7 @@ def test_db_commands_upgrade_and_report(store_url: str, capsys: pytest.CaptureFi
     assert run("db", "current") == 1
     assert "needs `monitor db upgrade`" in capsys.readouterr().out
     assert run("db", "upgrade") == 0
-    assert "upgraded (empty) -> 0003" in capsys.readouterr().out
+    assert "upgraded (empty) -> 0004" in capsys.readouterr().out
     assert run("db", "current") == 0
     assert "up to date" in capsys.readouterr().out
 
@@ -150,9 +150,9 @@ def test_db_upgrade_reports_an_unreachable_database(capsys: pytest.CaptureFixtur
 
 def test_describe_names_the_database_and_its_schema(store_url: str) -> None:
     store = Store.open(store_url)
-    assert "needs `monitor db upgrade` to 0003" in store.describe()
+    assert "needs `monitor db upgrade` to 0004" in store.describe()
     store.upgrade()
-    assert store.describe().endswith("(schema 0003)")
+    assert store.describe().endswith("(schema 0004)")
     assert store.describe().startswith(store_url.split(":")[0])
     store.close()
     secret = Store.open("postgresql+psycopg://u:hunter2@127.0.0.1:1/none").describe()

@@ -1,0 +1,233 @@
+"""What the distributed roles share: PostgreSQL checks, role locks held on a session of their
+own, the id allocator and the politeness gate over every worker. Imports no Celery.
+
+    leader    (`monitor run --role leader`)    schedule, claims, `poll_batch` tasks, sweeper,
+                                               digests, retention, backlog gauges
+    worker    (`monitor worker`, Celery)       fetch → parse → normalize → relevance → full
+                                               text; intake, health, next due, claim cleared
+    analysis  (`monitor run --role analysis`)  intake → dedup → cluster → corroborate → … →
+                                               outbox, then the Slack relay
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+from monitor.config.load import settings_from_text
+from monitor.config.settings import Http, Settings
+from monitor.store import Store
+from monitor.store import distributed as cluster
+
+log = logging.getLogger(__name__)
+
+STANDBY_RETRY_SECONDS = 1.0
+
+
+class DistributedError(Exception):
+    """An expected failure of a distributed role (no PostgreSQL, no broker): one line."""
+
+
+def holder_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def require_postgres(store: Store, role: str) -> None:
+    if store.dialect != "postgresql":
+        raise DistributedError(
+            f"{role} needs PostgreSQL (store.url is {store.url}): the distributed roles share one "
+            "database; on one machine `monitor run` does everything with SQLite"
+        )
+    try:
+        store.ping_or_raise()
+    except SQLAlchemyError as exc:
+        raise DistributedError(f"{role}: PostgreSQL at {store.url} is unreachable: {cluster_first_line(exc)}") from None
+
+
+def require_broker(settings: Settings, role: str) -> str:
+    url = settings.distributed.broker_url
+    if not url:
+        raise DistributedError(
+            f"{role} needs a broker: set distributed.broker_url (e.g. ${{MONITOR_BROKER_URL}} = "
+            "amqp://guest:guest@127.0.0.1:5672//)"
+        )
+    return url
+
+
+def cluster_first_line(exc: BaseException) -> str:
+    return (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+class RoleLock:
+    """A session advisory lock on a connection of its own: held while that session lives, so a
+    dead process (or a cut connection) lets a standby take over."""
+
+    def __init__(self, store: Store, key: str) -> None:
+        self.store, self.key = store, key
+        self._conn: Connection | None = None
+
+    def try_take(self) -> bool:
+        if self._conn is None:
+            self._conn = self.store.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            taken = cluster.try_advisory_lock(self._conn, self.key)
+        except SQLAlchemyError:
+            self.drop()
+            raise
+        return taken
+
+    def alive(self) -> bool:
+        """Whether the session holding the lock still answers (else the lock is gone)."""
+        if self._conn is None:
+            return False
+        try:
+            self._conn.exec_driver_sql("SELECT 1")
+        except SQLAlchemyError:
+            self.drop()
+            return False
+        return True
+
+    def release(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(SQLAlchemyError):
+                cluster.advisory_unlock(self._conn, self.key)
+            self.drop()
+
+    def drop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.invalidate()
+                self._conn.close()
+            self._conn = None
+
+
+async def wait_for_lock(lock: RoleLock, role: str, stopping: asyncio.Event) -> bool:
+    """Standby: try every second until the lock is ours (True) or we are stopped (False)."""
+    said = False
+    while not stopping.is_set():
+        try:
+            if await asyncio.to_thread(lock.try_take):
+                log.info("role taken", extra={"role": role, "holder": holder_name()})
+                return True
+        except SQLAlchemyError as exc:
+            log.warning("role lock: PostgreSQL unreachable, retrying", extra={"role": role, "error": cluster_first_line(exc)})
+        if not said:
+            log.info("standby: another process holds the role", extra={"role": role})
+            said = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), STANDBY_RETRY_SECONDS)
+    return False
+
+
+class IdAllocator:
+    """Article and development ids from PostgreSQL sequences."""
+
+    BLOCK = 1  # one at a time: a restarted owner leaves no gap (a round trip per new article)
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._free: dict[str, list[int]] = {"article": [], "development": []}
+        with store.transaction() as conn:
+            cluster.ensure_sequences(conn)
+
+    def __call__(self, kind: str) -> int:
+        free = self._free[kind]
+        if not free:
+            with self.store.connect() as conn:
+                free.extend(reversed(cluster.take_ids(conn, kind, self.BLOCK)))
+                conn.commit()
+        return free.pop()
+
+
+class PostgresHostGate:
+    """`http.per_host` requests in flight per host and `http.article_min_interval` between
+    article pages, over every worker: a slot is a session advisory lock (host, slot number)
+    on a pooled connection held for the request, so a killed worker frees its slots."""
+
+    POLL_SECONDS = 0.02
+
+    def __init__(self, store: Store, http: Http) -> None:
+        self.store, self.http = store, http
+
+    @contextlib.asynccontextmanager
+    async def slot(self, host: str) -> AsyncIterator[object]:
+        conn, key = await self._take(host)
+        try:
+            yield key
+        finally:
+            await asyncio.to_thread(self._give_back, conn, key)
+
+    async def _take(self, host: str) -> tuple[Connection, str]:
+        while True:
+            found = await asyncio.to_thread(self._try_slots, host)
+            if found is not None:
+                return found
+            await asyncio.sleep(self.POLL_SECONDS)
+
+    def _try_slots(self, host: str) -> tuple[Connection, str] | None:
+        conn = self.store.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            for slot in range(self.http.per_host):
+                key = cluster.host_slot_key(host, slot)
+                if cluster.try_advisory_lock(conn, key):
+                    return conn, key
+        except BaseException:
+            conn.close()
+            raise
+        conn.close()
+        return None
+
+    @staticmethod
+    def _give_back(conn: Connection, key: str) -> None:
+        try:
+            cluster.advisory_unlock(conn, key)
+        finally:
+            conn.close()
+
+    async def article_pause(self, host: str) -> None:
+        gap = self.http.article_min_interval
+        if not gap:
+            return
+        wait = await asyncio.to_thread(self._reserve, host, gap)
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    def _reserve(self, host: str, gap: timedelta) -> float:
+        with self.store.transaction() as conn:
+            return cluster.reserve_article_slot(conn, host, gap)
+
+
+class VersionedSettings:
+    """The leader's configuration versions, parsed once each (every process expands its own
+    environment: secrets never go into the store)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._parsed: dict[int, Settings] = {}
+
+    def get(self, version: int | None = None) -> tuple[int, Settings]:
+        if version is not None and version in self._parsed:
+            return version, self._parsed[version]
+        with self.store.connect() as conn:
+            found = cluster.config_text(conn, version)
+        if found is None:
+            raise DistributedError("no configuration in the store yet: start the leader (`monitor run --role leader`) first")
+        number, text = found
+        if number not in self._parsed:
+            self._parsed[number] = settings_from_text(text, f"configuration version {number}", path=os.getcwd() + "/feeds.yaml")
+        return number, self._parsed[number]
+
+
+def utc_seconds(later: datetime, earlier: datetime) -> float:
+    return (later - earlier).total_seconds()
+
+
+Clock = Callable[[], datetime]

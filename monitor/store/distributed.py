@@ -1,0 +1,453 @@
+"""The distributed mode's SQL: the leader's schedule and claims, intake, role locks and their
+holders, configuration versions, id sequences and politeness over every worker.
+
+PostgreSQL only (the roles refuse SQLite before they get here). Each function takes a
+`Connection` first, as the other query modules do, so the roles group them into one
+transaction: a fetch worker's commit checks its claim token, writes the intake, the source's
+health and its next due time and clears the claim; an analysis owner's commit checks its
+fencing epoch, writes articles, developments and outbox rows and marks the intake done.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, select, text, update
+from sqlalchemy.dialects import postgresql
+
+from monitor.models import Article, SourceHealth, TopicMatch
+from monitor.store import sources
+from monitor.store.schema import config_version, intake, intake_batch, role_holder, source_state
+
+# Advisory locks are named; the key is a hash of the database, the schema and the name, so
+# monitors on different schemas of one server (and parallel test runs) never share a lock.
+LEADER_LOCK = "leader"
+SEQUENCES = {"article": "monitor_article_ids", "development": "monitor_development_ids"}
+
+
+class ClaimLost(Exception):
+    """A claim token that is no longer the source's: another dispatch owns the poll now."""
+
+
+class Fenced(Exception):
+    """The analysis owner's epoch moved on: another owner holds the shard, nothing is written."""
+
+
+# -- the leader's schedule ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    source_id: str
+    host: str
+    interval: timedelta
+
+
+def sync_schedule(conn: Connection, wanted: Sequence[Scheduled], now: datetime) -> None:
+    """Make the schedule match the configuration in force: every source has a row (a new one is
+    due now), sources no longer configured are not scheduled (their history stays)."""
+    ids = [s.source_id for s in wanted]
+    known = {row.source_id: row for row in conn.execute(select(source_state.c.source_id, source_state.c.next_check_at))}
+    for entry in wanted:
+        row = known.get(entry.source_id)
+        if row is None:
+            conn.execute(
+                source_state.insert().values(
+                    source_id=entry.source_id, host=entry.host, scheduled=True, next_check_at=now,
+                    consecutive_failures=0, items_seen=0, health_alerted=False,
+                )
+            )
+        else:
+            values: dict[str, Any] = {"host": entry.host, "scheduled": True}
+            if row.next_check_at is None:
+                values["next_check_at"] = now
+            conn.execute(update(source_state).where(source_state.c.source_id == entry.source_id).values(**values))
+    conn.execute(update(source_state).where(source_state.c.source_id.not_in(ids)).values(scheduled=False))
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Due sources of one host, claimed under one token, for one `poll_batch` task."""
+
+    host: str
+    token: str
+    source_ids: tuple[str, ...]
+
+
+def claim_due(conn: Connection, now: datetime, *, per_batch: int, ttl: timedelta, limit: int = 5000) -> list[Batch]:
+    """Claim due sources, grouped by host: at most `per_batch` per batch and no host with a batch
+    already in flight. Rows another transaction holds are skipped (FOR UPDATE SKIP LOCKED)."""
+    busy = select(source_state.c.host).where(source_state.c.claim_token.is_not(None), source_state.c.host.is_not(None))
+    due = (
+        select(source_state.c.source_id, source_state.c.host)
+        .where(
+            source_state.c.scheduled.is_(True),
+            source_state.c.next_check_at <= now,
+            source_state.c.claim_token.is_(None),
+            source_state.c.host.not_in(busy),
+        )
+        .order_by(source_state.c.next_check_at, source_state.c.source_id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    by_host: dict[str, list[str]] = {}
+    for row in conn.execute(due):
+        taken = by_host.setdefault(row.host or "", [])
+        if len(taken) < per_batch:
+            taken.append(row.source_id)
+    batches = [Batch(host, secrets.token_hex(16), tuple(ids)) for host, ids in by_host.items()]
+    for batch in batches:
+        conn.execute(
+            update(source_state)
+            .where(source_state.c.source_id.in_(batch.source_ids))
+            .values(claim_token=batch.token, claim_expires=now + ttl)
+        )
+    return batches
+
+
+def release_expired(conn: Connection, now: datetime) -> list[str]:
+    """The sweeper: claims whose batch did not finish in time are dropped, so the next claim
+    dispatches their sources again under a new token (the old one can commit nothing)."""
+    rows = conn.execute(
+        update(source_state)
+        .where(source_state.c.claim_token.is_not(None), source_state.c.claim_expires < now)
+        .values(claim_token=None, claim_expires=None)
+        .returning(source_state.c.source_id)
+    )
+    return sorted(row.source_id for row in rows)
+
+
+def release_claim(conn: Connection, source_ids: Sequence[str], token: str) -> None:
+    """Give a batch's claims back (its task could not be published)."""
+    conn.execute(
+        update(source_state)
+        .where(source_state.c.source_id.in_(list(source_ids)), source_state.c.claim_token == token)
+        .values(claim_token=None, claim_expires=None)
+    )
+
+
+def claims_in_flight(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).where(source_state.c.claim_token.is_not(None))).scalar() or 0)
+
+
+def due_count(conn: Connection, now: datetime) -> int:
+    return int(
+        conn.execute(
+            select(func.count()).where(source_state.c.scheduled.is_(True), source_state.c.next_check_at <= now)
+        ).scalar()
+        or 0
+    )
+
+
+def make_due(conn: Connection, source_ids: Iterable[str], now: datetime) -> None:
+    """Every listed source due now (`run --once` polls each once)."""
+    conn.execute(update(source_state).where(source_state.c.source_id.in_(list(source_ids))).values(next_check_at=now))
+
+
+def claimed(conn: Connection, source_id: str) -> str | None:
+    return conn.execute(select(source_state.c.claim_token).where(source_state.c.source_id == source_id)).scalar()
+
+
+# -- a fetch worker's commit -------------------------------------------------------------------
+
+
+@dataclass
+class IntakeItem:
+    article: Article
+    near_topics: tuple[str, ...] | None  # None: matched a topic; else a near miss
+
+
+def commit_poll(
+    conn: Connection,
+    *,
+    source_id: str,
+    token: str,
+    shard: int,
+    polled_at: datetime,
+    report: Mapping[str, Any],
+    items: Sequence[IntakeItem],
+    health: SourceHealth,
+    next_check_at: datetime,
+) -> int:
+    """A worker's one transaction per source: check the claim, write the intake, the health and
+    the next due time, clear the claim. Raises `ClaimLost` (nothing written) when the token is
+    no longer the source's. Returns how many items were new to the intake."""
+    current = conn.execute(
+        select(source_state.c.claim_token).where(source_state.c.source_id == source_id).with_for_update()
+    ).scalar()
+    if current != token:
+        raise ClaimLost(source_id)
+    batch_id = conn.execute(
+        intake_batch.insert()
+        .values(source_id=source_id, claim_token=token, shard=shard, polled_at=polled_at, report=dict(report))
+        .returning(intake_batch.c.id)
+    ).scalar_one()
+    added = 0
+    for position, item in enumerate(items):
+        statement = (
+            postgresql.insert(intake)
+            .values(
+                batch_id=batch_id, source_id=source_id, item_key=item_key(item.article), position=position,
+                near_topics=list(item.near_topics) if item.near_topics is not None else None,
+                article=article_to_json(item.article),
+            )
+            .on_conflict_do_nothing(constraint="uq_intake_source_item")
+        )
+        added += conn.execute(statement).rowcount
+    sources.save_health(conn, health)
+    conn.execute(
+        update(source_state)
+        .where(source_state.c.source_id == source_id)
+        .values(claim_token=None, claim_expires=None, next_check_at=next_check_at)
+    )
+    return added
+
+
+def item_key(article: Article) -> str:
+    """An item of a source, as the intake knows it: its GUID, else its page, else its content."""
+    identity = article.guid or article.canonical_url or article.content_hash
+    return hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+_ARTICLE_FIELDS = tuple(f.name for f in fields(Article))
+
+
+def article_to_json(article: Article) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in _ARTICLE_FIELDS:
+        value = getattr(article, name)
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        elif isinstance(value, bytes):
+            value = base64.b64encode(value).decode("ascii")
+        elif name == "topics":
+            value = [[t.topic_id, t.score, t.explanation] for t in value]
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[name] = value
+    return out
+
+
+def article_from_json(data: Mapping[str, Any]) -> Article:
+    values = dict(data)
+    for name in ("published", "fetched"):
+        values[name] = datetime.fromisoformat(values[name])
+    if values.get("signature") is not None:
+        values["signature"] = base64.b64decode(values["signature"])
+    values["topics"] = tuple(TopicMatch(t[0], float(t[1]), t[2]) for t in values.get("topics") or ())
+    values["warnings"] = tuple(values.get("warnings") or ())
+    return Article(**{k: v for k, v in values.items() if k in _ARTICLE_FIELDS})
+
+
+# -- the analysis owner ------------------------------------------------------------------------
+
+
+@dataclass
+class PendingPoll:
+    batch_id: int
+    source_id: str
+    polled_at: datetime
+    report: dict[str, Any]
+    items: list[IntakeItem]
+
+
+def pending_polls(conn: Connection, shard: int, *, limit: int = 200) -> list[PendingPoll]:
+    """Polls of this shard not yet analysed, in the order they were committed."""
+    batches = conn.execute(
+        select(intake_batch)
+        .where(intake_batch.c.shard == shard, intake_batch.c.done_at.is_(None))
+        .order_by(intake_batch.c.id)
+        .limit(limit)
+    ).all()
+    if not batches:
+        return []
+    rows = conn.execute(
+        select(intake.c.batch_id, intake.c.near_topics, intake.c.article)
+        .where(intake.c.batch_id.in_([b.id for b in batches]))
+        .order_by(intake.c.batch_id, intake.c.position)
+    )
+    items: dict[int, list[IntakeItem]] = {}
+    for row in rows:
+        near = tuple(row.near_topics) if row.near_topics is not None else None
+        items.setdefault(row.batch_id, []).append(IntakeItem(article_from_json(row.article), near))
+    return [PendingPoll(b.id, b.source_id, b.polled_at, dict(b.report or {}), items.get(b.id, [])) for b in batches]
+
+
+def mark_done(conn: Connection, batch_id: int, now: datetime) -> None:
+    conn.execute(update(intake_batch).where(intake_batch.c.id == batch_id).values(done_at=now))
+
+
+def intake_lag(conn: Connection, now: datetime) -> tuple[int, float]:
+    """(polls waiting for analysis, age in seconds of the oldest), for the backlog gauges."""
+    row = conn.execute(
+        select(func.count(), func.min(intake_batch.c.polled_at)).where(intake_batch.c.done_at.is_(None))
+    ).one()
+    oldest = row[1]
+    return int(row[0] or 0), max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
+
+
+def oldest_due_age(conn: Connection, now: datetime) -> float:
+    oldest = conn.execute(
+        select(func.min(source_state.c.next_check_at)).where(
+            source_state.c.scheduled.is_(True), source_state.c.claim_token.is_(None)
+        )
+    ).scalar()
+    return max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
+
+
+def purge_intake(conn: Connection, before: datetime) -> int:
+    """Retention: analysed polls older than `before` go, with their items (their keys then no
+    longer stop a feed's old item: the store's exact dedup does)."""
+    result = conn.execute(intake_batch.delete().where(and_(intake_batch.c.done_at.is_not(None), intake_batch.c.done_at < before)))
+    return int(result.rowcount or 0)
+
+
+# -- role locks and their holders --------------------------------------------------------------
+
+
+_KEY = "hashtextextended(current_database() || '/' || current_schema() || '/' || :name, 0)"
+
+
+def try_advisory_lock(conn: Connection, name: str) -> bool:
+    """A session advisory lock on this connection (held until it is unlocked or the session
+    ends: a dead process's lock goes with its connection)."""
+    return bool(conn.execute(text(f"SELECT pg_try_advisory_lock({_KEY})"), {"name": name}).scalar())
+
+
+def advisory_unlock(conn: Connection, name: str) -> None:
+    conn.execute(text(f"SELECT pg_advisory_unlock({_KEY})"), {"name": name})
+
+
+def lock_held(conn: Connection, name: str) -> bool:
+    """Whether some session holds the named lock now."""
+    return bool(
+        conn.execute(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1"
+                f" AND ((classid::bigint << 32) | objid::bigint) = ({_KEY}))"
+            ),
+            {"name": name},
+        ).scalar()
+    )
+
+
+def owner_lock(shard: int) -> str:
+    return f"analysis:{shard}"
+
+
+def take_role(conn: Connection, role: str, holder: str, now: datetime) -> int:
+    """Record the new holder of `role` and raise its epoch; returns the holder's epoch."""
+    row = conn.execute(select(role_holder.c.epoch).where(role_holder.c.role == role).with_for_update()).first()
+    epoch = (row.epoch if row is not None else 0) + 1
+    values = {"holder": holder, "epoch": epoch, "since": now, "heartbeat": now}
+    if row is None:
+        conn.execute(role_holder.insert().values(role=role, **values))
+    else:
+        conn.execute(update(role_holder).where(role_holder.c.role == role).values(**values))
+    return epoch
+
+
+def check_epoch(conn: Connection, role: str, epoch: int) -> None:
+    """The fence, first in an owner's write: the row is shared-locked to the commit, so a new
+    owner (who raises the epoch) waits for this write or makes it fail."""
+    current = conn.execute(select(role_holder.c.epoch).where(role_holder.c.role == role).with_for_update(read=True)).scalar()
+    if current != epoch:
+        raise Fenced(f"{role}: epoch {epoch} is no longer current ({current})")
+
+
+def heartbeat(conn: Connection, role: str, holder: str, now: datetime) -> None:
+    conn.execute(update(role_holder).where(role_holder.c.role == role, role_holder.c.holder == holder).values(heartbeat=now))
+
+
+@dataclass(frozen=True)
+class RoleState:
+    role: str
+    holder: str
+    since: datetime
+    heartbeat: datetime
+    locked: bool  # the advisory lock is held now (by a live session)
+
+
+def role_states(conn: Connection) -> list[RoleState]:
+    """Every role's last recorded holder and whether its lock is held right now."""
+    rows = conn.execute(select(role_holder).order_by(role_holder.c.role)).all()
+    return [RoleState(row.role, row.holder, row.since, row.heartbeat, lock_held(conn, row.role)) for row in rows]
+
+
+# -- configuration versions --------------------------------------------------------------------
+
+
+def publish_config(conn: Connection, text_: str, now: datetime) -> int:
+    """Store the leader's file as a new version unless it is the latest already; the version."""
+    digest = hashlib.sha256(text_.encode()).hexdigest()
+    latest = conn.execute(select(config_version.c.version, config_version.c.digest).order_by(config_version.c.version.desc()).limit(1)).first()
+    if latest is not None and latest.digest == digest:
+        return int(latest.version)
+    return int(conn.execute(config_version.insert().values(digest=digest, text=text_, created=now).returning(config_version.c.version)).scalar_one())
+
+
+def config_text(conn: Connection, version: int | None = None) -> tuple[int, str] | None:
+    """(version, text): the one asked for, or the latest; None when the leader published none."""
+    query = select(config_version.c.version, config_version.c.text)
+    query = query.where(config_version.c.version == version) if version is not None else query.order_by(config_version.c.version.desc()).limit(1)
+    row = conn.execute(query).first()
+    return (int(row.version), str(row.text)) if row is not None else None
+
+
+# -- ids from sequences ------------------------------------------------------------------------
+
+
+def ensure_sequences(conn: Connection) -> None:
+    """The owner's id sequences, moved past every stored id (a store the one-process monitor
+    filled, or copied in, keeps its ids)."""
+    for kind, name in SEQUENCES.items():
+        conn.execute(text(f"CREATE SEQUENCE IF NOT EXISTS {name}"))
+        conn.execute(
+            text(
+                f"SELECT setval('{name}', GREATEST((SELECT COALESCE(max(id), 0) FROM {kind}), "
+                f"(SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {name}), 1), "
+                f"(SELECT COALESCE(max(id), 0) FROM {kind}) > 0 OR (SELECT is_called FROM {name}))"
+            )
+        )
+
+
+def take_ids(conn: Connection, kind: str, count: int) -> list[int]:
+    """`count` fresh ids (sequences are not transactional: a rollback leaves a gap, never a
+    reuse)."""
+    name = SEQUENCES[kind]
+    rows = conn.execute(text(f"SELECT nextval('{name}') FROM generate_series(1, :n)"), {"n": count})
+    return sorted(int(r[0]) for r in rows)
+
+
+# -- politeness over every worker --------------------------------------------------------------
+
+
+def host_slot_key(host: str, slot: int) -> str:
+    return f"host:{host}#{slot}"
+
+
+def reserve_article_slot(conn: Connection, host: str, interval: timedelta) -> float:
+    """Reserve the next article-page time of `host` over every worker; seconds to wait for it."""
+    row = conn.execute(
+        text(
+            "INSERT INTO host_pace (host, next_at) VALUES (:host, clock_timestamp() + :gap) "
+            "ON CONFLICT (host) DO UPDATE SET next_at = GREATEST(host_pace.next_at, clock_timestamp()) + :gap "
+            "RETURNING EXTRACT(EPOCH FROM (next_at - :gap - clock_timestamp()))"
+        ),
+        {"host": host, "gap": interval},
+    ).scalar()
+    return max(0.0, float(row or 0.0))
+
+
+def next_check(health: SourceHealth, polled_at: datetime, interval: timedelta, jitter: float) -> datetime:
+    """When a polled source is next due: its interval (plus jitter) later, or its backoff."""
+    due = polled_at + interval + timedelta(seconds=jitter)
+    if health.consecutive_failures and health.next_due is not None:
+        return max(due, health.next_due)
+    return due
