@@ -29,6 +29,7 @@ from monitor.config.settings import Http
 from monitor.ingest.fetch import Fetcher
 from monitor.models import ErrorKind
 from monitor.run.app import open_app, run_once_and_report
+from tests.configs import write_one_source_config
 from tests.netns import only_in_namespace, run_marked_tests_in_namespace
 from tests.servers import LocalServer
 
@@ -79,28 +80,7 @@ def rss(link: str) -> bytes:
 
 
 def write_config(tmp_path: Path, url: str, source_lines: str = "    allow_networks: [127.0.0.1/32]\n") -> Path:
-    path = tmp_path / "feeds.yaml"
-    path.write_text(
-        f"""store:
-  url: sqlite:///{tmp_path / 'monitor.db'}
-http:
-  deadline: 5s
-  article_min_interval: 0s
-defaults:
-  jitter: 0s
-sources:
-  - id: intranet-news
-    name: Intranet news
-    url: {url}
-{source_lines}topics:
-  - id: ai
-    name: AI export controls
-    rules:
-      any: ["Entity List"]
-""",
-        encoding="utf-8",
-    )
-    return path
+    return write_one_source_config(tmp_path, url, source_id="intranet-news", name="Intranet news", source_lines=source_lines)
 
 
 def stored_text(tmp_path: Path) -> str:

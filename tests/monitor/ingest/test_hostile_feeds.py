@@ -22,6 +22,7 @@ from monitor.ingest.normalize import clean_text
 from monitor.ingest.parse.feeds import parse_feed
 from monitor.run.app import open_app
 from monitor.run.scheduler import run_once
+from tests.configs import write_one_source_config
 from tests.servers import LocalServer
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -47,29 +48,8 @@ def item(title: str, link: str = "", guid: str = "", date: str = "", body: str =
 
 
 def write_config(tmp_path: Path, url: str, source_extra: str = "") -> Path:
-    path = tmp_path / "feeds.yaml"
-    path.write_text(
-        f"""store:
-  url: sqlite:///{tmp_path / 'monitor.db'}
-http:
-  deadline: 5s
-  article_min_interval: 0s
-defaults:
-  jitter: 0s
-sources:
-  - id: hostile
-    name: A hostile feed
-    url: {url}
-    allow_private: true
-{source_extra}topics:
-  - id: ai
-    name: AI export controls
-    rules:
-      any: ["Entity List"]
-""",
-        encoding="utf-8",
-    )
-    return path
+    lines = "    allow_private: true\n" + source_extra
+    return write_one_source_config(tmp_path, url, source_id="hostile", name="A hostile feed", source_lines=lines)
 
 
 async def poll(tmp_path: Path, url: str, source_extra: str = "", times: int = 1):

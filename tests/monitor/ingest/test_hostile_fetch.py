@@ -26,6 +26,7 @@ from monitor.ops.status import collect_status, render_status
 from monitor.run.app import open_app, run_once_and_report
 from monitor.run.scheduler import run_once
 from monitor.store import Store, sources
+from tests.configs import write_one_source_config
 from tests.servers import LocalServer, RawServer
 
 LOCAL = AddressPolicy(private=True)
@@ -48,30 +49,8 @@ def http_response(body: bytes, *headers: bytes, status: bytes = b"200 OK") -> by
 
 
 def write_config(tmp_path: Path, url: str, http_extra: str = "") -> Path:
-    path = tmp_path / "feeds.yaml"
-    path.write_text(
-        f"""store:
-  url: sqlite:///{tmp_path / 'monitor.db'}
-http:
-  deadline: 5s
-  article_min_interval: 0s
-  backoff_max: 6h
-{http_extra}defaults:
-  jitter: 0s
-sources:
-  - id: odd
-    name: An odd server
-    url: {url}
-    allow_private: true
-topics:
-  - id: ai
-    name: AI export controls
-    rules:
-      any: ["Entity List"]
-""",
-        encoding="utf-8",
-    )
-    return path
+    lines = "  backoff_max: 6h\n" + http_extra
+    return write_one_source_config(tmp_path, url, source_id="odd", name="An odd server", http_lines=lines)
 
 
 async def fetch(url: str, **settings: object):

@@ -20,6 +20,7 @@ from sqlalchemy import event
 from monitor.config.settings import QuietHours, Route
 from monitor.run.app import open_app, run_once_and_report
 from monitor.run.scheduler import run_once
+from tests.configs import write_one_source_config
 from tests.monitor.run.test_pipeline import INDEPENDENT
 from tests.servers import LocalServer
 from tests.test_end_to_end import STORY as PIPELINE_STORY
@@ -39,29 +40,7 @@ def rss(links: list[str]) -> bytes:
 
 
 def write_config(tmp_path: Path, url: str, http_extra: str = "", extra: str = "") -> Path:
-    path = tmp_path / "feeds.yaml"
-    path.write_text(
-        f"""store:
-  url: sqlite:///{tmp_path / 'monitor.db'}
-http:
-  deadline: 5s
-  article_min_interval: 0s
-{http_extra}defaults:
-  jitter: 0s
-sources:
-  - id: teasers
-    name: Teasers
-    url: {url}
-    allow_private: true
-topics:
-  - id: ai
-    name: AI export controls
-    rules:
-      any: ["Entity List"]
-{extra}""",
-        encoding="utf-8",
-    )
-    return path
+    return write_one_source_config(tmp_path, url, source_id="teasers", name="Teasers", http_lines=http_extra, extra=extra)
 
 
 def stored(tmp_path: Path, sql: str) -> list[tuple]:
