@@ -136,7 +136,7 @@ def _distributed(conn: Connection, now: datetime) -> dict[str, Any] | None:
     """Each role's recorded holder and whether its advisory lock is held right now (a holder
     whose lock nobody holds is stale: that process is gone), and the backlog."""
     backlog = cluster.backlog(conn, now, recent=RECENT)
-    roles = cluster.role_states(conn, EXPECTED_ROLES)
+    roles = sorted(cluster.role_states(conn, EXPECTED_ROLES), key=lambda r: (r.role != cluster.LEADER_LOCK, r.role))
     if backlog.empty and not any(r.holder or r.locked for r in roles):
         return None
     return {
@@ -172,7 +172,9 @@ def _distributed(conn: Connection, now: datetime) -> dict[str, Any] | None:
     }
 
 
-def _running(running: dict[str, Any] | None) -> str:
+def _running(running: dict[str, Any] | None, dist: dict[str, Any] | None = None) -> str:
+    if not running and dist and dist.get("config_version") is not None:
+        return f"the distributed leader publishes it to the roles (configuration version {dist['config_version']}, below)"
     if not running:
         return "no monitor has run on this store yet"
     loaded = _when(datetime.fromisoformat(running["loaded_at"]))
@@ -183,7 +185,7 @@ def _running(running: dict[str, Any] | None) -> str:
 def render_status(status: dict[str, Any], now: datetime | None = None) -> str:
     """The status as text; with `now`, the distributed roles' times also say how long ago."""
     lines = [
-        f"Config   {status['config']['path']} — {_running(status['config']['running'])}",
+        f"Config   {status['config']['path']} — {_running(status['config']['running'], status.get('distributed'))}",
         f"Store    {status['store']}",
         "",
         "Sources",
@@ -223,40 +225,21 @@ def render_status(status: dict[str, Any], now: datetime | None = None) -> str:
     return "\n".join(lines)
 
 
-# What each role state means, in the words of the status screen.
-ROLE_STATES = {
-    "held": "held",
-    "taking": "held (holder not recorded yet)",
-    "stale": "STALE: nobody holds the lock (that process is gone; a standby takes over within a second)",
-    "vacant": "nobody holds it (not started?)",
-}
-
-
 def _role_lines(dist: dict[str, Any] | None, now: datetime | None) -> list[str]:
     """'Roles' and 'Backlog' of the distributed mode; nothing on one process."""
     if not dist:
         return []
     version = dist.get("config_version")
     head = (
-        f"configuration version {version}, published {_when(_moment(dist.get('config_published')), now)}"
+        f"configuration version {version}, published {_at(_moment(dist.get('config_published')), now)}"
         if version is not None
         else "no configuration published yet (the leader publishes feeds.yaml when it takes office)"
     )
     lines = ["", f"Roles    {head}"]
     for role in dist["roles"]:
-        state = role["state"]
-        line = f"  {role['role']:<12} {ROLE_STATES[state]}"
-        if role["holder"]:
-            who = "by" if state == "held" else "last holder"
-            line += f" {who} {role['holder']} since {_when(_moment(role['since']), now)}, epoch {role['epoch']}"
-            beat = _moment(role["heartbeat"])
-            if state == "held" and beat is not None and beat != _moment(role["since"]):
-                line += f", heartbeat {_ago(beat, now)}"
-        if role["lock"] is not None:
-            line += f" · lock session {role['lock']['session_pid']} from {role['lock']['client']}"
-        lines.append(line)
+        lines.append(f"  {role['role']:<12} {_role_state(role, now)}")
     b = dist["backlog"]
-    expired = f" ({b['claims_expired']} expired, the sweeper sends them again)" if b["claims_expired"] else ""
+    expired = f" ({b['claims_expired']} expired: the sweeper sends them again)" if b["claims_expired"] else ""
     last = f" (last {_ago(_moment(b['last_poll']), now)})" if b["last_poll"] else ""
     lines += [
         f"Backlog  sources: {b['scheduled']} scheduled, {b['due']} due and not claimed"
@@ -267,6 +250,35 @@ def _role_lines(dist: dict[str, Any] | None, now: datetime | None) -> list[str]:
         + f"; {b['polls_last_5m']} polls committed by workers in the last 5 minutes{last}",
     ]
     return lines
+
+
+def _role_state(role: dict[str, Any], now: datetime | None) -> str:
+    """One role: held (by whom, since when, epoch, heartbeat, the lock's session), stale (a
+    recorded holder whose lock nobody holds), held but not recorded yet, or vacant."""
+    state, lock = role["state"], role["lock"]
+    session = f" · lock session {lock['session_pid']} from {lock['client']}" if lock is not None else ""
+    since = f"since {_at(_moment(role['since']), now)}, epoch {role['epoch']}"
+    if state == "held":
+        beat = _moment(role["heartbeat"])
+        heartbeat = f", heartbeat {_ago(beat, now)}" if beat is not None and beat != _moment(role["since"]) else ""
+        return f"held by {role['holder']} {since}{heartbeat}{session}"
+    if state == "stale":
+        recorded = _moment(role["since"])
+        ago = f", {_ago(recorded, now)}" if now is not None else ""
+        return (
+            f"STALE: {role['holder']} holds no lock (holder since {_at(recorded, None)}{ago}; epoch {role['epoch']}): "
+            "that process is gone, and no standby took over (one would within a second)"
+        )
+    if state == "taking":
+        return f"held, holder not recorded yet{session}"
+    return "nobody holds it (not started?)"
+
+
+def _at(moment: datetime | None, now: datetime | None) -> str:
+    """"2026-03-10 12:00 UTC (25s ago)"; without `now`, the time alone."""
+    if moment is None:
+        return "never"
+    return format_utc(moment) + (f" ({_ago(moment, now)})" if now is not None else "")
 
 
 def _moment(value: datetime | str | None) -> datetime | None:
