@@ -148,3 +148,92 @@ def test_verify_command_exits_zero_on_the_repository() -> None:
     done = subprocess.run([sys.executable, "-m", "deploy.verify"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "not verified here" in done.stdout
+
+
+# --- the distributed mode: compose profile, Kubernetes roles, the image's extra ---------------
+
+
+def _compose_copy(tmp_path: Path, doc: dict) -> Path:
+    target = tmp_path / "deploy" / "compose.yaml"
+    target.parent.mkdir(exist_ok=True)
+    target.write_text(json.dumps(doc), encoding="utf-8")  # JSON: no shared anchors left
+    shutil.copy(verify.DEPLOY / ".env.example", target.parent / ".env.example")
+    shutil.copy(verify.DOCKERFILE, target.parent / "Dockerfile")
+    return target
+
+
+def test_compose_default_is_one_process_and_the_profile_holds_the_roles() -> None:
+    result = verify.check_compose()
+    assert result.problems == []
+    doc = yaml.safe_load(verify.COMPOSE.read_text(encoding="utf-8"))
+    services = doc["services"]
+    assert sorted(n for n, s in services.items() if not s.get("profiles")) == ["monitor", "postgres"]
+    roles = {name: verify.cli_role(services[name]["command"]) for name in ("leader", "worker", "analysis")}
+    assert roles == {"leader": "leader", "worker": "worker", "analysis": "analysis"}
+    assert services["leader"]["deploy"]["replicas"] == 2 and services["analysis"]["deploy"]["replicas"] == 2
+    assert services["worker"]["environment"]["MONITOR_BROKER_URL"].startswith("amqp://monitor:")
+    assert any("profile `distributed`: rabbitmq, leader ×2, worker ×2, analysis ×2" in note for note in result.notes)
+
+
+def test_compose_typos_and_a_lone_leader_fail(tmp_path: Path) -> None:
+    doc = json.loads(json.dumps(yaml.safe_load(verify.COMPOSE.read_text(encoding="utf-8"))))
+    services = doc["services"]
+    services["worker"]["command"] = ["worker", "--concurency", "2"]
+    services["analysis"]["command"] = "run --role leader"
+    services["leader"]["deploy"]["replicas"] = 1
+    services["leader"]["healthcheck"]["test"] = ["CMD", "monitor", "db", "curent"]
+    del services["rabbitmq"]["profiles"]
+    services["worker"]["depends_on"] = ["postgres", "rabbitmq"]
+    problems = "\n".join(verify.check_compose(_compose_copy(tmp_path, doc)).problems)
+    assert "service worker: command `monitor worker --concurency 2`: monitor: error: unrecognized arguments: --concurency 2" in problems
+    assert "service analysis: its command runs leader, not analysis" in problems
+    assert "service leader: healthcheck `monitor db curent`" in problems
+    assert "service leader: deploy.replicas should be 2" in problems
+    assert "must start the one-process monitor and postgres only, not monitor, postgres, rabbitmq" in problems
+    assert "service worker must depend on rabbitmq with condition: service_healthy" in problems
+
+
+def test_k8s_distributed_manifests_validate() -> None:
+    result = verify.check_k8s_distributed()
+    assert result.problems == []
+    assert "roles: monitor-analysis runs analysis, monitor-leader runs leader, monitor-worker runs worker" in result.notes
+    assert any("PostgreSQL and the broker from their environment" in note for note in result.notes)
+
+
+def test_k8s_distributed_typo_single_leader_and_overlapping_selector_fail(tmp_path: Path) -> None:
+    for path in verify.K8S_DISTRIBUTED.glob("*.yaml"):
+        shutil.copy(path, tmp_path / path.name)
+
+    def edit(name: str, change) -> None:  # noqa: ANN001
+        doc = yaml.safe_load((tmp_path / name).read_text(encoding="utf-8"))
+        change(doc)
+        (tmp_path / name).write_text(json.dumps(doc), encoding="utf-8")
+
+    edit("leader.yaml", lambda d: d["spec"]["template"]["spec"]["containers"][0].update(args=["run", "--roel", "leader"]))
+    edit("analysis.yaml", lambda d: d["spec"].update(replicas=1))
+    edit("worker.yaml", lambda d: (d["spec"]["selector"]["matchLabels"].update({"app.kubernetes.io/name": "exportwatch-monitor"}),
+                                   d["spec"]["template"]["metadata"]["labels"].update({"app.kubernetes.io/name": "exportwatch-monitor"})))
+    problems = "\n".join(verify.check_k8s_distributed(tmp_path).problems)
+    assert "Deployment monitor-leader: args `monitor run --roel leader`: monitor: error: unrecognized arguments: --roel" in problems
+    assert "no Deployment for the role(s) leader" in problems
+    assert "Deployment monitor-analysis: replicas should be 2" in problems
+    assert "Deployment monitor's selector also picks monitor-worker's pods" in problems
+    assert "Service monitor-metrics selects monitor-worker's pods" in problems
+
+
+def test_the_image_installs_the_distributed_extra_unless_told_not_to(tmp_path: Path) -> None:
+    assert verify.installed_extras(INSTRUCTIONS) == ["distributed"]
+    assert "celery[redis]>=5.4" in verify.optional_dependencies()["distributed"]
+    slim = tmp_path / "Dockerfile"
+    slim.write_text(verify.DOCKERFILE.read_text(encoding="utf-8").replace("ARG EXTRAS=distributed", "ARG EXTRAS="), encoding="utf-8")
+    assert verify.installed_extras(verify.parse_dockerfile(slim.read_text(encoding="utf-8"))) == []
+    assert any("without the `distributed` extra" in p for p in verify.check_dockerfile(slim).problems)
+
+
+def test_every_monitor_command_line_is_checked_with_the_real_parser() -> None:
+    assert verify.cli_problem(["run", "--role", "analysis"]) is None
+    assert verify.cli_role(["--config", "/etc/monitor/feeds.yaml", "run", "--role", "leader"]) == "leader"
+    assert verify.cli_role(["run"]) == "monitor" and verify.cli_role(["run", "--once"]) is None
+    assert "invalid choice: 'owner'" in (verify.cli_problem(["run", "--role", "owner"]) or "")
+    assert verify.monitor_argv(["CMD", "monitor", "status"], entrypoint="") == ["status"]
+    assert verify.monitor_argv(["CMD-SHELL", "pg_isready -U monitor"], entrypoint="") is None

@@ -47,7 +47,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     devs.add_argument("--json", action="store_true", help="print JSON")
     devs.set_defaults(handler=cmd_developments)
 
-    status = sub.add_parser("status", help="one screen for operators: sources, alerts, silences, config")
+    status = sub.add_parser("status", help="one screen for operators: sources, alerts, silences, config; the distributed roles and backlog")
     status.add_argument("--json", action="store_true", help="print JSON for scripts")
     status.set_defaults(handler=cmd_status)
 
@@ -175,11 +175,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     holder = ConfigHolder.load(args.config)
     store = open_store(holder.settings, args.config)
+    now = datetime.now(UTC)
     try:
-        status = collect_status(holder, store, datetime.now(UTC))
+        status = collect_status(holder, store, now)
     finally:
         store.close()
-    print(json.dumps(status, indent=2, default=_json_value) if args.json else render_status(status))
+    print(json.dumps(status, indent=2, default=_json_value) if args.json else render_status(status, now))
     return 0
 
 

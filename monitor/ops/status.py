@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TextIO
+
+from sqlalchemy import Connection
 
 from alerts.deliver import LOOKUP_META, SCOPES_META
 from alerts.render import origin_name, verified_phrase
@@ -17,6 +19,7 @@ from monitor.config.sources import EffectiveSource, effective_sources
 from monitor.ingest.health import bounded_error, failing_reason
 from monitor.models import Article, DevelopmentView, SourceHealth
 from monitor.store import Store, developments, meta, outbox, silences, sources
+from monitor.store import distributed as cluster
 from monitor.store.views import load_view
 from monitor.story.analysis import JOINED
 
@@ -52,6 +55,7 @@ def collect_status(holder: ConfigHolder, store: Store, now: datetime) -> dict[st
         scopes = meta.get_meta(conn, SCOPES_META)
         lookup = meta.get_meta(conn, LOOKUP_META)
         unconfirmed = outbox.sent_with_warnings(conn)
+        roles = _distributed(conn, now) if store.dialect == "postgresql" else None
     return {
         "config": {
             "path": str(holder.path),
@@ -117,10 +121,60 @@ def collect_status(holder: ConfigHolder, store: Store, now: datetime) -> dict[st
             }
             for s in active
         ],
+        # The distributed mode's roles and backlog; None on one process (SQLite, or a
+        # PostgreSQL store no distributed role ever used): there `monitor run` is every role.
+        "distributed": roles,
     }
 
 
-def _running(running: dict[str, Any] | None) -> str:
+# Roles every distributed deployment has, listed even before any process recorded itself.
+EXPECTED_ROLES = (cluster.LEADER_LOCK, cluster.owner_lock(0))
+RECENT = timedelta(minutes=5)
+
+
+def _distributed(conn: Connection, now: datetime) -> dict[str, Any] | None:
+    """Each role's recorded holder and whether its advisory lock is held right now (a holder
+    whose lock nobody holds is stale: that process is gone), and the backlog."""
+    backlog = cluster.backlog(conn, now, recent=RECENT)
+    roles = sorted(cluster.role_states(conn, EXPECTED_ROLES), key=lambda r: (r.role != cluster.LEADER_LOCK, r.role))
+    if backlog.empty and not any(r.holder or r.locked for r in roles):
+        return None
+    return {
+        "config_version": backlog.config_version,
+        "config_published": backlog.config_published,
+        "roles": [
+            {
+                "role": r.role,
+                "state": "held" if r.locked and r.holder else "taking" if r.locked else "stale" if r.holder else "vacant",
+                "holder": r.holder or None,
+                "since": r.since,
+                "heartbeat": r.heartbeat,
+                "epoch": r.epoch,
+                "lock": (
+                    {"session_pid": r.session.pid, "client": r.session.client, "connected": r.session.connected}
+                    if r.session is not None
+                    else None
+                ),
+            }
+            for r in roles
+        ],
+        "backlog": {
+            "scheduled": backlog.scheduled,
+            "due": backlog.due,
+            "oldest_due_seconds": round(backlog.oldest_due_seconds, 1),
+            "claimed": backlog.claimed,
+            "claims_expired": backlog.claims_expired,
+            "intake_waiting": backlog.intake_waiting,
+            "intake_lag_seconds": round(backlog.intake_lag_seconds, 1),
+            "polls_last_5m": backlog.polls_recent,
+            "last_poll": backlog.last_poll,
+        },
+    }
+
+
+def _running(running: dict[str, Any] | None, dist: dict[str, Any] | None = None) -> str:
+    if not running and dist and dist.get("config_version") is not None:
+        return f"the distributed leader publishes it to the roles (configuration version {dist['config_version']}, below)"
     if not running:
         return "no monitor has run on this store yet"
     loaded = _when(datetime.fromisoformat(running["loaded_at"]))
@@ -128,9 +182,10 @@ def _running(running: dict[str, Any] | None) -> str:
     return f"in force since {loaded}; last load: {verdict} ({running.get('last_reload', '')})"
 
 
-def render_status(status: dict[str, Any]) -> str:
+def render_status(status: dict[str, Any], now: datetime | None = None) -> str:
+    """The status as text; with `now`, the distributed roles' times also say how long ago."""
     lines = [
-        f"Config   {status['config']['path']} — {_running(status['config']['running'])}",
+        f"Config   {status['config']['path']} — {_running(status['config']['running'], status.get('distributed'))}",
         f"Store    {status['store']}",
         "",
         "Sources",
@@ -161,12 +216,91 @@ def render_status(status: dict[str, Any]) -> str:
     for wait in status["alerts"]["waiting"]:
         lines.append(f"  waiting #{wait['id']} {wait['kind']} → {wait['channel']} until {wait['until']}: {wait['why']}")
     lines += _slack_lines(status.get("slack") or {})
+    lines += _role_lines(status.get("distributed"), now)
     lines += ["", "Silences " + ("none active" if not status["silences"] else "")]
     for s in status["silences"]:
         lines.append(
             f"  #{s['id']} {s['matcher']}={s['value']!r} until {_when(s['expires'])}: {s['reason']}"
         )
     return "\n".join(lines)
+
+
+def _role_lines(dist: dict[str, Any] | None, now: datetime | None) -> list[str]:
+    """'Roles' and 'Backlog' of the distributed mode; nothing on one process."""
+    if not dist:
+        return []
+    version = dist.get("config_version")
+    head = (
+        f"configuration version {version}, published {_at(_moment(dist.get('config_published')), now)}"
+        if version is not None
+        else "no configuration published yet (the leader publishes feeds.yaml when it takes office)"
+    )
+    lines = ["", f"Roles    {head}"]
+    for role in dist["roles"]:
+        lines.append(f"  {role['role']:<12} {_role_state(role, now)}")
+    b = dist["backlog"]
+    expired = f" ({b['claims_expired']} expired: the sweeper sends them again)" if b["claims_expired"] else ""
+    last = f" (last {_ago(_moment(b['last_poll']), now)})" if b["last_poll"] else ""
+    lines += [
+        f"Backlog  sources: {b['scheduled']} scheduled, {b['due']} due and not claimed"
+        + (f" (oldest due {_seconds(b['oldest_due_seconds'])} ago)" if b["due"] else "")
+        + f", {b['claimed']} being polled{expired}",
+        f"         intake: {b['intake_waiting']} polls waiting for analysis"
+        + (f" (oldest {_seconds(b['intake_lag_seconds'])})" if b["intake_waiting"] else "")
+        + f"; {b['polls_last_5m']} polls committed by workers in the last 5 minutes{last}",
+    ]
+    return lines
+
+
+def _role_state(role: dict[str, Any], now: datetime | None) -> str:
+    """One role: held (by whom, since when, epoch, heartbeat, the lock's session), stale (a
+    recorded holder whose lock nobody holds), held but not recorded yet, or vacant."""
+    state, lock = role["state"], role["lock"]
+    session = f" · lock session {lock['session_pid']} from {lock['client']}" if lock is not None else ""
+    since = f"since {_at(_moment(role['since']), now)}, epoch {role['epoch']}"
+    if state == "held":
+        beat = _moment(role["heartbeat"])
+        heartbeat = f", heartbeat {_ago(beat, now)}" if beat is not None and beat != _moment(role["since"]) else ""
+        return f"held by {role['holder']} {since}{heartbeat}{session}"
+    if state == "stale":
+        recorded = _moment(role["since"])
+        ago = f", {_ago(recorded, now)}" if now is not None else ""
+        return (
+            f"STALE: {role['holder']} holds no lock (holder since {_at(recorded, None)}{ago}; epoch {role['epoch']}): "
+            "that process is gone, and no standby took over (one would within a second)"
+        )
+    if state == "taking":
+        return f"held, holder not recorded yet{session}"
+    return "nobody holds it (not started?)"
+
+
+def _at(moment: datetime | None, now: datetime | None) -> str:
+    """"2026-03-10 12:00 UTC (25s ago)"; without `now`, the time alone."""
+    if moment is None:
+        return "never"
+    return format_utc(moment) + (f" ({_ago(moment, now)})" if now is not None else "")
+
+
+def _moment(value: datetime | str | None) -> datetime | None:
+    """A time from `collect_status` (a datetime) or from its JSON (an ISO string)."""
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _seconds(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h" if seconds < 172800 else f"{seconds // 86400}d"
+
+
+def _ago(moment: datetime | None, now: datetime | None) -> str:
+    if moment is None:
+        return "never"
+    if now is None:
+        return format_utc(moment, seconds=True)
+    return f"{_seconds(max(0.0, (now - moment).total_seconds()))} ago"
 
 
 def _slack_lines(slack: dict[str, Any]) -> list[str]:

@@ -366,18 +366,123 @@ def heartbeat(conn: Connection, role: str, holder: str, now: datetime) -> None:
 
 
 @dataclass(frozen=True)
+class LockSession:
+    """The PostgreSQL session holding a role's advisory lock now (pg_locks, pg_stat_activity)."""
+
+    pid: int  # the server process of the session, not the holder's own pid
+    client: str  # the client's address ("local" for a Unix socket)
+    application: str
+    connected: datetime | None
+
+
+@dataclass(frozen=True)
 class RoleState:
+    """A role as `monitor status` shows it: its last recorded holder (`role_holder`) and the
+    session holding its lock right now, if any. A holder without a session is stale: that
+    process is gone (or lost its connection) and a standby takes the lock within a second."""
+
     role: str
-    holder: str
-    since: datetime
-    heartbeat: datetime
-    locked: bool  # the advisory lock is held now (by a live session)
+    holder: str  # "host:pid" as the holder recorded itself; "" when none ever did
+    epoch: int
+    since: datetime | None
+    heartbeat: datetime | None
+    session: LockSession | None
+
+    @property
+    def locked(self) -> bool:
+        return self.session is not None
 
 
-def role_states(conn: Connection) -> list[RoleState]:
-    """Every role's last recorded holder and whether its lock is held right now."""
-    rows = conn.execute(select(role_holder).order_by(role_holder.c.role)).all()
-    return [RoleState(row.role, row.holder, row.since, row.heartbeat, lock_held(conn, row.role)) for row in rows]
+def lock_session(conn: Connection, name: str) -> LockSession | None:
+    """The session holding the named advisory lock in this database and schema, or None."""
+    row = conn.execute(
+        text(
+            "SELECT l.pid, COALESCE(host(a.client_addr), 'local') AS client,"
+            " COALESCE(a.application_name, '') AS application, a.backend_start"
+            " FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+            " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            f" AND ((l.classid::bigint << 32) | l.objid::bigint) = ({_KEY})"
+            " LIMIT 1"
+        ),
+        {"name": name},
+    ).first()
+    return LockSession(int(row.pid), str(row.client), str(row.application), row.backend_start) if row is not None else None
+
+
+def role_states(conn: Connection, expected: Sequence[str] = ()) -> list[RoleState]:
+    """Every recorded role, and each `expected` one never recorded, with the session holding
+    its lock now. Sorted by role."""
+    rows = {row.role: row for row in conn.execute(select(role_holder))}
+    states = []
+    for role in sorted(set(rows) | set(expected)):
+        row = rows.get(role)
+        session = lock_session(conn, role)
+        if row is None:
+            states.append(RoleState(role, "", 0, None, None, session))
+        else:
+            states.append(RoleState(role, row.holder, int(row.epoch), row.since, row.heartbeat, session))
+    return states
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What waits, for `monitor status`: the leader's schedule and claims, the intake, the
+    configuration in force. Ages are seconds (0 when nothing waits)."""
+
+    scheduled: int  # sources in the configuration in force
+    due: int  # due and not claimed: waiting for the leader
+    oldest_due_seconds: float  # how long the longest-waiting of those is overdue
+    claimed: int  # being polled now (claimed, batch dispatched)
+    claims_expired: int  # claimed past claim_timeout: the sweeper dispatches them again
+    intake_waiting: int  # polls committed by workers, not yet analysed
+    intake_lag_seconds: float  # age of the oldest of those
+    polls_recent: int  # polls committed in the last `recent`
+    last_poll: datetime | None  # the newest committed poll
+    config_version: int | None  # the leader's latest published configuration
+    config_published: datetime | None
+
+    @property
+    def empty(self) -> bool:
+        """Nothing of the distributed mode was ever here (a one-process store)."""
+        return not (self.scheduled or self.claimed or self.intake_waiting or self.last_poll or self.config_version)
+
+
+def backlog(conn: Connection, now: datetime, *, recent: timedelta = timedelta(minutes=5)) -> Backlog:
+    s, b = source_state.c, intake_batch.c
+    unclaimed = and_(s.scheduled.is_(True), s.claim_token.is_(None))
+    schedule = conn.execute(
+        select(
+            func.count().filter(s.scheduled.is_(True)),
+            func.count().filter(unclaimed, s.next_check_at <= now),
+            func.min(s.next_check_at).filter(unclaimed),
+            func.count().filter(s.claim_token.is_not(None)),
+            func.count().filter(s.claim_token.is_not(None), s.claim_expires < now),
+        )
+    ).one()
+    polls = conn.execute(
+        select(
+            func.count().filter(b.done_at.is_(None)),
+            func.min(b.polled_at).filter(b.done_at.is_(None)),
+            func.count().filter(b.polled_at >= now - recent),
+            func.max(b.polled_at),
+        )
+    ).one()
+    config = conn.execute(
+        select(config_version.c.version, config_version.c.created).order_by(config_version.c.version.desc()).limit(1)
+    ).first()
+
+    def age(moment: datetime | None) -> float:
+        return max(0.0, (now - moment).total_seconds()) if moment is not None else 0.0
+
+    return Backlog(
+        scheduled=int(schedule[0] or 0), due=int(schedule[1] or 0), oldest_due_seconds=age(schedule[2]),
+        claimed=int(schedule[3] or 0), claims_expired=int(schedule[4] or 0),
+        intake_waiting=int(polls[0] or 0), intake_lag_seconds=age(polls[1]),
+        polls_recent=int(polls[2] or 0), last_poll=polls[3],
+        config_version=int(config.version) if config is not None else None,
+        config_published=config.created if config is not None else None,
+    )
 
 
 # -- configuration versions --------------------------------------------------------------------
