@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from monitor.config.holder import ConfigHolder
 from monitor.config.load import load_settings
 from monitor.config.settings import parse_duration
-from monitor.run.app import check_slack, open_app, open_store, run_once_and_report
+from monitor.run.app import App, check_slack, open_app, open_store, run_once_and_report
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -74,27 +74,37 @@ def duration_argument(text: str) -> timedelta:
 async def cmd_run(args: argparse.Namespace) -> int:
     if args.role != "all":
         return await cmd_run_role(args)
-    from monitor.run.scheduler import Service
+    from monitor.run.roles import DistributedError, every_role_here
 
     async with open_app(args.config) as app:
-        await check_slack(app)
-        if args.once:
-            return await run_once_and_report(app)
-        from alerts.digest import make_digest_job
-        from monitor.run.retention import make_retention_job
+        try:
+            with every_role_here(app.store):
+                return await run_every_role(app, once=args.once)
+        except DistributedError as exc:
+            print(exc, file=sys.stderr)
+            return 2
 
-        service = Service(
-            app.holder,
-            app.runtime,
-            relay=app.relay.deliver_due,
-            digests=make_digest_job(app.store, app.holder, clock=app.runtime.clock),
-            retention=make_retention_job(app.store, app.holder, clock=app.runtime.clock),
-        )
-        service.on_reload.append(lambda: setattr(app.relay, "settings", app.holder.settings))
-        from monitor.ops.server import serve_if_enabled
 
-        async with serve_if_enabled(app, service):
-            await service.run()
+async def run_every_role(app: App, *, once: bool) -> int:
+    """`monitor run` without a role: poll, analyse, alert and relay in this process."""
+    from alerts.digest import make_digest_job
+    from monitor.ops.server import serve_if_enabled
+    from monitor.run.retention import make_retention_job
+    from monitor.run.scheduler import Service
+
+    await check_slack(app)
+    if once:
+        return await run_once_and_report(app)
+    service = Service(
+        app.holder,
+        app.runtime,
+        relay=app.relay.deliver_due,
+        digests=make_digest_job(app.store, app.holder, clock=app.runtime.clock),
+        retention=make_retention_job(app.store, app.holder, clock=app.runtime.clock),
+    )
+    service.on_reload.append(lambda: setattr(app.relay, "settings", app.holder.settings))
+    async with serve_if_enabled(app, service):
+        await service.run()
     return 0
 
 

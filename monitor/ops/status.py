@@ -132,12 +132,17 @@ EXPECTED_ROLES = (cluster.LEADER_LOCK, cluster.owner_lock(0))
 RECENT = timedelta(minutes=5)
 
 
+def _one_process(roles: list[cluster.RoleState]) -> bool:
+    """Nobody holds a role's lock, or a `monitor run` holds them all (it takes every role's
+    lock without recording itself): either way this store is run by one process."""
+    return not any(r.locked for r in roles) or all(r.locked for r in roles)
+
 def _distributed(conn: Connection, now: datetime) -> dict[str, Any] | None:
     """Each role's recorded holder and whether its advisory lock is held right now (a holder
     whose lock nobody holds is stale: that process is gone), and the backlog."""
     backlog = cluster.backlog(conn, now, recent=RECENT)
     roles = sorted(cluster.role_states(conn, EXPECTED_ROLES), key=lambda r: (r.role != cluster.LEADER_LOCK, r.role))
-    if backlog.empty and not any(r.holder or r.locked for r in roles):
+    if backlog.empty and not any(r.holder for r in roles) and _one_process(roles):
         return None
     return {
         "config_version": backlog.config_version,

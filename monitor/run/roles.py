@@ -16,7 +16,7 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
@@ -126,6 +126,39 @@ async def wait_for_lock(lock: RoleLock, role: str, stopping: asyncio.Event) -> b
             await asyncio.wait_for(stopping.wait(), STANDBY_RETRY_SECONDS)
     return False
 
+
+
+@contextlib.contextmanager
+def every_role_here(store: Store) -> Iterator[None]:
+    """`monitor run` on PostgreSQL holds the leader's and the analysis owner's locks while it
+    runs: it is every role in one process. So distributed roles started on the same database
+    (a compose file run with the `distributed` profile beside the one-process service) stand
+    by instead of polling and alerting a second time, and a second `monitor run` refuses."""
+    if store.dialect != "postgresql":
+        yield  # SQLite: one process by construction
+        return
+    locks: list[RoleLock] = []
+    try:
+        for role in (cluster.LEADER_LOCK, cluster.owner_lock(0)):
+            lock = RoleLock(store, role)
+            if not lock.try_take():
+                lock.drop()
+                raise DistributedError(_taken_message(store, role))
+            locks.append(lock)
+        yield
+    finally:
+        for lock in locks:
+            lock.release()
+
+
+def _taken_message(store: Store, role: str) -> str:
+    with store.connect() as conn:
+        state = next((r for r in cluster.role_states(conn, (role,)) if r.role == role), None)
+    who = f"held by {state.holder}" if state is not None and state.holder else "held by another `monitor run`"
+    return (
+        f"another process runs this database (its {role} lock is {who}): stop it, or give this "
+        f"monitor a store of its own (store.url is {store.url})"
+    )
 
 class IdAllocator:
     """Article and development ids from PostgreSQL sequences."""
