@@ -55,6 +55,8 @@ class Leader:
         self.digests, self.retention = digests, retention
         self.version = 0
         self.rng = random.Random()
+        self._office_since: float | None = None  # monotonic time the lock was taken
+        self._dispatched = False  # since taking office (its first dispatch is logged)
 
     @property
     def settings(self) -> Settings:
@@ -72,6 +74,7 @@ class Leader:
                 lock.release()
 
     async def _lead(self, lock: RoleLock, stopping: asyncio.Event) -> None:
+        self._office_since = time.monotonic()
         await asyncio.to_thread(self.take_office)
         last = {"config": time.monotonic(), "digests": 0.0, "retention": time.monotonic()}
         while not stopping.is_set():
@@ -108,6 +111,7 @@ class Leader:
         self.publish()
         with self.store.transaction() as conn:
             cluster.take_role(conn, "leader", holder_name(), self.clock())
+        self._dispatched = False
         log.info("leading", extra={"holder": holder_name(), "config_version": self.version})
 
     def publish(self) -> None:
@@ -137,6 +141,17 @@ class Leader:
             except Exception as exc:  # broker down: give the claims back, try next tick
                 log.error("could not dispatch a batch: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
                 self._unclaim(batch)
+        if sent and not self._dispatched:
+            # After a failover this line says when polling resumed (README: within seconds).
+            self._dispatched = True
+            since = self._office_since
+            log.info(
+                "first dispatch as leader",
+                extra={
+                    "holder": holder_name(), "batches": len(sent), "sources": sum(len(b.source_ids) for b in sent),
+                    "seconds_since_lock": round(time.monotonic() - since, 3) if since is not None else None,
+                },
+            )
         self._gauges(now)
         return sent
 
