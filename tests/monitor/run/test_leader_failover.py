@@ -17,18 +17,27 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import statistics
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from aiohttp import web
+from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
 
+from monitor.config.holder import ConfigHolder
+from monitor.run.leader import Leader
+from monitor.store import Store
+from monitor.store import distributed as cluster
+from monitor.store.distributed import Batch
+from monitor.store.schema import source_state
 from tests.conftest import postgres_schema
 from tests.distributed import (
     BROKER_ENV,
@@ -255,3 +264,114 @@ def test_a_standby_dispatches_within_5_s_of_each_leader_kill_and_no_source_is_po
     twice = {sid: found for sid, found in twice.items() if found}
     assert not twice, f"sources polled twice within their {INTERVAL:g} s interval (time, gap): {twice}"
 
+
+# -- a leader that dies between claiming and sending --------------------------------------------
+
+
+class Died(BaseException):
+    """The leader process dies here (SIGKILL): nothing after this line runs, no handler."""
+
+
+@contextmanager
+def leader_store(tmp_path: Path) -> Iterator[tuple[ConfigHolder, Store]]:
+    """A PostgreSQL store of its own and a configuration of three due sources (no broker:
+    the tests below hand the leader their own dispatch)."""
+    base = needs(POSTGRES_ENV)[POSTGRES_ENV]
+    with postgres_schema(base) as url:
+        sources = [(f"s{n}", f"http://127.0.0.{60 + n}:9/feed.xml") for n in range(3)]
+        path = write_config(tmp_path / "leader.yaml", sources, store=url, broker="amqp://unused", queue="unused")
+        store = Store.open(url)
+        try:
+            store.upgrade()
+            yield ConfigHolder.load(path), store
+        finally:
+            store.close()
+
+
+def test_a_leader_killed_after_claiming_leaves_no_claim_its_successor_must_wait_out(tmp_path: Path) -> None:
+    """The old leader claims every due source, then dies before (or while) sending its tasks.
+    Its successor dispatches them in its first round, not after `claim_timeout` (5 min); a
+    task the dead leader did send finds its claim gone, so the source is polled once."""
+    with leader_store(tmp_path) as (holder, store):
+        sent_by_dead: list[Batch] = []
+
+        def send_then_die(version: int, batch: Batch) -> None:
+            sent_by_dead.append(batch)  # the broker has it; the process dies before the next line
+            raise Died
+
+        dead = Leader(holder, store, send_then_die)
+        dead.take_office()
+        with pytest.raises(Died):
+            dead.tick()
+        assert sent_by_dead
+
+        sent: list[Batch] = []
+        successor = Leader(holder, store, lambda version, batch: sent.append(batch))
+        successor.take_office()
+        successor.tick()
+        assert sorted(s for b in sent for s in b.source_ids) == ["s0", "s1", "s2"], "claims of the dead leader still wait"
+        with store.connect() as conn:
+            for batch in sent_by_dead:  # what a worker checks before it polls
+                assert all(cluster.claimed(conn, sid) != batch.token for sid in batch.source_ids)
+
+
+def read_claim(store: Store, source_id: str, into: list[str | None]) -> None:
+    """A worker's check of its claim before it polls (monitor/run/worker.py, poll_one)."""
+    with store.connect() as conn:
+        into.append(cluster.claimed(conn, source_id))
+
+
+def test_a_worker_checking_its_claim_waits_for_the_leaders_claim_to_commit_or_roll_back(tmp_path: Path) -> None:
+    """The leader sends a batch before its claim commits: the worker's check must see the
+    outcome (its token, or no claim when the leader died), never the state before it."""
+    with leader_store(tmp_path) as (holder, store):
+        Leader(holder, store, lambda version, batch: None).publish()
+        for outcome in ("commit", "rollback"):
+            with store.transaction() as conn:
+                conn.execute(update(source_state).values(next_check_at=datetime.now(UTC), claim_token=None, claim_expires=None))
+            seen: list[str | None] = []
+            with store.engine.connect() as leader_conn:
+                transaction = leader_conn.begin()
+                batches = cluster.claim_due(leader_conn, datetime.now(UTC), per_batch=50, ttl=timedelta(minutes=5))
+                batch = batches[0]
+
+                worker = threading.Thread(target=read_claim, args=(store, batch.source_ids[0], seen))
+                worker.start()
+                worker.join(0.5)
+                assert worker.is_alive(), f"{outcome}: the worker read the claim before the leader's transaction ended: {seen}"
+                transaction.commit() if outcome == "commit" else transaction.rollback()
+                worker.join(10)
+            assert seen == [batch.token if outcome == "commit" else None], outcome
+
+
+def test_a_claim_check_gives_up_after_its_lock_timeout(tmp_path: Path) -> None:
+    """A hung leader (stopped mid-round) must not hold a worker forever: the check fails with
+    PostgreSQL's lock_timeout error, which the worker reads as "leave it to the sweeper"."""
+    with leader_store(tmp_path) as (holder, store):
+        Leader(holder, store, lambda version, batch: None).publish()
+        with store.engine.connect() as leader_conn, leader_conn.begin():
+            batch = cluster.claim_due(leader_conn, datetime.now(UTC), per_batch=50, ttl=timedelta(minutes=5))[0]
+            started = time.monotonic()
+            with store.connect() as conn, pytest.raises(OperationalError) as raised:
+                cluster.claimed(conn, batch.source_ids[0], wait="200ms")
+            assert 0.15 < time.monotonic() - started < 5
+        assert getattr(raised.value.orig, "sqlstate", None) == cluster.LOCK_NOT_AVAILABLE
+
+
+def test_with_the_broker_down_the_leader_gives_every_claim_back_and_says_so_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with leader_store(tmp_path) as (holder, store):
+        attempts: list[Batch] = []
+
+        def broker_down(version: int, batch: Batch) -> None:
+            attempts.append(batch)
+            raise ConnectionRefusedError("[Errno 111] Connection refused")
+
+        leader = Leader(holder, store, broker_down)
+        leader.take_office()
+        with caplog.at_level(logging.ERROR, logger="monitor.run.leader"):
+            assert leader.tick() == []
+        assert len(attempts) == 1, "one failed send is enough to know the broker is down"
+        with store.connect() as conn:
+            assert cluster.claims_in_flight(conn) == 0
+        said = [r.getMessage() for r in caplog.records if r.name == "monitor.run.leader"]
+        assert said == ["could not dispatch 3 batch(es); trying again next round: [Errno 111] Connection refused"]
