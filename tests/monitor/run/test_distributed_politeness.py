@@ -16,16 +16,22 @@ Needs MONITOR_TEST_POSTGRES_URL and MONITOR_TEST_BROKER_URL (.ci/run sets both).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 
+from monitor.config.settings import Http
+from monitor.ingest.fetch import Fetcher
+from monitor.run.roles import PostgresHostGate
+from monitor.store import Store
 from tests.conftest import postgres_schema
 from tests.distributed import BROKER_ENV, POSTGRES_ENV, Process, needs, rows, unique_queue, wait_for
 from tests.servers import LocalServer
@@ -197,3 +203,44 @@ def test_four_workers_keep_a_hosts_concurrency_and_article_spacing(tmp_path: Pat
     close = [(round(a.arrived, 3), a.worker, b.worker, round(b.arrived - a.arrived, 3)) for a, b in zip(articles, articles[1:], strict=False) if b.arrived - a.arrived < ARTICLE_GAP - CLOCK_SLACK]
     assert not close, f"article pages closer than article_min_interval ({ARTICLE_GAP:g} s): {close}"
 
+
+async def test_the_shared_gate_keeps_article_pages_spaced_after_they_waited_for_a_busy_host(tmp_path: Path) -> None:
+    """Three fetchers, as three workers, share the PostgreSQL gate (per_host 1): one holds
+    the site's only slot with a slow request while the other two each want an article page.
+    Both pages wait for the slot, then go out article_min_interval apart, not back to back."""
+    base = needs(POSTGRES_ENV)[POSTGRES_ENV]
+    arrivals: list[float] = []
+    in_flight = [0, 0]  # now, most
+
+    async def slow_feed(request: web.Request) -> web.StreamResponse:
+        in_flight[0] += 1
+        in_flight[1] = max(in_flight)
+        await asyncio.sleep(1.0)
+        in_flight[0] -= 1
+        return web.Response(body=b"<rss/>", content_type="application/rss+xml")
+
+    async def story(request: web.Request) -> web.StreamResponse:
+        in_flight[0] += 1
+        in_flight[1] = max(in_flight)
+        arrivals.append(time.monotonic())
+        in_flight[0] -= 1
+        return web.Response(text="<html>story</html>", content_type="text/html")
+
+    settings = Http(allow_private_addresses=True, per_host=1, article_min_interval=timedelta(seconds=0.3), deadline=timedelta(seconds=10))
+    with postgres_schema(base) as url, LocalServer(host=SITE) as site:
+        feed = site.add("/feed.xml", slow_feed)
+        pages = [site.add(f"/a/{n}", story) for n in range(2)]
+        store = Store.open(url)
+        try:
+            store.upgrade()
+            async with contextlib.AsyncExitStack() as stack:
+                workers = [await stack.enter_async_context(Fetcher(settings, gate=PostgresHostGate(store, settings))) for _ in range(3)]
+                busy = asyncio.ensure_future(workers[0].fetch("feed", feed))
+                await asyncio.sleep(0.3)  # the feed request holds the slot
+                results = await asyncio.gather(*(w.fetch("a", page, kind="article") for w, page in zip(workers[1:], pages, strict=True)))
+                assert (await busy).ok
+        finally:
+            store.close()
+    assert all(r.ok for r in results), [r.error for r in results]
+    assert in_flight[1] == 1
+    assert len(arrivals) == 2 and arrivals[1] - arrivals[0] >= 0.25, arrivals  # 0.3 s less a connect
