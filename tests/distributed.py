@@ -178,13 +178,14 @@ def monitor(*args: str, config: Path, timeout: float = 120) -> subprocess.Comple
 class Process:
     """A `monitor` process in the background, its output in a file."""
 
-    def __init__(self, config: Path, *args: str, log: Path) -> None:
+    def __init__(self, config: Path, *args: str, log: Path, env: dict[str, str] | None = None) -> None:
         self.log = log
         self.args = args
         self._out = open(log, "ab")  # noqa: SIM115 - closed in stop()
         self.popen = subprocess.Popen(
             [sys.executable, "-m", "monitor.cli.main", "--config", str(config), *args],
-            stdout=self._out, stderr=subprocess.STDOUT, cwd=REPO, env=monitor_env(), start_new_session=True,
+            stdout=self._out, stderr=subprocess.STDOUT, cwd=REPO, env={**monitor_env(), **(env or {})},
+            start_new_session=True,
         )
 
     @property

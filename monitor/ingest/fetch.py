@@ -232,7 +232,8 @@ class HostGate(Protocol):
         ...
 
     async def article_pause(self, host: str) -> None:
-        """Wait for this host's next article-page time, over every process."""
+        """Wait for this host's next article-page time, over every process (the caller holds
+        one of the host's slots, so the page goes out right after)."""
         ...
 
 
@@ -410,10 +411,9 @@ class Fetcher:
             host = target.raw_host or ""
             if kind == "page" and not await self._robots_allow(target, policy):
                 raise _Failure(ErrorKind.ROBOTS, f"robots.txt of {host} disallows {url}")
-            if kind == "article":
-                await self._article_pause(host)
             response = await self._request(
-                target, policy, etag, last_modified, budget, self.http.max_body
+                target, policy, etag, last_modified, budget, self.http.max_body,
+                article=kind == "article",
             )
             if response.status not in REDIRECT_STATUSES:
                 return self._check_status(
@@ -478,34 +478,56 @@ class Fetcher:
         last_modified: str | None,
         budget: list[float],
         cap: int,
+        *,
+        article: bool = False,
     ) -> _Response:
         host = target.raw_host or ""
         per_host = self._per_host.setdefault(host, asyncio.Semaphore(self.http.per_host))
         shared = self.gate.slot(host) if self.gate is not None else contextlib.nullcontext()
-        async with per_host, self._global, shared:
-            # The deadline counts only time spent holding a slot: waiting in line is not the
-            # server's fault, and a slow server then cannot hold the slot beyond the deadline.
-            started = time.monotonic()
-            sockets: list[socket.socket] = []
-            token = _SOCKETS.set(sockets)
-            try:
-                async with asyncio.timeout(max(budget[0], 0.001)):
-                    return await self._exchange(target, policy, etag, last_modified, cap)
-            except TimeoutError as exc:
-                if isinstance(exc, aiohttp.ServerTimeoutError):
-                    phase = _timeout_phase(exc, target.scheme == "https" and any(map(_connected, sockets)))
-                    raise _Failure(ErrorKind.TIMEOUT, f"{host} {phase}") from exc
-                raise _Failure(
-                    ErrorKind.TIMEOUT,
-                    f"{host} did not finish within the {self.http.deadline.total_seconds():g} s deadline",
-                ) from exc
-            except aiohttp.ClientError as exc:
-                raise _classify(exc, host) from exc
-            except (ssl.SSLError, OSError) as exc:
-                raise _classify(exc, host) from exc
-            finally:
-                _SOCKETS.reset(token)
-                budget[0] -= time.monotonic() - started
+        async with per_host, shared:
+            if article:
+                # Paced holding the host's slot: an article page that waited for a slot (a slow
+                # request held it) would otherwise go out right behind another one, its turn
+                # long past. The global slot is taken after the pause, so no host's pause
+                # holds up the others.
+                await self._article_pause(host)
+            async with self._global:
+                return await self._exchange_within_deadline(target, policy, etag, last_modified, budget, cap)
+
+    async def _exchange_within_deadline(
+        self,
+        target: URL,
+        policy: AddressPolicy,
+        etag: str | None,
+        last_modified: str | None,
+        budget: list[float],
+        cap: int,
+    ) -> _Response:
+        """One request, holding its slots, within what is left of the deadline."""
+        host = target.raw_host or ""
+        # The deadline counts only time spent holding a slot: waiting in line is not the
+        # server's fault, and a slow server then cannot hold the slot beyond the deadline.
+        started = time.monotonic()
+        sockets: list[socket.socket] = []
+        token = _SOCKETS.set(sockets)
+        try:
+            async with asyncio.timeout(max(budget[0], 0.001)):
+                return await self._exchange(target, policy, etag, last_modified, cap)
+        except TimeoutError as exc:
+            if isinstance(exc, aiohttp.ServerTimeoutError):
+                phase = _timeout_phase(exc, target.scheme == "https" and any(map(_connected, sockets)))
+                raise _Failure(ErrorKind.TIMEOUT, f"{host} {phase}") from exc
+            raise _Failure(
+                ErrorKind.TIMEOUT,
+                f"{host} did not finish within the {self.http.deadline.total_seconds():g} s deadline",
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise _classify(exc, host) from exc
+        except (ssl.SSLError, OSError) as exc:
+            raise _classify(exc, host) from exc
+        finally:
+            _SOCKETS.reset(token)
+            budget[0] -= time.monotonic() - started
 
     async def _exchange(
         self, target: URL, policy: AddressPolicy, etag: str | None, last_modified: str | None, cap: int

@@ -4,9 +4,9 @@ advisory lock; standbys try again every second.
 Every second the leader drops claims that expired (the sweeper), claims due sources with
 FOR UPDATE SKIP LOCKED, groups them by host (at most `distributed.batch_size` a batch, at
 most one batch of a host in flight), and hands each batch to the dispatcher (a Celery
-`poll_batch` task) after the claim is committed. A claim whose task never runs expires and
-its sources go out again under a new token; a task that runs late finds its token gone and
-writes nothing. It also publishes the validated feeds.yaml as a new configuration version
+`poll_batch` task) before the claim commits, so a leader killed in between leaves no claim
+behind. A claim whose task never runs expires and its sources go out again under a new
+token; a task that runs late finds its token gone and writes nothing. It also publishes the validated feeds.yaml as a new configuration version
 when it changes, runs the digests and retention, and sets the backlog gauges.
 """
 
@@ -55,6 +55,8 @@ class Leader:
         self.digests, self.retention = digests, retention
         self.version = 0
         self.rng = random.Random()
+        self._office_since: float | None = None  # monotonic time the lock was taken
+        self._dispatched = False  # since taking office (its first dispatch is logged)
 
     @property
     def settings(self) -> Settings:
@@ -72,6 +74,7 @@ class Leader:
                 lock.release()
 
     async def _lead(self, lock: RoleLock, stopping: asyncio.Event) -> None:
+        self._office_since = time.monotonic()
         await asyncio.to_thread(self.take_office)
         last = {"config": time.monotonic(), "digests": 0.0, "retention": time.monotonic()}
         while not stopping.is_set():
@@ -108,6 +111,7 @@ class Leader:
         self.publish()
         with self.store.transaction() as conn:
             cluster.take_role(conn, "leader", holder_name(), self.clock())
+        self._dispatched = False
         log.info("leading", extra={"holder": holder_name(), "config_version": self.version})
 
     def publish(self) -> None:
@@ -120,29 +124,48 @@ class Leader:
             cluster.sync_schedule(conn, wanted, now)
 
     def tick(self) -> list[cluster.Batch]:
-        """One round: sweep, claim, dispatch; the batches dispatched."""
+        """One round: sweep, claim, dispatch; the batches dispatched.
+
+        The tasks go out inside the claiming transaction, before it commits: a leader that dies
+        between the two leaves no claim behind (its successor dispatches those sources in its
+        first round; a task it did send finds no claim and is dropped). Sent after the commit,
+        a claim whose task never left would wait out `distributed.claim_timeout`. A worker's
+        check of its claim waits for this transaction to end (`cluster.claimed`)."""
         now = self.clock()
         conf = self.settings.distributed
+        sent: list[cluster.Batch] = []
         with self.store.transaction() as conn:
             expired = cluster.release_expired(conn, now)
             batches = cluster.claim_due(conn, now, per_batch=conf.batch_size, ttl=conf.claim_timeout)
+            for n, batch in enumerate(batches):
+                try:
+                    self.dispatch(self.version, batch)
+                except Exception as exc:  # broker down: give these claims back, try next tick
+                    unsent = batches[n:]
+                    log.error(
+                        "could not dispatch %d batch(es); trying again next round: %s", len(unsent),
+                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                    )
+                    for batch_ in unsent:
+                        cluster.release_claim(conn, batch_.source_ids, batch_.token)
+                    break
+                sent.append(batch)
             cluster.heartbeat(conn, "leader", holder_name(), now)
         if expired:
             log.warning("claims expired; dispatching their sources again", extra={"sources": expired[:20], "count": len(expired)})
-        sent = []
-        for batch in batches:
-            try:
-                self.dispatch(self.version, batch)
-                sent.append(batch)
-            except Exception as exc:  # broker down: give the claims back, try next tick
-                log.error("could not dispatch a batch: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-                self._unclaim(batch)
+        if sent and not self._dispatched:
+            # After a failover this line says when polling resumed (README: within seconds).
+            self._dispatched = True
+            since = self._office_since
+            log.info(
+                "first dispatch as leader",
+                extra={
+                    "holder": holder_name(), "batches": len(sent), "sources": sum(len(b.source_ids) for b in sent),
+                    "seconds_since_lock": round(time.monotonic() - since, 3) if since is not None else None,
+                },
+            )
         self._gauges(now)
         return sent
-
-    def _unclaim(self, batch: cluster.Batch) -> None:
-        with self.store.transaction() as conn:
-            cluster.release_claim(conn, batch.source_ids, batch.token)
 
     def _gauges(self, now: datetime) -> None:
         with self.store.connect() as conn:

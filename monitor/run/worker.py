@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from celery import Celery
+from sqlalchemy.exc import OperationalError
 
 from monitor.config.settings import Settings
 from monitor.ingest.fetch import Fetcher
@@ -147,9 +148,17 @@ async def poll_one(state: Child, rt: Runtime, token: str, source_id: str) -> str
     if source is None:  # removed by a newer configuration than the leader's claim
         await asyncio.to_thread(_release, state.store, source_id, token)
         return "removed"
-    with state.store.connect() as conn:
-        if cluster.claimed(conn, source_id) != token:
-            return "claim_lost"  # polled already (a task run twice) or dispatched again
+    try:
+        mine = await asyncio.to_thread(_claim_is, state.store, source_id, token)
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) != cluster.LOCK_NOT_AVAILABLE:
+            raise
+        # The leader's claiming transaction held the row too long (a hung leader): the claim,
+        # if it commits, expires and the sweeper dispatches the source again.
+        log.warning("claim check timed out; the source waits for the sweeper", extra={"source": source_id})
+        return "claim_unchecked"
+    if not mine:
+        return "claim_lost"  # polled already (a task run twice), dispatched again, or its leader died
     try:
         polled = await fetch_and_gather(source, rt)
     except Exception:
@@ -177,6 +186,11 @@ def _commit(store: Store, source_id: str, token: str, now: Any, polled: Gathered
             conn, source_id=source_id, token=token, shard=0, polled_at=now, report=report_of(polled),
             items=items, health=polled.health, next_check_at=due,
         )
+
+
+def _claim_is(store: Store, source_id: str, token: str) -> bool:
+    with store.connect() as conn:
+        return cluster.claimed(conn, source_id) == token
 
 
 def _release(store: Store, source_id: str, token: str) -> None:

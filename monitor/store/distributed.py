@@ -150,8 +150,20 @@ def make_due(conn: Connection, source_ids: Iterable[str], now: datetime) -> None
     conn.execute(update(source_state).where(source_state.c.source_id.in_(list(source_ids))).values(next_check_at=now))
 
 
-def claimed(conn: Connection, source_id: str) -> str | None:
-    return conn.execute(select(source_state.c.claim_token).where(source_state.c.source_id == source_id)).scalar()
+CLAIM_CHECK_LOCK_TIMEOUT = "30s"
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's error when lock_timeout ran out
+
+
+def claimed(conn: Connection, source_id: str, *, wait: str = CLAIM_CHECK_LOCK_TIMEOUT) -> str | None:
+    """The source's claim token, as a worker checks it before polling. The leader sends a
+    batch before its claim commits, so this waits (a share lock, at most `wait`, then
+    PostgreSQL's lock_timeout error 55P03) for a claiming transaction that holds the row: it
+    sees the claim as that ends — the token, or none when the leader died first — never the
+    state before it."""
+    conn.execute(text("SELECT set_config('lock_timeout', :wait, true)"), {"wait": wait})
+    return conn.execute(
+        select(source_state.c.claim_token).where(source_state.c.source_id == source_id).with_for_update(read=True)
+    ).scalar()
 
 
 # -- a fetch worker's commit -------------------------------------------------------------------

@@ -560,6 +560,31 @@ async def test_article_requests_to_one_host_are_spaced(server: LocalServer) -> N
     assert len(gaps) == 2 and min(gaps) >= 0.18  # a lower bound that sleeping guarantees
 
 
+async def test_article_pages_that_waited_for_a_busy_host_still_go_out_spaced(server: LocalServer) -> None:
+    """A slow request holds the host's only slot while two article pages wait for it: their
+    turns pass meanwhile, but they must not then go out back to back (they did, 0.4 ms
+    apart, when the pause came before the slot)."""
+    arrivals: list[float] = []
+
+    async def slow_feed(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(1.0)
+        return web.Response(body=RSS)
+
+    async def story(request: web.Request) -> web.StreamResponse:
+        arrivals.append(time.monotonic())
+        return web.Response(text="<html>story</html>")
+
+    feed = server.add("/feed", slow_feed)
+    pages = [server.add(f"/story{n}", story) for n in range(2)]
+    async with Fetcher(http(allow_private_addresses=True, per_host=1, article_min_interval="0.3s")) as fetcher:
+        busy = asyncio.ensure_future(fetcher.fetch("feed", feed, now=NOW))
+        await asyncio.sleep(0.1)  # the feed request holds the slot
+        results = await asyncio.gather(*(fetcher.fetch("a", url, kind="article", now=NOW) for url in pages))
+        assert (await busy).ok
+    assert all(r.ok for r in results)
+    assert len(arrivals) == 2 and arrivals[1] - arrivals[0] >= 0.25, arrivals  # 0.3 s less a connect
+
+
 # ------------------------------------------------------------------ concurrency
 
 
