@@ -497,9 +497,13 @@ def compose_distributed(doc: dict[str, Any], base: Path) -> list[str]:
         broker = str(env.get("MONITOR_BROKER_URL", ""))
         if not broker.startswith("amqp://") or "@rabbitmq:" not in broker:
             problems.append(f"service {name}: MONITOR_BROKER_URL should point at the rabbitmq service (amqp://…@rabbitmq:5672//)")
+        # `monitor run --role …` serves /healthz (the image's HEALTHCHECK); Celery's worker does not.
         test = (service.get("healthcheck") or {}).get("test")
-        if not test or "/healthz" in json.dumps(test):
-            problems.append(f"service {name}: needs a healthcheck of its own (the image's asks /healthz, which only `monitor run` serves)")
+        command = service.get("command") or [""]
+        words = command.split() if isinstance(command, str) else [str(word) for word in command]
+        serves_health = words[:1] == ["run"]
+        if not serves_health and (not test or "/healthz" in json.dumps(test)):
+            problems.append(f"service {name}: needs a healthcheck of its own (the image's asks /healthz, which `monitor worker` does not serve)")
         if service.get("container_name") or service.get("ports"):
             problems.append(f"service {name}: no container_name or published ports (replicas would collide)")
     for name in STANDBY_ROLES:

@@ -181,13 +181,13 @@ def test_compose_typos_and_a_lone_leader_fail(tmp_path: Path) -> None:
     services["worker"]["command"] = ["worker", "--concurency", "2"]
     services["analysis"]["command"] = "run --role leader"
     services["leader"]["deploy"]["replicas"] = 1
-    services["leader"]["healthcheck"]["test"] = ["CMD", "monitor", "db", "curent"]
+    services["worker"]["healthcheck"]["test"] = ["CMD", "monitor", "db", "curent"]
     del services["rabbitmq"]["profiles"]
     services["worker"]["depends_on"] = ["postgres", "rabbitmq"]
     problems = "\n".join(verify.check_compose(_compose_copy(tmp_path, doc)).problems)
     assert "service worker: command `monitor worker --concurency 2`: monitor: error: unrecognized arguments: --concurency 2" in problems
     assert "service analysis: its command runs leader, not analysis" in problems
-    assert "service leader: healthcheck `monitor db curent`" in problems
+    assert "service worker: healthcheck `monitor db curent`" in problems
     assert "service leader: deploy.replicas should be 2" in problems
     assert "must start the one-process monitor and postgres only, not monitor, postgres, rabbitmq" in problems
     assert "service worker must depend on rabbitmq with condition: service_healthy" in problems

@@ -12,7 +12,8 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from monitor.clock import utc_now
@@ -65,6 +66,27 @@ def _stop_on_signals(stopping: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stopping.set)
 
 
+@dataclass
+class _Role:
+    """What the health server reads of a role (`monitor.ops.server.AppLike`, `ServiceLike`):
+    its configuration and store; `ready` while its loop runs. A standby is ready too: it is
+    healthy, and takes the role within a second of the holder's death."""
+
+    holder: ConfigHolder
+    store: Store
+    ready: bool = True
+
+
+@contextlib.asynccontextmanager
+async def _endpoints(holder: ConfigHolder, store: Store) -> AsyncIterator[None]:
+    """`/healthz`, `/readyz` and `/metrics` (the leader's backlog gauges, the owner's outbox and
+    developments) when `server.enabled` is set, as `monitor run` serves them."""
+    from monitor.ops.server import serve_if_enabled
+
+    role = _Role(holder, store)
+    async with serve_if_enabled(role, role):
+        yield
+
 async def run_leader(config_path: str | Path) -> int:
     from alerts.digest import make_digest_job
     from monitor.run.retention import make_retention_job
@@ -81,7 +103,8 @@ async def run_leader(config_path: str | Path) -> int:
         )
         stopping = asyncio.Event()
         _stop_on_signals(stopping)
-        await leader.run(stopping)
+        async with _endpoints(holder, store):
+            await leader.run(stopping)
     return 0
 
 
@@ -94,7 +117,8 @@ async def run_analysis(config_path: str | Path) -> int:
         stopping = asyncio.Event()
         _stop_on_signals(stopping)
         try:
-            await owner.run(stopping)
+            async with _endpoints(holder, store):
+                await owner.run(stopping)
         finally:
             with contextlib.suppress(Exception):
                 relay.release()
