@@ -435,7 +435,7 @@ class Distributed(Strict):
         None,
         description="Celery broker of the distributed mode (`amqp://…` for RabbitMQ, `redis://…`), from the environment: `${MONITOR_BROKER_URL}`. Unset: one process does everything (`monitor run`).",
     )
-    batch_size: int = Field(50, ge=1, le=50, description="Most sources of one host in one `poll_batch` task (at most one batch per host is in flight).")
+    batch_size: int = Field(50, ge=1, le=50, description="Most sources in one `poll_batch` task. A host's due sources go in one batch (at most one batch per host is in flight); hosts with few sources share a batch, so a worker has work for its whole `http.concurrency`.")
     queue: str = Field("monitor.poll", pattern=r"^[A-Za-z0-9_.:-]{1,100}$", description="Broker queue of the `poll_batch` tasks (several monitors can share one broker with a queue each).")
     claim_timeout: Duration = Field(timedelta(minutes=5), description="How long a dispatched batch may take before the leader's sweeper dispatches its sources again (the old claim can then commit nothing).")
 

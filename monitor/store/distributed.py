@@ -73,16 +73,35 @@ def sync_schedule(conn: Connection, wanted: Sequence[Scheduled], now: datetime) 
 
 @dataclass(frozen=True)
 class Batch:
-    """Due sources of one host, claimed under one token, for one `poll_batch` task."""
+    """Due sources claimed under one token, for one `poll_batch` task: whole host groups (a
+    host's due sources never split over two batches in flight), several hosts per batch."""
 
-    host: str
+    hosts: tuple[str, ...]
     token: str
     source_ids: tuple[str, ...]
 
 
+def pack_hosts(by_host: dict[str, list[str]], per_batch: int) -> list[tuple[list[str], tuple[str, ...]]]:
+    """Host groups packed into batches of at most `per_batch` sources, in due order. A task
+    then has work for the worker's whole `http.concurrency` (one source per host per task
+    would leave a worker one request in flight); a host's group is never split."""
+    packed: list[tuple[list[str], tuple[str, ...]]] = []
+    hosts: list[str] = []
+    ids: list[str] = []
+    for host, group in by_host.items():
+        if ids and len(ids) + len(group) > per_batch:
+            packed.append((hosts, tuple(ids)))
+            hosts, ids = [], []
+        hosts.append(host)
+        ids.extend(group)
+    if ids:
+        packed.append((hosts, tuple(ids)))
+    return packed
+
+
 def claim_due(conn: Connection, now: datetime, *, per_batch: int, ttl: timedelta, limit: int = 5000) -> list[Batch]:
-    """Claim due sources, grouped by host: at most `per_batch` per batch and no host with a batch
-    already in flight. Rows another transaction holds are skipped (FOR UPDATE SKIP LOCKED)."""
+    """Claim due sources, grouped by host (at most `per_batch` of a host, none of a host with a
+    batch already in flight), host groups packed into batches of at most `per_batch`. Rows another transaction holds are skipped (FOR UPDATE SKIP LOCKED)."""
     busy = select(source_state.c.host).where(source_state.c.claim_token.is_not(None), source_state.c.host.is_not(None))
     due = (
         select(source_state.c.source_id, source_state.c.host)
@@ -101,7 +120,7 @@ def claim_due(conn: Connection, now: datetime, *, per_batch: int, ttl: timedelta
         taken = by_host.setdefault(row.host or "", [])
         if len(taken) < per_batch:
             taken.append(row.source_id)
-    batches = [Batch(host, secrets.token_hex(16), tuple(ids)) for host, ids in by_host.items()]
+    batches = [Batch(tuple(hosts), secrets.token_hex(16), ids) for hosts, ids in pack_hosts(by_host, per_batch)]
     for batch in batches:
         conn.execute(
             update(source_state)

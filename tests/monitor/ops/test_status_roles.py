@@ -143,7 +143,7 @@ def test_backlog_counts_what_the_store_functions_wrote(pg_url: str, pg_store: St
     with pg_store.transaction() as conn:  # a batch whose task never ran: its claim expired
         (stuck,) = cluster.claim_due(conn, now - timedelta(minutes=5), per_batch=50, ttl=timedelta(minutes=1), limit=1)
     with pg_store.transaction() as conn:  # host a is busy with s1, so s2 waits
-        batches = {b.host: b for b in cluster.claim_due(conn, now, per_batch=50, ttl=timedelta(minutes=5))}
+        batches = {h: b for b in cluster.claim_due(conn, now, per_batch=50, ttl=timedelta(minutes=5)) for h in b.hosts}
     assert stuck.source_ids == ("s1",) and set(batches) == {"b", "c"}
     for source_id, host, polled in (("s3", "b", now - timedelta(minutes=2)), ("s4", "c", now - timedelta(seconds=30))):
         with pg_store.transaction() as conn:

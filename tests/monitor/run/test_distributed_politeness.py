@@ -165,6 +165,7 @@ sources:
 distributed:
   broker_url: {broker}
   queue: {queue}
+  batch_size: 1  # a task per feed: the feeds spread over all the workers, whose shared limits this test loads
 """
     )
     return path
