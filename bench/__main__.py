@@ -24,7 +24,8 @@ from typing import Any
 from bench.common import ROOT, progress
 
 RESULTS_DIR = ROOT / "bench" / "results"
-PACKAGES = ("aiohttp", "feedparser", "lxml", "SQLAlchemy", "datasketch", "rss2email", "psutil", "slack-sdk", "APScheduler", "pydantic")
+ALL_PARTS = ("poll", "analysis", "alerts", "hostile", "distributed")
+PACKAGES = ("aiohttp", "feedparser", "lxml", "SQLAlchemy", "datasketch", "rss2email", "psutil", "slack-sdk", "APScheduler", "pydantic", "celery", "psycopg")
 
 
 @dataclass(frozen=True)
@@ -37,10 +38,11 @@ class Plan:
     interval: float
     events: int
     hostile_runs: int = 3
+    distributed_runs: int = 3
 
 
 FULL = Plan(feeds=2000, poll_runs=3, sizes=(10_000, 100_000, 1_000_000), analysis_articles=1000, analysis_runs=3, interval=10, events=8)
-QUICK = Plan(feeds=20, poll_runs=1, sizes=(1_000, 3_000), analysis_articles=40, analysis_runs=1, interval=5, events=2, hostile_runs=1)
+QUICK = Plan(feeds=20, poll_runs=1, sizes=(1_000, 3_000), analysis_articles=40, analysis_runs=1, interval=5, events=2, hostile_runs=1, distributed_runs=1)
 
 
 def machine() -> dict[str, Any]:
@@ -73,19 +75,32 @@ def machine() -> dict[str, Any]:
     }
 
 
+def _stop_on_sigterm() -> None:
+    """`timeout`, CI or an operator's kill: unwind, so every part stops the processes it
+    started (they run in sessions of their own) and drops its schemas and queues."""
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Run the benchmarks and print one table.")
     parser.add_argument("--quick", action="store_true", help="reduced sizes, a few minutes")
-    parser.add_argument("--only", choices=("poll", "analysis", "alerts", "hostile"), action="append", help="run only these parts (repeatable)")
+    parser.add_argument("--only", choices=ALL_PARTS, action="append", help="run only these parts (repeatable)")
     parser.add_argument("--feeds", type=int, help="override the number of feeds of the poll cycle")
     args = parser.parse_args(argv)
+    _stop_on_sigterm()
     plan = QUICK if args.quick else FULL
     if args.feeds:
         plan = Plan(**{**plan.__dict__, "feeds": args.feeds})
-    parts = set(args.only or ("poll", "analysis", "alerts", "hostile"))
+    parts = set(args.only or ALL_PARTS)
 
     from bench.alert_latency import run_alert_latency
     from bench.analysis import run_analysis
+    from bench.distributed import run_distributed
     from bench.hostile import run_hostile
     from bench.poll import ChangeDetection, Floor, Monitor, Naive, Rss2Email, run_poll
     from bench.report import render_table, summarize
@@ -122,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             result["alerts"] = run_alert_latency(interval=plan.interval, events=plan.events, workdir=workdir)
         if "hostile" in parts:
             result["hostile"] = run_hostile(runs=plan.hostile_runs, workdir=workdir, quick=args.quick)
+        if "distributed" in parts:
+            result["distributed"] = run_distributed(feeds=plan.feeds, runs=plan.distributed_runs, latency=0.05, workdir=workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     result["seconds"] = time.monotonic() - started

@@ -92,10 +92,14 @@ class ChildCPU:
 class LongLived:
     """A contender process speaking the `bench.peers.driver` protocol."""
 
-    def __init__(self, command: Sequence[str], *, cwd: Path | None = None, start_timeout: float = 180) -> None:
+    def __init__(
+        self, command: Sequence[str], *, cwd: Path | None = None, start_timeout: float = 180, env: dict[str, str] | None = None,
+        log: Path | None = None,
+    ) -> None:
+        self._log = open(log, "wb") if log else None  # noqa: SIM115 - the process writes it until it ends
         self.proc = subprocess.Popen(
-            list(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            env=child_env(), cwd=cwd, text=True, bufsize=1,
+            list(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log or subprocess.DEVNULL,
+            env={**child_env(), **(env or {})}, cwd=cwd, text=True, bufsize=1,
         )
         first = self._read(start_timeout)
         self.error: str | None = None if first.get("ready") else first.get("error", "did not start")
@@ -142,6 +146,18 @@ class LongLived:
             except (OSError, subprocess.TimeoutExpired):
                 self.proc.kill()
                 self.proc.wait()
+        if self._log is not None:
+            self._log.close()
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds so far of a process and its descendants (0 when it is gone)."""
+    import psutil
+
+    try:
+        return _tree_cpu(psutil.Process(pid))
+    except psutil.Error:
+        return 0.0
 
 
 def _tree_cpu(proc: Any) -> float:

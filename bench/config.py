@@ -28,8 +28,11 @@ def write_config(
     channel: str = "alerts",
     outlets: list[str] | None = None,
     topics: list[dict[str, object]] | None = None,
+    store_url: str = "sqlite:///monitor.db",
+    distributed: dict[str, object] | None = None,
 ) -> Path:
-    """A valid feeds.yaml for `urls` in `directory` (its SQLite store next to it)."""
+    """A valid feeds.yaml for `urls` in `directory` (its SQLite store next to it, unless
+    `store_url` names another; `distributed` is the distributed mode's section)."""
     directory.mkdir(parents=True, exist_ok=True)
     sources = []
     for i, url in enumerate(urls):
@@ -43,13 +46,15 @@ def write_config(
             "user_agent": "exportwatch-monitor-bench/0.1 (+https://github.com/exportwatch/monitor)",
             "allow_private_addresses": True,  # the farm's hosts are 127.x.y.z
         },
-        "store": {"url": "sqlite:///monitor.db"},
+        "store": {"url": store_url},
         "sources": sources,
         "topics": topics or [{"id": "markets", "name": "Markets", "rules": {"any": MARKETS_TERMS}, "min_sources": 2}],
     }
     if slack_base_url:
         config["slack"] = {"base_url": slack_base_url, "token": slack_token}
         config["routes"] = [{"topic": str(t["id"]), "channel": channel} for t in config["topics"]]  # type: ignore[index, union-attr]
+    if distributed:
+        config["distributed"] = distributed
     path = directory / "feeds.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return path

@@ -176,9 +176,12 @@ class Leader:
 
     # -- barrier mode (`run --once`) --------------------------------------------------------
 
-    async def poll_all_once(self, *, timeout: timedelta = timedelta(minutes=10)) -> None:
-        """Every configured source due now; dispatch until every one was polled (the barrier)."""
-        await asyncio.to_thread(self.take_office)
+    async def poll_all_once(self, *, timeout: timedelta = timedelta(minutes=10), take_office: bool = True) -> None:
+        """Every configured source due now; dispatch until every one was polled (the barrier).
+        `take_office=False`: this leader published the configuration already (a leader that
+        runs round after round, as the bench's does)."""
+        if take_office:
+            await asyncio.to_thread(self.take_office)
         ids = [s.id for s in effective_sources(self.settings)]
         with self.store.transaction() as conn:
             cluster.make_due(conn, ids, self.clock())

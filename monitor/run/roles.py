@@ -186,9 +186,23 @@ class PostgresHostGate:
     on a pooled connection held for the request, so a killed worker frees its slots."""
 
     POLL_SECONDS = 0.02
-
     def __init__(self, store: Store, http: Http) -> None:
         self.store, self.http = store, http
+        # Slots are held on connections of the gate's own, at most `http.concurrency` at once
+        # (more slots than requests in flight would only keep other workers off a host). A
+        # batch of many hosts takes its slots before the Fetcher's global limit; on the store's
+        # pool they would leave no connection for the commits. The connections stay open in
+        # autocommit between slots: a slot is then two statements (lock, unlock), not a pool
+        # checkout, a ping and a reset besides.
+        connections = http.concurrency
+        self._slots = Store.open(store.engine.url.render_as_string(hide_password=False), pool=connections)
+        self._connections = asyncio.Semaphore(connections)
+        self._idle: list[Connection] = []  # list.append / pop are atomic: threads share it
+
+    def close(self) -> None:
+        while self._idle:
+            self._discard(self._idle.pop())
+        self._slots.close()
 
     @contextlib.asynccontextmanager
     async def slot(self, host: str) -> AsyncIterator[object]:
@@ -196,33 +210,56 @@ class PostgresHostGate:
         try:
             yield key
         finally:
-            await asyncio.to_thread(self._give_back, conn, key)
+            try:
+                await asyncio.to_thread(self._give_back, conn, key)
+            finally:
+                self._connections.release()
 
     async def _take(self, host: str) -> tuple[Connection, str]:
         while True:
-            found = await asyncio.to_thread(self._try_slots, host)
+            await self._connections.acquire()
+            try:
+                found = await asyncio.to_thread(self._try_slots, host)
+            except BaseException:
+                self._connections.release()
+                raise
             if found is not None:
-                return found
+                return found  # its connection is given back with the slot
+            self._connections.release()
             await asyncio.sleep(self.POLL_SECONDS)
 
+    def _connection(self) -> Connection:
+        try:
+            return self._idle.pop()
+        except IndexError:
+            return self._slots.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
     def _try_slots(self, host: str) -> tuple[Connection, str] | None:
-        conn = self.store.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        conn = self._connection()
         try:
             for slot in range(self.http.per_host):
                 key = cluster.host_slot_key(host, slot)
                 if cluster.try_advisory_lock(conn, key):
                     return conn, key
         except BaseException:
-            conn.close()
+            self._discard(conn)  # broken, or in an unknown state: never reused
             raise
-        conn.close()
+        self._idle.append(conn)
         return None
 
-    @staticmethod
-    def _give_back(conn: Connection, key: str) -> None:
+    def _give_back(self, conn: Connection, key: str) -> None:
         try:
             cluster.advisory_unlock(conn, key)
-        finally:
+        except BaseException:
+            self._discard(conn)  # its session ends, and the lock with it
+            raise
+        self._idle.append(conn)
+
+    @staticmethod
+    def _discard(conn: Connection) -> None:
+        with contextlib.suppress(Exception):
+            conn.invalidate()
+        with contextlib.suppress(Exception):
             conn.close()
 
     async def article_pause(self, host: str) -> None:

@@ -21,10 +21,12 @@ import contextlib
 import logging
 import os
 import random
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from celery import Celery
+from celery.signals import worker_process_init
 from sqlalchemy.exc import OperationalError
 
 from monitor.config.settings import Settings
@@ -32,8 +34,8 @@ from monitor.ingest.fetch import Fetcher
 from monitor.models import SourceHealth
 from monitor.run.owner import report_of
 from monitor.run.pipeline import Gathered, PollReport, Runtime, fetch_and_gather
-from monitor.run.roles import PostgresHostGate, VersionedSettings
-from monitor.store import Store
+from monitor.run.roles import DistributedError, PostgresHostGate, VersionedSettings
+from monitor.store import Store, sources
 from monitor.store import distributed as cluster
 from monitor.story.analysis import Analyzer
 
@@ -66,6 +68,10 @@ def celery_app(broker_url: str, settings: Settings) -> Celery:
         task_publish_retry_policy={"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5},
     )
     app.task(name=TASK, ignore_result=True)(poll_batch)
+    # Each pool child readies its store, fetcher and configuration right after the fork, not
+    # in its first batch; Celery gives the child this long before it counts it as failed.
+    app.conf.worker_proc_alive_timeout = 60
+    worker_process_init.connect(warm_child, weak=False, dispatch_uid="monitor.warm_child")
     return app
 
 
@@ -79,15 +85,28 @@ def dispatcher(app: Celery):  # noqa: ANN201 - returns the leader's Dispatch cal
 # -- in each pool child -----------------------------------------------------------------------
 
 
+# Threads of a pool child's event loop (its store calls, parsing, the host gate): asyncio's
+# default of cores + 4 made ten sources in hand queue for a thread. The store's pool matches,
+# so no call waits for a connection, and none is opened and closed as an overflow.
+CHILD_THREADS = 16
+
+
+def _child_loop() -> asyncio.AbstractEventLoop:
+    loop = asyncio.new_event_loop()
+    loop.set_default_executor(ThreadPoolExecutor(CHILD_THREADS, thread_name_prefix="monitor-worker"))
+    return loop
+
+
 @dataclass
 class Child:
     """One pool child's long-lived state."""
 
     store: Store
-    loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
+    loop: asyncio.AbstractEventLoop = field(default_factory=_child_loop)
     versions: VersionedSettings | None = None
     runtime: Runtime | None = None
     fetcher: Fetcher | None = None
+    gate: PostgresHostGate | None = None
     rng: random.Random = field(default_factory=random.Random)
 
     def runtime_for(self, version: int) -> Runtime:
@@ -96,7 +115,10 @@ class Child:
         if self.runtime is None or self.fetcher is None or self.runtime.settings.http != settings.http:
             if self.fetcher is not None:
                 self.loop.run_until_complete(self.fetcher.__aexit__(None, None, None))
-            self.fetcher = Fetcher(settings.http, gate=PostgresHostGate(self.store, settings.http))
+            if self.gate is not None:
+                self.gate.close()
+            self.gate = PostgresHostGate(self.store, settings.http)
+            self.fetcher = Fetcher(settings.http, gate=self.gate)
             self.loop.run_until_complete(self.fetcher.__aenter__())
             self.runtime = Runtime(settings=settings, store=self.store, fetcher=self.fetcher, analyzer=Analyzer(), topics=None, sources={})  # type: ignore[arg-type]
         if self.runtime.settings is not settings or not self.runtime.sources:
@@ -112,9 +134,25 @@ def child() -> Child:
     global _CHILD
     if _CHILD is None:
         url = os.environ.get(STORE_URL_ENV, "")
-        store = Store.open(url)
+        store = Store.open(url, pool=CHILD_THREADS)
         _CHILD = Child(store=store, versions=VersionedSettings(store))
     return _CHILD
+
+
+def warm_child(**_: object) -> None:
+    """A new pool child: open the store, read the newest configuration, start the fetcher, so
+    the first batch polls at once. A failure here is only logged: the first task tries again
+    and reports it there."""
+    try:
+        state = child()
+        assert state.versions is not None
+        version, _settings = state.versions.get()
+        state.runtime_for(version)
+        log.info("fetch worker child ready", extra={"config_version": version})
+    except DistributedError as exc:
+        log.info("fetch worker child ready; %s", exc)
+    except Exception:
+        log.exception("fetch worker child could not get ready; its first batch tries again")
 
 
 def poll_batch(version: int, token: str, source_ids: list[str]) -> dict[str, int]:
@@ -134,31 +172,42 @@ def poll_batch(version: int, token: str, source_ids: list[str]) -> dict[str, int
 
 
 async def run_batch(state: Child, rt: Runtime, token: str, source_ids: list[str]) -> dict[str, int]:
-    rt.health.clear()  # another worker may have polled these sources last: read the store
-    results = await asyncio.gather(*(poll_one(state, rt, token, sid) for sid in source_ids))
     counts: dict[str, int] = {}
-    for outcome in results:
+    try:
+        tokens, healths = await asyncio.to_thread(_batch_state, state.store, source_ids)
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) != cluster.LOCK_NOT_AVAILABLE:
+            raise
+        # The leader's claiming transaction held the rows too long (a hung leader): the claims,
+        # if they commit, expire and the sweeper dispatches the sources again.
+        log.warning("claim check timed out; the batch waits for the sweeper", extra={"sources": source_ids[:10]})
+        return {"claim_unchecked": len(source_ids)}
+    # Another worker may have polled these sources last: their health (validators, failures)
+    # comes from the store, read for the whole batch at once and off the event loop.
+    rt.health.clear()
+    rt.health.update(healths)
+    # At most `http.concurrency` sources in hand at once, so their commits stay within the
+    # store's connection pool whatever the batch size.
+    in_hand = asyncio.Semaphore(rt.settings.http.concurrency)
+
+    async def one(source_id: str) -> str:
+        if tokens.get(source_id) != token:
+            return "claim_lost"  # polled already (a task run twice), dispatched again, or its leader died
+        async with in_hand:
+            return await poll_one(state, rt, token, source_id)
+
+    for outcome in await asyncio.gather(*(one(sid) for sid in source_ids)):
         counts[outcome] = counts.get(outcome, 0) + 1
     log.info("batch polled", extra={"token": token[:8], "sources": len(source_ids), **counts})
     return counts
 
 
 async def poll_one(state: Child, rt: Runtime, token: str, source_id: str) -> str:
+    """Poll one source whose claim the batch's check found ours; commit what it gathered."""
     source = rt.sources.get(source_id)
     if source is None:  # removed by a newer configuration than the leader's claim
         await asyncio.to_thread(_release, state.store, source_id, token)
         return "removed"
-    try:
-        mine = await asyncio.to_thread(_claim_is, state.store, source_id, token)
-    except OperationalError as exc:
-        if getattr(exc.orig, "sqlstate", None) != cluster.LOCK_NOT_AVAILABLE:
-            raise
-        # The leader's claiming transaction held the row too long (a hung leader): the claim,
-        # if it commits, expires and the sweeper dispatches the source again.
-        log.warning("claim check timed out; the source waits for the sweeper", extra={"source": source_id})
-        return "claim_unchecked"
-    if not mine:
-        return "claim_lost"  # polled already (a task run twice), dispatched again, or its leader died
     try:
         polled = await fetch_and_gather(source, rt)
     except Exception:
@@ -188,9 +237,11 @@ def _commit(store: Store, source_id: str, token: str, now: Any, polled: Gathered
         )
 
 
-def _claim_is(store: Store, source_id: str, token: str) -> bool:
+def _batch_state(store: Store, source_ids: list[str]) -> tuple[dict[str, str | None], dict[str, SourceHealth]]:
+    """The batch's claim tokens (checked after the leader's claim committed) and health."""
     with store.connect() as conn:
-        return cluster.claimed(conn, source_id) == token
+        tokens = cluster.claims(conn, source_ids)
+        return tokens, sources.get_healths(conn, source_ids)
 
 
 def _release(store: Store, source_id: str, token: str) -> None:
@@ -199,6 +250,4 @@ def _release(store: Store, source_id: str, token: str) -> None:
 
 
 def cluster_health(conn: Any, source_id: str) -> SourceHealth:
-    from monitor.store import sources
-
     return sources.get_health(conn, source_id)

@@ -54,8 +54,9 @@ class Store:
         self.engine = engine
 
     @classmethod
-    def open(cls, url: str) -> Store:
-        """Open (not migrate) the database at `url`; SQLite's parent directory is created."""
+    def open(cls, url: str, *, pool: int | None = None) -> Store:
+        """Open (not migrate) the database at `url`; SQLite's parent directory is created.
+        `pool`: PostgreSQL connections kept at most (SQLAlchemy's 5 + 10 overflow otherwise)."""
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite":
             return cls(_sqlite_engine(url))
@@ -63,7 +64,8 @@ class Store:
             # The bare scheme operators paste from elsewhere means psycopg 3 here (the only
             # PostgreSQL driver we install), not SQLAlchemy's default psycopg2.
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return cls(create_engine(parsed, pool_pre_ping=True))
+        sized = {"pool_size": pool, "max_overflow": 0} if pool else {}
+        return cls(create_engine(parsed, pool_pre_ping=True, **sized))
 
     @property
     def dialect(self) -> str:

@@ -174,15 +174,25 @@ LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's error when lock_timeout ran out
 
 
 def claimed(conn: Connection, source_id: str, *, wait: str = CLAIM_CHECK_LOCK_TIMEOUT) -> str | None:
-    """The source's claim token, as a worker checks it before polling. The leader sends a
-    batch before its claim commits, so this waits (a share lock, at most `wait`, then
-    PostgreSQL's lock_timeout error 55P03) for a claiming transaction that holds the row: it
-    sees the claim as that ends — the token, or none when the leader died first — never the
-    state before it."""
+    """The source's claim token, as a worker checks it before polling (see `claims`)."""
+    return claims(conn, [source_id], wait=wait).get(source_id)
+
+
+def claims(conn: Connection, source_ids: Sequence[str], *, wait: str = CLAIM_CHECK_LOCK_TIMEOUT) -> dict[str, str | None]:
+    """The sources' claim tokens, as a worker checks its batch before polling. The leader sends
+    a batch before its claim commits, so this waits (a share lock, at most `wait`, then
+    PostgreSQL's lock_timeout error 55P03) for a claiming transaction that holds the rows: it
+    sees the claims as that ends — the token, or none when the leader died first — never the
+    state before it. One query for the whole batch."""
     conn.execute(text("SELECT set_config('lock_timeout', :wait, true)"), {"wait": wait})
-    return conn.execute(
-        select(source_state.c.claim_token).where(source_state.c.source_id == source_id).with_for_update(read=True)
-    ).scalar()
+    rows = conn.execute(
+        select(source_state.c.source_id, source_state.c.claim_token)
+        .where(source_state.c.source_id.in_(list(source_ids)))
+        .with_for_update(read=True)
+    )
+    found: dict[str, str | None] = {source_id: None for source_id in source_ids}
+    found.update({row.source_id: row.claim_token for row in rows})
+    return found
 
 
 # -- a fetch worker's commit -------------------------------------------------------------------
@@ -207,12 +217,17 @@ def commit_poll(
     next_check_at: datetime,
 ) -> int:
     """A worker's one transaction per source: check the claim, write the intake, the health and
-    the next due time, clear the claim. Raises `ClaimLost` (nothing written) when the token is
-    no longer the source's. Returns how many items were new to the intake."""
-    current = conn.execute(
-        select(source_state.c.claim_token).where(source_state.c.source_id == source_id).with_for_update()
-    ).scalar()
-    if current != token:
+    the next due time, clear the claim. Raises `ClaimLost` when the token is no longer the
+    source's (the caller's rollback then leaves nothing written). Returns how many items were
+    new to the intake."""
+    # One statement checks the token and writes health, schedule and the cleared claim (it
+    # waits for a claiming transaction that holds the row, then checks the token again).
+    held = conn.execute(
+        update(source_state)
+        .where(source_state.c.source_id == source_id, source_state.c.claim_token == token)
+        .values(claim_token=None, claim_expires=None, next_check_at=next_check_at, **sources.health_values(health))
+    ).rowcount
+    if not held:
         raise ClaimLost(source_id)
     batch_id = conn.execute(
         intake_batch.insert()
@@ -231,12 +246,6 @@ def commit_poll(
             .on_conflict_do_nothing(constraint="uq_intake_source_item")
         )
         added += conn.execute(statement).rowcount
-    sources.save_health(conn, health)
-    conn.execute(
-        update(source_state)
-        .where(source_state.c.source_id == source_id)
-        .values(claim_token=None, claim_expires=None, next_check_at=next_check_at)
-    )
     return added
 
 

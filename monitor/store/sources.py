@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from sqlalchemy import Connection, or_, select, update
 from sqlalchemy.engine import RowMapping
@@ -36,6 +37,14 @@ def get_health(conn: Connection, source_id: str) -> SourceHealth:
     return _health_from_row(row._mapping) if row is not None else SourceHealth(source_id)
 
 
+def get_healths(conn: Connection, source_ids: list[str]) -> dict[str, SourceHealth]:
+    """`get_health` of several sources in one query (a fetch worker's batch)."""
+    found = {sid: SourceHealth(sid) for sid in source_ids}
+    for row in conn.execute(select(source_state).where(source_state.c.source_id.in_(source_ids))):
+        found[row.source_id] = _health_from_row(row._mapping)
+    return found
+
+
 def load_all_health(conn: Connection) -> dict[str, SourceHealth]:
     """Every stored source's health, by source id (sources removed from config included)."""
     rows = conn.execute(select(source_state).order_by(source_state.c.source_id))
@@ -44,10 +53,15 @@ def load_all_health(conn: Connection) -> dict[str, SourceHealth]:
 
 def save_health(conn: Connection, health: SourceHealth) -> None:
     """Insert or replace a source's health."""
+    upsert(conn, source_state, {"source_id": health.source_id, **health_values(health)}, ["source_id"])
+
+
+def health_values(health: SourceHealth) -> dict[str, Any]:
+    """The source_state columns that hold a source's health."""
     values = {name: getattr(health, name) for name in _HEALTH_FIELDS}
     values["last_error_kind"] = health.last_error_kind.value if health.last_error_kind else None
     values["last_error"] = health.last_error or None
-    upsert(conn, source_state, {"source_id": health.source_id, **values}, ["source_id"])
+    return values
 
 
 def set_health_alerted(conn: Connection, source_id: str, flag: bool) -> None:

@@ -246,7 +246,10 @@ async def test_the_shared_gate_keeps_article_pages_spaced_after_they_waited_for_
         try:
             store.upgrade()
             async with contextlib.AsyncExitStack() as stack:
-                workers = [await stack.enter_async_context(Fetcher(settings, gate=PostgresHostGate(store, settings))) for _ in range(3)]
+                gates = [PostgresHostGate(store, settings) for _ in range(3)]
+                for gate in gates:
+                    stack.callback(gate.close)
+                workers = [await stack.enter_async_context(Fetcher(settings, gate=gate)) for gate in gates]
                 busy = asyncio.ensure_future(workers[0].fetch("feed", feed))
                 await asyncio.sleep(0.3)  # the feed request holds the slot
                 results = await asyncio.gather(*(w.fetch("a", page, kind="article") for w, page in zip(workers[1:], pages, strict=True)))

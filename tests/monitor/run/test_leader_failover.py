@@ -115,7 +115,7 @@ def feed(source_id: str) -> bytes:
     return f'<?xml version="1.0"?><rss version="2.0"><channel><title>{source_id}</title>{items}</channel></rss>'.encode()
 
 
-def write_config(path: Path, sources: list[tuple[str, str]], *, store: str, broker: str, queue: str) -> Path:
+def write_config(path: Path, sources: list[tuple[str, str]], *, store: str, broker: str, queue: str, batch_size: int = 50) -> Path:
     listed = "".join(f"  - id: {sid}\n    name: {sid}\n    url: {url}\n" for sid, url in sources)
     path.write_text(
         f"""store:
@@ -135,6 +135,7 @@ distributed:
   broker_url: {broker}
   queue: {queue}
   claim_timeout: 5m
+  batch_size: {batch_size}
 """
     )
     return path
@@ -274,12 +275,12 @@ class Died(BaseException):
 
 @contextmanager
 def leader_store(tmp_path: Path) -> Iterator[tuple[ConfigHolder, Store]]:
-    """A PostgreSQL store of its own and a configuration of three due sources (no broker:
-    the tests below hand the leader their own dispatch)."""
+    """A PostgreSQL store of its own and a configuration of three due sources, a batch each (no
+    broker: the tests below hand the leader their own dispatch)."""
     base = needs(POSTGRES_ENV)[POSTGRES_ENV]
     with postgres_schema(base) as url:
         sources = [(f"s{n}", f"http://127.0.0.{60 + n}:9/feed.xml") for n in range(3)]
-        path = write_config(tmp_path / "leader.yaml", sources, store=url, broker="amqp://unused", queue="unused")
+        path = write_config(tmp_path / "leader.yaml", sources, store=url, broker="amqp://unused", queue="unused", batch_size=1)
         store = Store.open(url)
         try:
             store.upgrade()
