@@ -29,7 +29,7 @@ def _target(name: str, value: float | None, limit: float, *, at_most: bool, unit
 
 
 def summarize(result: dict[str, Any]) -> dict[str, Any]:
-    summary: dict[str, Any] = {"poll": {}, "analysis": {}, "alerts": {}, "hostile": {}, "targets": []}
+    summary: dict[str, Any] = {"poll": {}, "analysis": {}, "alerts": {}, "hostile": {}, "distributed": {}, "targets": []}
     targets = summary["targets"]
     if "poll" in result:
         poll = summary["poll"]
@@ -90,7 +90,57 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
         worst_rss = max((m["peak_rss_mb"] for n, m in hostile["memory"].items() if not n.startswith("baseline") and m["peak_rss_mb"]), default=None)
         targets.append(_target("peak RSS of a poll of a 10 MB hostile feed (worst of three)", worst_rss, 300, at_most=True, unit="MB"))
         targets.append(_target("/healthz delay during a feed with 48 KB authors", hostile["healthz"]["worst_ms"], 1000, at_most=True, unit="ms"))
+    if "distributed" in result:
+        summary["distributed"] = _distributed(result["distributed"], targets)
     return summary
+
+
+def _distributed(part: dict[str, Any], targets: list[dict[str, Any]]) -> dict[str, Any]:
+    if part.get("skipped"):
+        return {"skipped": part["skipped"]}
+    from bench.distributed import summarize as summarize_distributed
+
+    d = summarize_distributed(part["cycles"])
+    d["feeds"], d["in_flight"], d["runs"] = part["feeds"], part["in_flight"], part["runs"]
+    targets.append(_target("distributed: 2 workers ÷ 1 worker (steady-cycle throughput)", d["workers2_vs_1"], 1.8, at_most=False, unit="×"))
+    targets.append(_target("distributed: 4 workers ÷ 1 worker (steady-cycle throughput)", d["workers4_vs_1"], 3.0, at_most=False, unit="×"))
+    targets.append(_target("distributed: 1 worker ÷ one-process install (throughput)", d["worker1_vs_one_process"], 0.9, at_most=False, unit="×"))
+    # "No slower than today": today's steady cycle over this one's, side by side (≥ 1 = no slower).
+    targets.append(_target("one-process steady cycle: before the distributed mode ÷ now (wall)", d["one_process_vs_base"], 1.0, at_most=False, unit="×"))
+    return d
+
+
+DISTRIBUTED_ORDER = ("one-process", "base", "workers=1", "workers=2", "workers=4")
+
+
+def render_distributed(d: dict[str, Any]) -> list[str]:
+    """The throughput table (README "Running on several machines")."""
+    if d.get("skipped"):
+        return [f"Distributed throughput: not measured: {d['skipped']}"]
+    lines = [
+        f"Distributed throughput ({d['feeds']:,} feeds, 50 ms per answer, {d['in_flight']} requests in flight per process, "
+        f"medians of {d['runs']} side-by-side runs):",
+        "",
+        "| contender | first cycle: wall s | steady cycle: wall s | feeds/s | of which polling s | CPU s (roles) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in DISTRIBUTED_ORDER:
+        wall = d["steady_wall"].get(name)
+        if wall is None and d["first_wall"].get(name) is None:
+            continue
+        rate = d["feeds"] / wall if wall else None
+        lines.append(
+            f"| {name} | {_fmt(d['first_wall'].get(name))} | {_fmt(wall)} | {_fmt(rate, 0)} | "
+            f"{_fmt(d['steady_polled_wall'].get(name))} | {_fmt(d['steady_cpu'].get(name))} |"
+        )
+    lines += [
+        "",
+        f"Throughput ratios (within each run, then the median): 2 workers ÷ 1: {_fmt(d['workers2_vs_1'])}×; 4 workers ÷ 1: "
+        f"{_fmt(d['workers4_vs_1'])}× (polling alone: {_fmt(d['workers2_vs_1_polled'])}× and {_fmt(d['workers4_vs_1_polled'])}×); "
+        f"1 worker ÷ one-process: {_fmt(d['worker1_vs_one_process'])}×; one-process before the distributed mode ÷ now: "
+        f"{_fmt(d['one_process_vs_base'])}×.",
+    ]
+    return lines
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
@@ -160,9 +210,12 @@ def render_table(result: dict[str, Any]) -> str:
         for name, f in h["fulltext"].items():
             rows.append((f"Article pages, {name}: poll wall s", _fmt(f["wall"]), "", "", "", "", (f["notes"] or "")[:70]))
     header = ("figure", "ours", "rss2email", "changedetection.io", "naive loop", "floor", "ratio")
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"] if rows else []
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     lines.append("")
+    if s.get("distributed"):
+        lines += render_distributed(s["distributed"])
+        lines.append("")
     lines.append("Targets:")
     for t in s["targets"]:
         mark = "MET" if t["met"] else ("not measured" if t["met"] is None else "MISSED")
