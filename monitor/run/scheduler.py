@@ -252,10 +252,11 @@ def _soon(runtime: Runtime, source: EffectiveSource):
 async def run_once(runtime: Runtime, *, relay: Callable[[], Awaitable[object]] | None = None) -> list[PollReport]:
     """Poll every enabled source once, then relay.
 
-    A barrier between the two sides: every source is fetched first (concurrency bounded by
-    the fetcher), then the analysis side takes them in the configuration's order, so the
-    same feeds give the same articles, developments and alerts whichever fetch finished
-    first (the distributed mode's `run --once` drains its intake in that same order)."""
+    Every source is fetched at once (concurrency bounded by the fetcher) and the analysis side
+    takes them in the configuration's order, each as soon as its fetch is done, so the same
+    feeds give the same articles, developments and alerts whichever fetch finished first (the
+    distributed mode's `run --once` drains its intake in that same order), and the analysis
+    of the first sources overlaps the fetches of the others."""
     async def guarded(source: EffectiveSource) -> Gathered | PollReport:
         try:
             return await fetch_and_gather(source, runtime)
@@ -264,17 +265,26 @@ async def run_once(runtime: Runtime, *, relay: Callable[[], Awaitable[object]] |
             return PollReport(source.id, "failed", error=f"internal error: {exc}")
 
     in_order = list(runtime.sources.values())
-    polled = await asyncio.gather(*(guarded(s) for s in in_order))
+    fetches = [asyncio.ensure_future(guarded(s)) for s in in_order]
     reports = []
-    for source, found in zip(in_order, polled, strict=True):
-        if isinstance(found, PollReport):
-            reports.append(found)
-            continue
-        try:
-            reports.append(await analyse(source, found, runtime))
-        except Exception as exc:
-            log.exception("poll failed", extra={"source": source.id})
-            reports.append(PollReport(source.id, "failed", error=f"internal error: {exc}"))
+    try:
+        for source, fetching in zip(in_order, fetches, strict=True):
+            reports.append(await _analysed(source, await fetching, runtime))
+    finally:
+        for fetching in fetches:
+            fetching.cancel()  # only those still running: a cancelled `run --once`
     if relay is not None:
         await relay()
     return reports
+
+
+async def _analysed(source: EffectiveSource, found: Gathered | PollReport, runtime: Runtime) -> PollReport:
+    """The analysis side of one `run_once` poll; a failure is that source's report."""
+    if isinstance(found, PollReport):
+        return found
+    try:
+        return await analyse(source, found, runtime)
+    except Exception as exc:
+        log.exception("poll failed", extra={"source": source.id})
+        return PollReport(source.id, "failed", error=f"internal error: {exc}")
+
