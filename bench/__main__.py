@@ -146,7 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     # Only a full run of every part replaces latest.json (the README's table comes from it).
     partial = args.only is not None or args.feeds is not None
-    out = RESULTS_DIR / ("quick.json" if args.quick else "partial.json" if partial else "latest.json")
+    # A run of some parts keeps its own file (e.g. distributed.json), so one part's run never
+    # replaces another's figures; a changed size is a trial, kept in partial.json.
+    named = "-".join(p for p in ALL_PARTS if p in parts) + ".json" if args.only and not args.feeds else "partial.json"
+    out = RESULTS_DIR / ("quick.json" if args.quick else named if partial else "latest.json")
     out.write_text(json.dumps(result, indent=1, default=str) + "\n", encoding="utf-8")
     print(render_table(result))
     progress(f"done in {result['seconds']:.0f} s; raw runs in {out.relative_to(ROOT)}")

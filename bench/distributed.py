@@ -99,16 +99,23 @@ def postgres_schema(base_url: str, name: str) -> Iterator[str]:
         admin.dispose()
 
 
-def service_cpu(names: tuple[str, ...]) -> float:
+def service_cpu(names: tuple[str, ...]) -> dict[int, float]:
     """CPU seconds so far of every process with one of these names (PostgreSQL's backends,
-    RabbitMQ's VM): where the distributed mode's extra work lands."""
+    RabbitMQ's VM), by pid: where the distributed mode's extra work lands."""
     import psutil
 
-    total = 0.0
+    found: dict[int, float] = {}
     for proc in psutil.process_iter(["name", "cpu_times"]):
         if proc.info["name"] in names and proc.info["cpu_times"] is not None:
-            total += proc.info["cpu_times"].user + proc.info["cpu_times"].system
-    return total
+            found[proc.pid] = proc.info["cpu_times"].user + proc.info["cpu_times"].system
+    return found
+
+
+def cpu_since(before: dict[int, float], names: tuple[str, ...]) -> float:
+    """CPU spent since `before` by the processes alive at both times (a backend that ended in
+    between is not counted: an undercount, never a negative figure)."""
+    now = service_cpu(names)
+    return sum(now[pid] - cpu for pid, cpu in before.items() if pid in now)
 
 
 class _Background:
@@ -252,8 +259,8 @@ class Cluster(Contender):
         finally:
             self._down()
         answer["cpu"] = (answer.get("cpu") or 0.0) + roles_cpu  # the leader's own + workers' + owner's
-        answer["db_cpu"] = service_cpu(("postgres",)) - db
-        answer["broker_cpu"] = service_cpu(("beam.smp",)) - broker
+        answer["db_cpu"] = cpu_since(db, ("postgres",))
+        answer["broker_cpu"] = cpu_since(broker, ("beam.smp",))
         return answer
 
     def close(self) -> None:
@@ -349,8 +356,7 @@ def summarize(raw: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "steady_wall": {n: median([r["wall"] for r in steady if r["contender"] == n]) for n in names},
         "steady_polled_wall": {n: median([r["polled_wall"] for r in steady if r["contender"] == n and "polled_wall" in r]) for n in names},
-        "steady_cpu": {n: median([r.get("cpu") for r in steady if r["contender"] == n]) for n in names},
-        "steady_db_cpu": {n: median([r.get("db_cpu") for r in steady if r["contender"] == n]) for n in names},
+        "steady_cpu": {n: median([r["cpu"] for r in steady if r["contender"] == n and r.get("cpu") is not None]) for n in names},
         "first_wall": {n: median([r["wall"] for r in raw if r["kind"] == "first" and r["contender"] == n and "error" not in r]) for n in names},
         # Throughput ratios (the faster one's cycles per the slower one's): > 1 = faster.
         "workers2_vs_1": ratios("workers=2", "workers=1"),
