@@ -120,10 +120,10 @@ def test_killed_workers_owner_and_relay_lose_nothing_and_post_nothing_twice(tmp_
     with Farm(NOW, delay=0.4).running() as farm:
         expected, corroborated = baseline(tmp_path, farm)
         assert corroborated
-        for run in range(runs + 2):
-            # Runs 0..runs-1 kill a whole worker (every fourth: one pool child); then one run
-            # kills the analysis owner mid-drain, one kills it mid-delivery (its relay).
-            what = "worker" if run < runs and run % 4 else "child" if run < runs else "owner" if run == runs else "relay"
+        # `runs` runs kill a whole worker, a quarter as many more kill one pool child, then one
+        # run kills the analysis owner mid-drain and one kills it mid-delivery (its relay).
+        kills = ["worker"] * runs + ["child"] * max(1, runs // 4) + ["owner", "relay"]
+        for run, what in enumerate(kills):
             twice += one_kill_run(tmp_path / f"run{run}", farm, env, what, expected, corroborated)
     assert twice > 0, "no run showed a task executed twice: idempotency was not exercised"
 
