@@ -87,6 +87,7 @@ async def _endpoints(holder: ConfigHolder, store: Store) -> AsyncIterator[None]:
     async with serve_if_enabled(role, role):
         yield
 
+
 async def run_leader(config_path: str | Path) -> int:
     from alerts.digest import make_digest_job
     from monitor.run.retention import make_retention_job

@@ -2,11 +2,12 @@
 advisory lock; standbys try again every second.
 
 Every second the leader drops claims that expired (the sweeper), claims due sources with
-FOR UPDATE SKIP LOCKED, groups them by host (at most `distributed.batch_size` a batch, at
-most one batch of a host in flight), and hands each batch to the dispatcher (a Celery
-`poll_batch` task) before the claim commits, so a leader killed in between leaves no claim
-behind. A claim whose task never runs expires and its sources go out again under a new
-token; a task that runs late finds its token gone and writes nothing. It also publishes the validated feeds.yaml as a new configuration version
+FOR UPDATE SKIP LOCKED, groups them by host (a host's sources in one batch, at most one batch
+of a host in flight, hosts packed up to `distributed.batch_size` sources a batch), and hands
+each batch to the dispatcher (a Celery `poll_batch` task) before the claim commits, so a
+leader killed in between leaves no claim behind. A claim whose task never runs expires and
+its sources go out again under a new token; a task that runs late finds its token gone and
+writes nothing. It also publishes the validated feeds.yaml as a new configuration version
 when it changes, runs the digests and retention, and sets the backlog gauges.
 """
 
@@ -130,7 +131,7 @@ class Leader:
         between the two leaves no claim behind (its successor dispatches those sources in its
         first round; a task it did send finds no claim and is dropped). Sent after the commit,
         a claim whose task never left would wait out `distributed.claim_timeout`. A worker's
-        check of its claim waits for this transaction to end (`cluster.claimed`)."""
+        check of its claims waits for this transaction to end (`cluster.claims`)."""
         now = self.clock()
         conf = self.settings.distributed
         sent: list[cluster.Batch] = []

@@ -141,7 +141,7 @@ class AnalysisOwner:
     def _pending(self) -> tuple[list[cluster.PendingPoll], dict[str, SourceHealth]]:
         with self.store.connect() as conn:
             polls = cluster.pending_polls(conn, 0)
-            healths = {sid: sources.get_health(conn, sid) for sid in {p.source_id for p in polls}}
+            healths = sources.get_healths(conn, sorted({p.source_id for p in polls}))
         return polls, healths
 
     async def _analyse(self, rt: Runtime, poll: cluster.PendingPoll, health: SourceHealth) -> PollReport:

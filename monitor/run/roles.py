@@ -127,7 +127,6 @@ async def wait_for_lock(lock: RoleLock, role: str, stopping: asyncio.Event) -> b
     return False
 
 
-
 @contextlib.contextmanager
 def every_role_here(store: Store) -> Iterator[None]:
     """`monitor run` on PostgreSQL holds the leader's and the analysis owner's locks while it
@@ -160,6 +159,7 @@ def _taken_message(store: Store, role: str) -> str:
         f"monitor a store of its own (store.url is {store.url})"
     )
 
+
 class IdAllocator:
     """Article and development ids from PostgreSQL sequences."""
 
@@ -186,6 +186,7 @@ class PostgresHostGate:
     on a pooled connection held for the request, so a killed worker frees its slots."""
 
     POLL_SECONDS = 0.02
+
     def __init__(self, store: Store, http: Http) -> None:
         self.store, self.http = store, http
         # Slots are held on connections of the gate's own, at most `http.concurrency` at once

@@ -215,9 +215,7 @@ async def poll_one(state: Child, rt: Runtime, token: str, source_id: str) -> str
         return "error"
     now = rt.clock()
     if isinstance(polled, PollReport):  # backing off: due again when the backoff ends
-        with state.store.connect() as conn:
-            health = cluster_health(conn, source_id)
-        polled = Gathered(source_id, health, "skipped")
+        polled = Gathered(source_id, rt.health[source_id], "skipped")  # as the batch read it
     jitter = state.rng.uniform(0, source.jitter.total_seconds())
     due = cluster.next_check(polled.health, now, source.interval, jitter)
     items = [cluster.IntakeItem(a, None) for a in polled.fresh] + [cluster.IntakeItem(a, t) for a, t in polled.missed]
@@ -247,7 +245,3 @@ def _batch_state(store: Store, source_ids: list[str]) -> tuple[dict[str, str | N
 def _release(store: Store, source_id: str, token: str) -> None:
     with store.transaction() as conn:
         cluster.release_claim(conn, [source_id], token)
-
-
-def cluster_health(conn: Any, source_id: str) -> SourceHealth:
-    return sources.get_health(conn, source_id)

@@ -173,11 +173,6 @@ CLAIM_CHECK_LOCK_TIMEOUT = "30s"
 LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's error when lock_timeout ran out
 
 
-def claimed(conn: Connection, source_id: str, *, wait: str = CLAIM_CHECK_LOCK_TIMEOUT) -> str | None:
-    """The source's claim token, as a worker checks it before polling (see `claims`)."""
-    return claims(conn, [source_id], wait=wait).get(source_id)
-
-
 def claims(conn: Connection, source_ids: Sequence[str], *, wait: str = CLAIM_CHECK_LOCK_TIMEOUT) -> dict[str, str | None]:
     """The sources' claim tokens, as a worker checks its batch before polling. The leader sends
     a batch before its claim commits, so this waits (a share lock, at most `wait`, then
@@ -362,19 +357,6 @@ def try_advisory_lock(conn: Connection, name: str) -> bool:
 
 def advisory_unlock(conn: Connection, name: str) -> None:
     conn.execute(text(f"SELECT pg_advisory_unlock({_KEY})"), {"name": name})
-
-
-def lock_held(conn: Connection, name: str) -> bool:
-    """Whether some session holds the named lock now."""
-    return bool(
-        conn.execute(
-            text(
-                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1"
-                f" AND ((classid::bigint << 32) | objid::bigint) = ({_KEY}))"
-            ),
-            {"name": name},
-        ).scalar()
-    )
 
 
 def owner_lock(shard: int) -> str:

@@ -33,12 +33,11 @@ _HEALTH_FIELDS = (
 
 def get_health(conn: Connection, source_id: str) -> SourceHealth:
     """The stored health of a source; a fresh `SourceHealth` when it has never run."""
-    row = conn.execute(select(source_state).where(source_state.c.source_id == source_id)).first()
-    return _health_from_row(row._mapping) if row is not None else SourceHealth(source_id)
+    return get_healths(conn, [source_id])[source_id]
 
 
 def get_healths(conn: Connection, source_ids: list[str]) -> dict[str, SourceHealth]:
-    """`get_health` of several sources in one query (a fetch worker's batch)."""
+    """The stored health of each source (fresh for one that never ran), in one query."""
     found = {sid: SourceHealth(sid) for sid in source_ids}
     for row in conn.execute(select(source_state).where(source_state.c.source_id.in_(source_ids))):
         found[row.source_id] = _health_from_row(row._mapping)

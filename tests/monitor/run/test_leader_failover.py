@@ -313,13 +313,13 @@ def test_a_leader_killed_after_claiming_leaves_no_claim_its_successor_must_wait_
         assert sorted(s for b in sent for s in b.source_ids) == ["s0", "s1", "s2"], "claims of the dead leader still wait"
         with store.connect() as conn:
             for batch in sent_by_dead:  # what a worker checks before it polls
-                assert all(cluster.claimed(conn, sid) != batch.token for sid in batch.source_ids)
+                assert all(token != batch.token for token in cluster.claims(conn, batch.source_ids).values())
 
 
 def read_claim(store: Store, source_id: str, into: list[str | None]) -> None:
     """A worker's check of its claim before it polls (monitor/run/worker.py, poll_one)."""
     with store.connect() as conn:
-        into.append(cluster.claimed(conn, source_id))
+        into.append(cluster.claims(conn, [source_id])[source_id])
 
 
 def test_a_worker_checking_its_claim_waits_for_the_leaders_claim_to_commit_or_roll_back(tmp_path: Path) -> None:
@@ -354,7 +354,7 @@ def test_a_claim_check_gives_up_after_its_lock_timeout(tmp_path: Path) -> None:
             batch = cluster.claim_due(leader_conn, datetime.now(UTC), per_batch=50, ttl=timedelta(minutes=5))[0]
             started = time.monotonic()
             with store.connect() as conn, pytest.raises(OperationalError) as raised:
-                cluster.claimed(conn, batch.source_ids[0], wait="200ms")
+                cluster.claims(conn, batch.source_ids[:1], wait="200ms")
             assert 0.15 < time.monotonic() - started < 5
         assert getattr(raised.value.orig, "sqlstate", None) == cluster.LOCK_NOT_AVAILABLE
 
