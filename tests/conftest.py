@@ -37,9 +37,19 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'monitor.db'}"
         return
+    yield from _postgres_url()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A URL to an empty PostgreSQL schema of the test's own (not migrated)."""
+    yield from _postgres_url()
+
+
+def _postgres_url() -> Iterator[str]:
     base = os.environ.get(POSTGRES_ENV)
     if not base:
-        pytest.skip(f"{POSTGRES_ENV} not set")
+        pytest.skip(f"{POSTGRES_ENV} not set (.ci/run sets it)")
     with postgres_schema(base) as url:
         yield url
 

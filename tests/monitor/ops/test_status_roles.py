@@ -23,7 +23,6 @@ from monitor.models import SourceHealth
 from monitor.ops.status import collect_status, render_status
 from monitor.store import Store
 from monitor.store import distributed as cluster
-from tests.conftest import POSTGRES_ENV, postgres_schema
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -44,15 +43,6 @@ with store.transaction() as conn:
 print("holding", flush=True)
 time.sleep(300)
 """
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    base = os.environ.get(POSTGRES_ENV)
-    if not base:
-        pytest.skip(f"{POSTGRES_ENV} not set")
-    with postgres_schema(base) as url:
-        yield url
 
 
 @pytest.fixture

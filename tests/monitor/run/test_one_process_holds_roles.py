@@ -16,17 +16,7 @@ from monitor.config.holder import ConfigHolder
 from monitor.ops.status import collect_status
 from monitor.store import Store
 from monitor.store import distributed as cluster
-from tests.conftest import POSTGRES_ENV, postgres_schema
 from tests.distributed import BROKER_ENV, Process, monitor, rows, unique_queue, wait_for
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    base = os.environ.get(POSTGRES_ENV)
-    if not base:
-        pytest.skip(f"{POSTGRES_ENV} not set (.ci/run sets it)")
-    with postgres_schema(base) as url:
-        yield url
 
 
 def write_config(tmp_path: Path, url: str, broker: str = "") -> Path:
@@ -40,7 +30,7 @@ def locked(url: str, role: str) -> bool:
     store = Store.open(url)
     try:
         with store.connect() as conn:
-            return cluster.lock_held(conn, role)
+            return cluster.lock_session(conn, role) is not None
     finally:
         store.close()
 
