@@ -627,7 +627,13 @@ def k8s_documents(directory: Path = K8S) -> Iterator[tuple[Path, dict[str, Any]]
 
 def check_k8s(directory: Path = K8S) -> Result:
     result = Result(f"Kubernetes manifests ({directory.name}/)")
-    files = sorted(str(p) for p in directory.glob("*.yaml"))
+    _kubernetes_validate(sorted(str(p) for p in directory.glob("*.yaml")), result)
+    result.problems += k8s_structure(list(k8s_documents(directory)), result.notes)
+    return result
+
+
+def _kubernetes_validate(files: list[str], result: Result) -> None:
+    """kubernetes-validate --strict over the manifests: a problem, or a note that they pass."""
     done = _run([sys.executable, "-m", "kubernetes_validate", "--strict", "--quiet", *files])
     if done is None:
         result.problems.append("kubernetes-validate is not installed (pip install -e '.[test]')")
@@ -635,8 +641,6 @@ def check_k8s(directory: Path = K8S) -> Result:
         result.problems.append("kubernetes-validate: " + _tail(done.stdout + done.stderr, 8))
     else:
         result.notes.append(f"kubernetes-validate --strict: {len(files)} files pass")
-    result.problems += k8s_structure(list(k8s_documents(directory)), result.notes)
-    return result
 
 
 def k8s_structure(docs: list[tuple[Path, dict[str, Any]]], notes: list[str]) -> list[str]:
@@ -689,13 +693,7 @@ def check_k8s_distributed(directory: Path = K8S_DISTRIBUTED, shared: Path = K8S)
     if not files:
         result.problems.append(f"no manifests in {directory}")
         return result
-    done = _run([sys.executable, "-m", "kubernetes_validate", "--strict", "--quiet", *files])
-    if done is None:
-        result.problems.append("kubernetes-validate is not installed (pip install -e '.[test]')")
-    elif done.returncode != 0:
-        result.problems.append("kubernetes-validate: " + _tail(done.stdout + done.stderr, 8))
-    else:
-        result.notes.append(f"kubernetes-validate --strict: {len(files)} files pass")
+    _kubernetes_validate(files, result)
     result.problems += k8s_distributed_structure(list(k8s_documents(directory)), list(k8s_documents(shared)), result.notes)
     return result
 

@@ -88,17 +88,22 @@ def test_dockerfile_check_passes_and_catches_a_broken_copy(tmp_path: Path) -> No
     assert "HEALTHCHECK asks /health," in problems
 
 
+def _compose_copy(tmp_path: Path, doc: dict) -> Path:
+    target = tmp_path / "deploy" / "compose.yaml"
+    target.parent.mkdir(exist_ok=True)
+    target.write_text(json.dumps(doc), encoding="utf-8")  # JSON: no shared anchors left
+    shutil.copy(verify.DEPLOY / ".env.example", target.parent / ".env.example")
+    shutil.copy(verify.DOCKERFILE, target.parent / "Dockerfile")
+    return target
+
+
 def test_compose_passes_and_a_missing_health_gate_or_bad_key_fails(tmp_path: Path) -> None:
     assert verify.check_compose().problems == []
     doc = yaml.safe_load(verify.COMPOSE.read_text(encoding="utf-8"))
     del doc["services"]["postgres"]["healthcheck"]
     doc["services"]["monitor"]["depends_on"] = ["postgres"]
     doc["services"]["monitor"]["restart_policy"] = "always"  # not a compose key
-    target = tmp_path / "deploy" / "compose.yaml"
-    target.parent.mkdir()
-    target.write_text(yaml.safe_dump(doc), encoding="utf-8")
-    shutil.copy(verify.DEPLOY / ".env.example", target.parent / ".env.example")
-    problems = verify.check_compose(target).problems
+    problems = verify.check_compose(_compose_copy(tmp_path, doc)).problems
     text = " ".join(problems)
     assert "compose-spec schema" in text
     assert "condition: service_healthy" in text
@@ -151,15 +156,6 @@ def test_verify_command_exits_zero_on_the_repository() -> None:
 
 
 # --- the distributed mode: compose profile, Kubernetes roles, the image's extra ---------------
-
-
-def _compose_copy(tmp_path: Path, doc: dict) -> Path:
-    target = tmp_path / "deploy" / "compose.yaml"
-    target.parent.mkdir(exist_ok=True)
-    target.write_text(json.dumps(doc), encoding="utf-8")  # JSON: no shared anchors left
-    shutil.copy(verify.DEPLOY / ".env.example", target.parent / ".env.example")
-    shutil.copy(verify.DOCKERFILE, target.parent / "Dockerfile")
-    return target
 
 
 def test_compose_default_is_one_process_and_the_profile_holds_the_roles() -> None:
