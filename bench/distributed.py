@@ -112,10 +112,11 @@ def service_cpu(names: tuple[str, ...]) -> dict[int, float]:
 
 
 def cpu_since(before: dict[int, float], names: tuple[str, ...]) -> float:
-    """CPU spent since `before` by the processes alive at both times (a backend that ended in
-    between is not counted: an undercount, never a negative figure)."""
+    """CPU spent since `before` by these processes: those alive at both times, and all of
+    those started since (the backends of the roles' connections). A process that ended in
+    between is not counted: an undercount, never a negative figure."""
     now = service_cpu(names)
-    return sum(now[pid] - cpu for pid, cpu in before.items() if pid in now)
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in now.items())
 
 
 class _Background:
@@ -254,13 +255,14 @@ class Cluster(Contender):
             spent = [tree_cpu(pid) - cpu for pid, cpu in zip(pids, before, strict=True)]
             roles_cpu = sum(spent)
             answer["cpu_by_role"] = {"leader": answer.get("cpu"), "analysis": spent[0], "workers": sum(spent[1:])}
+            # Before the roles stop: their backends end with their connections.
+            answer["db_cpu"] = cpu_since(db, ("postgres",))
+            answer["broker_cpu"] = cpu_since(broker, ("beam.smp",))
         except RuntimeError as exc:
             return {"error": str(exc)}
         finally:
             self._down()
         answer["cpu"] = (answer.get("cpu") or 0.0) + roles_cpu  # the leader's own + workers' + owner's
-        answer["db_cpu"] = cpu_since(db, ("postgres",))
-        answer["broker_cpu"] = cpu_since(broker, ("beam.smp",))
         return answer
 
     def close(self) -> None:
