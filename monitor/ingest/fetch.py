@@ -223,6 +223,15 @@ def _mb(size: int) -> str:
     return f"{size / 1_000_000:g} MB"
 
 
+def request_host(url: str) -> str:
+    """The host a request to `url` is counted against (`http.per_host`, a gate's slots); ""
+    for a URL the fetch will refuse."""
+    try:
+        return URL(url).raw_host or ""
+    except (ValueError, UnicodeError):
+        return ""
+
+
 class HostGate(Protocol):
     """Politeness shared with other processes (the distributed mode's fetch workers): the
     Fetcher's own limits hold within one process, a gate holds them over all of them."""

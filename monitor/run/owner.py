@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -29,7 +29,7 @@ from monitor.config.settings import Source as SourceSettings
 from monitor.config.sources import EffectiveSource, effective_source, effective_sources
 from monitor.ingest.fetch import Fetcher
 from monitor.models import SourceHealth
-from monitor.run.pipeline import Gathered, PollReport, Runtime, analyse, build_runtime
+from monitor.run.pipeline import Gathered, PollReport, Runtime, analyse_together, build_runtime
 from monitor.run.roles import (
     DistributedError,
     IdAllocator,
@@ -47,8 +47,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ROLE = "analysis:0"
-DRAIN_EVERY_SECONDS = 0.5
+DRAIN_EVERY_SECONDS = 0.5  # the longest an idle owner waits before it looks again
+DRAIN_GAP_SECONDS = 0.1  # the shortest time between two drains that found no backlog
+DRAIN_AT_ONCE = 200  # polls read from the intake per drain at most
 RELAY_EVERY_SECONDS = 5.0
+QUIET_RUN = 200  # polls without items analysed in one transaction at most
 
 
 class AnalysisOwner:
@@ -58,6 +61,7 @@ class AnalysisOwner:
         self.version = 0
         self.epoch = 0
         self.runtime: Runtime | None = None
+        self.listener = cluster.IntakeListener(store.engine)
 
     async def run(self, stopping: asyncio.Event) -> None:
         lock = RoleLock(self.store, cluster.owner_lock(0))
@@ -70,6 +74,7 @@ class AnalysisOwner:
                 log.error("analysis owner fenced off; standing by: %s", exc)
             finally:
                 lock.release()
+                self.listener.close()
 
     async def _own(self, lock: RoleLock, stopping: asyncio.Event) -> None:
         said = False
@@ -97,9 +102,13 @@ class AnalysisOwner:
                     await self.relay.deliver_due()
                 except Exception:
                     log.exception("outbox relay failed; pending alerts stay queued")
-            if not reports:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stopping.wait(), DRAIN_EVERY_SECONDS)
+            if not reports:  # until a worker commits a poll, or a while at most
+                await asyncio.to_thread(self.listener.wait, DRAIN_EVERY_SECONDS)
+            if len(reports) < DRAIN_AT_ONCE:
+                # A drain costs a few reads whatever it finds: while polls stream in, take them
+                # a tenth of a second's worth at a time rather than one commit at a time (a
+                # backlog is drained without a pause).
+                await asyncio.sleep(DRAIN_GAP_SECONDS)
 
     def take_office(self) -> None:
         """Raise the epoch (fencing off any earlier owner), then restore memory and ids."""
@@ -124,36 +133,60 @@ class AnalysisOwner:
 
     async def drain(self, order: Sequence[str] | None = None) -> list[PollReport]:
         """Analyse every poll waiting in the intake, in commit order (or, for `run --once`,
-        in the configuration's source order), one transaction each."""
+        in the configuration's source order): a poll with items in a transaction of its own,
+        a run of polls that brought none (most of a steady cycle) in one transaction together."""
         rt = await asyncio.to_thread(self._follow_config)
         polls, healths = await asyncio.to_thread(self._pending)
         if order is not None:
             rank = {source_id: i for i, source_id in enumerate(order)}
             polls.sort(key=lambda p: (rank.get(p.source_id, len(rank)), p.batch_id))
-        reports = []
-        for poll in polls:
-            report = await self._analyse(rt, poll, healths.get(poll.source_id) or SourceHealth(poll.source_id))
-            reports.append(report)
-            if report.outcome == "failed" and report.error.startswith(("could not write", "the store")):
+        reports: list[PollReport] = []
+        for run in quiet_runs(polls, QUIET_RUN):
+            done = await self._analyse(rt, run, healths)
+            reports.extend(done)
+            if any(r.outcome == "failed" and r.error.startswith(("could not write", "the store")) for r in done):
                 break  # the store refused: keep the order, try again next drain
         return reports
 
     def _pending(self) -> tuple[list[cluster.PendingPoll], dict[str, SourceHealth]]:
         with self.store.connect() as conn:
-            polls = cluster.pending_polls(conn, 0)
+            polls = cluster.pending_polls(conn, 0, limit=DRAIN_AT_ONCE)
             healths = sources.get_healths(conn, sorted({p.source_id for p in polls}))
         return polls, healths
 
-    async def _analyse(self, rt: Runtime, poll: cluster.PendingPoll, health: SourceHealth) -> PollReport:
-        source = rt.sources.get(poll.source_id) or _removed_source(rt.settings, poll.source_id)
-        gathered = gathered_from(poll, health)
-        epoch, now = self.epoch, self.clock()
+    async def _analyse(self, rt: Runtime, polls: Sequence[cluster.PendingPoll], healths: dict[str, SourceHealth]) -> list[PollReport]:
+        together = [
+            (
+                rt.sources.get(poll.source_id) or _removed_source(rt.settings, poll.source_id),
+                gathered_from(poll, healths.get(poll.source_id) or SourceHealth(poll.source_id)),
+            )
+            for poll in polls
+        ]
+        epoch, now, batch_ids = self.epoch, self.clock(), [poll.batch_id for poll in polls]
 
         def fence_and_mark(conn: Connection) -> None:
             cluster.check_epoch(conn, ROLE, epoch)
-            cluster.mark_done(conn, poll.batch_id, now)
+            cluster.mark_done(conn, batch_ids, now)
 
-        return await analyse(source, gathered, rt, in_transaction=fence_and_mark, write_health=False)
+        return await analyse_together(together, rt, in_transaction=fence_and_mark, write_health=False)
+
+
+def quiet_runs(polls: Sequence[cluster.PendingPoll], most: int) -> Iterator[list[cluster.PendingPoll]]:
+    """The polls in their order: each poll with items alone, consecutive polls without items
+    together (at most `most`), so order is kept and only quiet polls share a transaction
+    (their failures are the store's, which would fail each of them alike)."""
+    run: list[cluster.PendingPoll] = []
+    for poll in polls:
+        if not poll.items and len(run) < most:
+            run.append(poll)
+            continue
+        if run:
+            yield run
+        run = [poll] if not poll.items else []
+        if poll.items:
+            yield [poll]
+    if run:
+        yield run
 
 
 def gathered_from(poll: cluster.PendingPoll, health: SourceHealth) -> Gathered:

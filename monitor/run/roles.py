@@ -16,7 +16,7 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
@@ -183,7 +183,14 @@ class IdAllocator:
 class PostgresHostGate:
     """`http.per_host` requests in flight per host and `http.article_min_interval` between
     article pages, over every worker: a slot is a session advisory lock (host, slot number)
-    on a pooled connection held for the request, so a killed worker frees its slots."""
+    on a pooled connection held for the request, so a killed worker frees its slots.
+
+    A batch knows the hosts its sources live on: `hold` takes the first slot of each of them
+    in one statement, on a connection kept for the batch, and `slot` lends that slot to one
+    request at a time (a second request to the host takes another slot the usual way). Two
+    statements a batch then stand for the two every feed request would cost; while the batch
+    runs, other workers have the host's other slots (with `per_host: 1`, they wait for the
+    batch to end)."""
 
     POLL_SECONDS = 0.02
 
@@ -196,17 +203,68 @@ class PostgresHostGate:
         # autocommit between slots: a slot is then two statements (lock, unlock), not a pool
         # checkout, a ping and a reset besides.
         connections = http.concurrency
-        self._slots = Store.open(store.engine.url.render_as_string(hide_password=False), pool=connections)
+        # One more for the slots a batch holds (`hold`).
+        self._slots = Store.open(store.engine.url.render_as_string(hide_password=False), pool=connections + 1)
         self._connections = asyncio.Semaphore(connections)
         self._idle: list[Connection] = []  # list.append / pop are atomic: threads share it
+        self._holding: Connection | None = None  # the batch's connection, with its held slots
+        self._held: dict[str, str] = {}  # host → its held slot's key
+        self._lent: set[str] = set()  # hosts whose held slot a request has now
 
     def close(self) -> None:
+        if self._holding is not None:
+            self._discard(self._holding)
+            self._holding, self._held = None, {}
         while self._idle:
             self._discard(self._idle.pop())
         self._slots.close()
 
+    async def hold(self, hosts: Iterable[str]) -> None:
+        """Take the first slot of each of these hosts (those another worker holds are left to
+        `slot`), until `release`."""
+        await self.release()
+        wanted = {host: cluster.host_slot_key(host, 0) for host in hosts if host}
+        if not wanted:
+            return
+        taken = set(await asyncio.to_thread(self._hold, list(wanted.values())))
+        self._held = {host: key for host, key in wanted.items() if key in taken}
+
+    def _hold(self, keys: list[str]) -> list[str]:
+        if self._holding is None:
+            self._holding = self._slots.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            return cluster.try_advisory_locks(self._holding, keys)
+        except BaseException:
+            self._discard(self._holding)
+            self._holding = None
+            raise
+
+    async def release(self) -> None:
+        """Give back what `hold` took (if the unlock fails the connection is closed: its
+        session, and its locks, end with it)."""
+        keys, self._held, self._lent = list(self._held.values()), {}, set()
+        if keys and self._holding is not None:
+            await asyncio.to_thread(self._release, keys)
+
+    def _release(self, keys: list[str]) -> None:
+        assert self._holding is not None
+        try:
+            cluster.advisory_unlock_many(self._holding, keys)
+        except Exception:
+            log.warning("could not give back held host slots; closing their connection", exc_info=True)
+            self._discard(self._holding)
+            self._holding = None
+
     @contextlib.asynccontextmanager
     async def slot(self, host: str) -> AsyncIterator[object]:
+        held = self._held.get(host)
+        if held is not None and host not in self._lent:
+            self._lent.add(host)  # the batch's slot: no statement to take or give back
+            try:
+                yield held
+            finally:
+                self._lent.discard(host)
+            return
         conn, key = await self._take(host)
         try:
             yield key
@@ -288,6 +346,10 @@ class VersionedSettings:
         if version is not None and version in self._parsed:
             return version, self._parsed[version]
         with self.store.connect() as conn:
+            if version is None:  # the newest: its number, and its text only when it is new
+                newest = cluster.latest_config_version(conn)
+                if newest is not None and newest in self._parsed:
+                    return newest, self._parsed[newest]
             found = cluster.config_text(conn, version)
         if found is None:
             raise DistributedError("no configuration in the store yet: start the leader (`monitor run --role leader`) first")

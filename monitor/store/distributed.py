@@ -11,19 +11,24 @@ fencing epoch, writes articles, developments and outbox rows and marks the intak
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
+import logging
 import secrets
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select, text, update
+from sqlalchemy import Connection, Engine, Insert, and_, bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql
 
 from monitor.models import Article, SourceHealth, TopicMatch
 from monitor.store import sources
 from monitor.store.schema import config_version, intake, intake_batch, role_holder, source_state
+
+log = logging.getLogger(__name__)
 
 # Advisory locks are named; the key is a hash of the database, the schema and the name, so
 # monitors on different schemas of one server (and parallel test runs) never share a lock.
@@ -199,6 +204,37 @@ class IntakeItem:
     near_topics: tuple[str, ...] | None  # None: matched a topic; else a near miss
 
 
+INTAKE_ROWS_PER_STATEMENT = 1000
+
+
+def _commit_poll_statement() -> Insert:
+    """`commit_poll`'s statement, built once (a worker runs it for every poll): an UPDATE of the
+    source's row, only while the claim is ours, in a CTE that the intake row selects from."""
+    health_columns = [*sources.health_values(SourceHealth("")).keys()]
+    held = (
+        update(source_state)
+        .where(source_state.c.source_id == bindparam("p_source"), source_state.c.claim_token == bindparam("p_token"))
+        .values(
+            claim_token=None, claim_expires=None, next_check_at=bindparam("p_next", type_=source_state.c.next_check_at.type),
+            **{name: bindparam(f"h_{name}", type_=source_state.c[name].type) for name in health_columns},
+        )
+        .returning(source_state.c.source_id)
+        .cte("held")
+    )
+    opened = select(
+        held.c.source_id,
+        bindparam("b_token", type_=intake_batch.c.claim_token.type),
+        bindparam("b_shard", type_=intake_batch.c.shard.type),
+        bindparam("b_polled", type_=intake_batch.c.polled_at.type),
+        bindparam("b_report", type_=intake_batch.c.report.type),
+    )
+    columns = ["source_id", "claim_token", "shard", "polled_at", "report"]
+    return intake_batch.insert().from_select(columns, opened).returning(intake_batch.c.id)
+
+
+_COMMIT_POLL = _commit_poll_statement()
+
+
 def commit_poll(
     conn: Connection,
     *,
@@ -211,36 +247,39 @@ def commit_poll(
     health: SourceHealth,
     next_check_at: datetime,
 ) -> int:
-    """A worker's one transaction per source: check the claim, write the intake, the health and
-    the next due time, clear the claim. Raises `ClaimLost` when the token is no longer the
-    source's (the caller's rollback then leaves nothing written). Returns how many items were
-    new to the intake."""
-    # One statement checks the token and writes health, schedule and the cleared claim (it
-    # waits for a claiming transaction that holds the row, then checks the token again).
-    held = conn.execute(
-        update(source_state)
-        .where(source_state.c.source_id == source_id, source_state.c.claim_token == token)
-        .values(claim_token=None, claim_expires=None, next_check_at=next_check_at, **sources.health_values(health))
-    ).rowcount
-    if not held:
-        raise ClaimLost(source_id)
+    """A worker's writes for one polled source, in the caller's transaction: check the claim,
+    write the intake, the health and the next due time, clear the claim. Raises `ClaimLost`
+    when the token is no longer the source's, having written nothing (the transaction can go
+    on with other sources' polls). Returns how many items were new to the intake."""
+    # One statement checks the token; writes health, schedule and the cleared claim; and opens
+    # the poll's intake row (it waits for a claiming transaction that holds the source's row,
+    # then checks the token again). No row back: the claim moved on and nothing was written.
+    values = {f"h_{name}": value for name, value in sources.health_values(health).items()}
     batch_id = conn.execute(
-        intake_batch.insert()
-        .values(source_id=source_id, claim_token=token, shard=shard, polled_at=polled_at, report=dict(report))
-        .returning(intake_batch.c.id)
-    ).scalar_one()
+        _COMMIT_POLL,
+        {
+            "p_source": source_id, "p_token": token, "p_next": next_check_at,
+            "b_token": token, "b_shard": shard, "b_polled": polled_at, "b_report": dict(report), **values,
+        },
+    ).scalar_one_or_none()
+    if batch_id is None:
+        raise ClaimLost(source_id)
+    if not items:
+        return 0
+    rows = [
+        {
+            "batch_id": batch_id, "source_id": source_id, "item_key": item_key(item.article), "position": position,
+            "near_topics": list(item.near_topics) if item.near_topics is not None else None,
+            "article": article_to_json(item.article),
+        }
+        for position, item in enumerate(items)
+    ]
+    # Multi-row statements (within PostgreSQL's 65,535 parameters); an item already in the
+    # intake (a task run twice) is skipped.
     added = 0
-    for position, item in enumerate(items):
-        statement = (
-            postgresql.insert(intake)
-            .values(
-                batch_id=batch_id, source_id=source_id, item_key=item_key(item.article), position=position,
-                near_topics=list(item.near_topics) if item.near_topics is not None else None,
-                article=article_to_json(item.article),
-            )
-            .on_conflict_do_nothing(constraint="uq_intake_source_item")
-        )
-        added += conn.execute(statement).rowcount
+    for start in range(0, len(rows), INTAKE_ROWS_PER_STATEMENT):
+        chunk = rows[start : start + INTAKE_ROWS_PER_STATEMENT]
+        added += conn.execute(postgresql.insert(intake).values(chunk).on_conflict_do_nothing(constraint="uq_intake_source_item")).rowcount
     return added
 
 
@@ -314,8 +353,50 @@ def pending_polls(conn: Connection, shard: int, *, limit: int = 200) -> list[Pen
     return [PendingPoll(b.id, b.source_id, b.polled_at, dict(b.report or {}), items.get(b.id, [])) for b in batches]
 
 
-def mark_done(conn: Connection, batch_id: int, now: datetime) -> None:
-    conn.execute(update(intake_batch).where(intake_batch.c.id == batch_id).values(done_at=now))
+def mark_done(conn: Connection, batch_ids: Sequence[int], now: datetime) -> None:
+    conn.execute(update(intake_batch).where(intake_batch.c.id.in_(list(batch_ids))).values(done_at=now))
+
+
+def intake_channel(conn: Connection) -> str:
+    """The notification channel of this schema's intake (several deployments may share a
+    database, one schema each)."""
+    return "monitor_intake_" + str(conn.execute(text("SELECT current_schema()")).scalar_one())
+
+
+def notify_intake(conn: Connection) -> None:
+    """Tell the analysis owner that polls wait (sent when the caller's transaction commits)."""
+    conn.execute(text("SELECT pg_notify('monitor_intake_' || current_schema(), '')"))
+
+
+class IntakeListener:
+    """The analysis owner's wake-up: waits for `notify_intake` on a connection of its own, so
+    a poll is analysed as soon as it is committed instead of at the owner's next look. A
+    broken connection is only a slower owner: `wait` then sleeps out its timeout and the next
+    call connects again."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._conn: Connection | None = None
+
+    def wait(self, timeout: float) -> bool:
+        """True when a notification came within `timeout` seconds."""
+        try:
+            if self._conn is None:
+                self._conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                self._conn.exec_driver_sql(f'LISTEN "{intake_channel(self._conn)}"')
+            driver = self._conn.connection.driver_connection
+            return any(True for _ in driver.notifies(timeout=timeout, stop_after=1))  # type: ignore[union-attr]
+        except Exception as exc:
+            log.warning("intake notifications unavailable (%s); polling instead", type(exc).__name__)
+            self.close()
+            time.sleep(timeout)
+            return False
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.invalidate()
+            self._conn = None
 
 
 def intake_lag(conn: Connection, now: datetime) -> tuple[int, float]:
@@ -346,7 +427,12 @@ def purge_intake(conn: Connection, before: datetime) -> int:
 # -- role locks and their holders --------------------------------------------------------------
 
 
-_KEY = "hashtextextended(current_database() || '/' || current_schema() || '/' || :name, 0)"
+def _key_of(name: str) -> str:
+    """The lock key of a lock name (an SQL expression), unique per database and schema."""
+    return f"hashtextextended(current_database() || '/' || current_schema() || '/' || {name}, 0)"
+
+
+_KEY = _key_of(":name")
 
 
 def try_advisory_lock(conn: Connection, name: str) -> bool:
@@ -357,6 +443,21 @@ def try_advisory_lock(conn: Connection, name: str) -> bool:
 
 def advisory_unlock(conn: Connection, name: str) -> None:
     conn.execute(text(f"SELECT pg_advisory_unlock({_KEY})"), {"name": name})
+
+
+def try_advisory_locks(conn: Connection, names: Sequence[str]) -> list[str]:
+    """`try_advisory_lock` for many names in one statement: the names taken."""
+    if not names:
+        return []
+    found = conn.execute(
+        text(f"SELECT n FROM unnest(CAST(:names AS text[])) AS n WHERE pg_try_advisory_lock({_key_of('n')})"), {"names": list(names)}
+    )
+    return [row[0] for row in found]
+
+
+def advisory_unlock_many(conn: Connection, names: Sequence[str]) -> None:
+    if names:
+        conn.execute(text(f"SELECT pg_advisory_unlock({_key_of('n')}) FROM unnest(CAST(:names AS text[])) AS n"), {"names": list(names)})
 
 
 def owner_lock(shard: int) -> str:
@@ -517,6 +618,11 @@ def publish_config(conn: Connection, text_: str, now: datetime) -> int:
     if latest is not None and latest.digest == digest:
         return int(latest.version)
     return int(conn.execute(config_version.insert().values(digest=digest, text=text_, created=now).returning(config_version.c.version)).scalar_one())
+
+
+def latest_config_version(conn: Connection) -> int | None:
+    """The newest published version's number (what a role checks before each round)."""
+    return conn.execute(select(func.max(config_version.c.version))).scalar()
 
 
 def config_text(conn: Connection, version: int | None = None) -> tuple[int, str] | None:

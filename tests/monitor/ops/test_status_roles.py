@@ -144,7 +144,7 @@ def test_backlog_counts_what_the_store_functions_wrote(pg_url: str, pg_store: St
     with pg_store.connect() as conn:
         (analysed, _waiting) = cluster.pending_polls(conn, 0)
     with pg_store.transaction() as conn:
-        cluster.mark_done(conn, analysed.batch_id, now)
+        cluster.mark_done(conn, [analysed.batch_id], now)
 
     status = collect_status(_holder(tmp_path, pg_url), pg_store, now)
     dist = status["distributed"]

@@ -32,7 +32,7 @@ import pytest
 from aiohttp import web
 
 from monitor.config.settings import Http
-from monitor.ingest.fetch import Fetcher
+from monitor.ingest.fetch import Fetcher, request_host
 from monitor.run.roles import PostgresHostGate
 from monitor.store import Store
 from tests.conftest import postgres_schema
@@ -259,3 +259,41 @@ async def test_the_shared_gate_keeps_article_pages_spaced_after_they_waited_for_
     assert all(r.ok for r in results), [r.error for r in results]
     assert in_flight[1] == 1
     assert len(arrivals) == 2 and arrivals[1] - arrivals[0] >= 0.25, arrivals  # 0.3 s less a connect
+
+
+async def test_a_batchs_held_slot_counts_against_the_host_over_every_worker(tmp_path: Path) -> None:
+    """A batch holds the first slot of its hosts (one statement for the batch, not two per
+    request); with per_host 2, its worker and another one asking at once still never have
+    more than two requests in flight there, and once the batch gives the slot back the other
+    worker has both."""
+    base = needs(POSTGRES_ENV)[POSTGRES_ENV]
+    in_flight = [0, 0]  # now, most
+
+    async def slow_feed(request: web.Request) -> web.StreamResponse:
+        in_flight[0] += 1
+        in_flight[1] = max(in_flight)
+        await asyncio.sleep(0.4)
+        in_flight[0] -= 1
+        return web.Response(body=b"<rss/>", content_type="application/rss+xml")
+
+    settings = Http(allow_private_addresses=True, per_host=2, deadline=timedelta(seconds=10))
+    with postgres_schema(base) as url, LocalServer(host=SITE) as site:
+        feeds = [site.add(f"/feed{n}.xml", slow_feed) for n in range(4)]
+        store = Store.open(url)
+        try:
+            store.upgrade()
+            async with contextlib.AsyncExitStack() as stack:
+                batch, other = PostgresHostGate(store, settings), PostgresHostGate(store, settings)
+                stack.callback(batch.close)
+                stack.callback(other.close)
+                mine, theirs = [await stack.enter_async_context(Fetcher(settings, gate=g)) for g in (batch, other)]
+                await batch.hold([request_host(feeds[0])])
+                together = await asyncio.gather(*(f.fetch(str(n), feed) for n, (f, feed) in enumerate(zip([mine, mine, theirs, theirs], feeds, strict=True))))
+                assert all(r.ok for r in together), [r.error for r in together]
+                assert in_flight[1] == 2  # the held slot and one other, whoever asked
+                await batch.release()
+                in_flight[1] = 0
+                after = await asyncio.gather(*(theirs.fetch(str(n), feed) for n, feed in enumerate(feeds[:2])))
+                assert all(r.ok for r in after) and in_flight[1] == 2  # side by side: the held slot is free again
+        finally:
+            store.close()
