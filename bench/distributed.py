@@ -10,7 +10,11 @@ answer, each feed on a loopback host of its own), every one with `http.concurren
   "no slower than today" check), extracted with `git archive`; skipped when that is not possible;
 - ``workers=N``: `monitor worker --concurrency 1` × N (one pool child each, so 10 in flight per
   worker), `monitor run --role analysis`, and a leader in `bench.peers.cluster_driver`, on a
-  PostgreSQL schema of their own and a RabbitMQ queue of their own.
+  PostgreSQL schema of their own and a RabbitMQ queue of their own;
+- ``workers=N, 2 children``: the same with `monitor worker --concurrency 2` (the shape compose
+  and Kubernetes deploy) and `http.concurrency: 5`, so still 10 in flight per worker. A pool
+  child runs one batch at a time and a batch ends with its slowest poll; two children fill
+  each other's tails.
 
 Each contender's first cycle (every feed new) fills its state; then, ``runs`` times, the farm
 changes 5 % of its feeds and every contender runs one steady cycle, in an order that rotates
@@ -47,8 +51,9 @@ from bench.poll import STEADY_FRACTION
 # The last commit before the distributed mode (issue 15): "the one-process install's steady
 # cycle no slower than today" compares against it.
 BASE_REV = "ac03ae3d364367cfa4ca185aa39a155e7eaa8030"
-IN_FLIGHT = 10  # http.concurrency of every contender: requests in flight per process
+IN_FLIGHT = 10  # requests in flight per contender: the one process, or each worker (over its children)
 WORKER_COUNTS = (1, 2, 4)
+CHILD_LAYOUTS = (1, 2)  # pool children per worker; IN_FLIGHT is split among them
 CYCLE_TIMEOUT = 1800.0
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -191,9 +196,9 @@ class Cluster(Contender):
     neither take CPU from the one being measured nor hold PostgreSQL connections (a worker
     holds up to `http.concurrency` for its host slots, plus its pool)."""
 
-    def __init__(self, workers: int, pg: str, broker: str) -> None:
-        self.workers, self.pg, self.broker = workers, pg, broker
-        self.name = f"workers={workers}"
+    def __init__(self, workers: int, pg: str, broker: str, *, children: int = 1) -> None:
+        self.workers, self.pg, self.broker, self.children = workers, pg, broker, children
+        self.name = f"workers={workers}" if children == 1 else f"workers={workers}, {children} children"
         self.processes: list[_Background] = []
         self.driver: LongLived | None = None
         self.queue = f"monitor.bench.{uuid.uuid4().hex[:10]}"
@@ -202,11 +207,11 @@ class Cluster(Contender):
         self.directory: Path | None = None
 
     def start(self, run_dir: Path, urls: list[str]) -> None:
-        self.directory = run_dir / f"workers-{self.workers}"
-        self._schema = postgres_schema(self.pg, f"bench_w{self.workers}_{uuid.uuid4().hex[:8]}")
+        self.directory = run_dir / f"workers-{self.workers}-{self.children}"
+        self._schema = postgres_schema(self.pg, f"bench_w{self.workers}c{self.children}_{uuid.uuid4().hex[:8]}")
         store_url = self._schema.__enter__()
         self.config = write_config(
-            self.directory, urls, concurrency=IN_FLIGHT, store_url=store_url,
+            self.directory, urls, concurrency=IN_FLIGHT // self.children, store_url=store_url,
             distributed={"broker_url": self.broker, "queue": self.queue, "batch_size": 50, "claim_timeout": "10m"},
         )
         done = subprocess.run(
@@ -225,11 +230,12 @@ class Cluster(Contender):
             raise RuntimeError(self.driver.error)
         self.processes = [_Background(self.config, ["run", "--role", "analysis"], self.directory / "analysis.log")]
         self.processes += [
-            _Background(self.config, ["worker", "--concurrency", "1"], self.directory / f"worker{n}.log") for n in range(self.workers)
+            _Background(self.config, ["worker", "--concurrency", str(self.children)], self.directory / f"worker{n}.log")
+            for n in range(self.workers)
         ]
         owner, workers = self.processes[0], self.processes[1:]
         deadline = time.monotonic() + 120
-        while not ("config_version=" in owner.output() and all("fetch worker child ready" in p.output() for p in workers)):
+        while not ("config_version=" in owner.output() and all(p.output().count("fetch worker child ready") >= self.children for p in workers)):
             if time.monotonic() > deadline or any(p.popen.poll() is not None for p in self.processes):
                 raise RuntimeError("the roles did not start: " + " | ".join(p.output()[-300:] for p in self.processes))
             time.sleep(0.1)
@@ -314,7 +320,7 @@ def run_distributed(*, feeds: int, runs: int, latency: float, workdir: Path, bas
     pg, broker = ready
     tree, why_not = base_tree(workdir, base_rev) if base_rev else (None, "no base commit asked for")
     contenders: list[Contender] = [OneProcess(), OneProcess("base", tree, why_not) if base_rev else OneProcess("base", None, why_not)]
-    contenders += [Cluster(n, pg, broker) for n in WORKER_COUNTS]
+    contenders += [Cluster(n, pg, broker, children=c) for c in CHILD_LAYOUTS for n in WORKER_COUNTS]
     raw: list[dict[str, Any]] = []
     progress(f"distributed: starting the farm ({feeds} feeds, {latency * 1000:g} ms latency)")
     with Farm(feeds, latency=latency, workers=1) as farm:
@@ -366,6 +372,11 @@ def summarize(raw: list[dict[str, Any]]) -> dict[str, Any]:
         "workers2_vs_1_polled": ratios("workers=2", "workers=1", "polled_wall"),
         "workers4_vs_1_polled": ratios("workers=4", "workers=1", "polled_wall"),
         "worker1_vs_one_process": ratios("workers=1", "one-process"),
+        "children2": {
+            "workers2_vs_1": ratios("workers=2, 2 children", "workers=1, 2 children"),
+            "workers4_vs_1": ratios("workers=4, 2 children", "workers=1, 2 children"),
+            "worker1_vs_one_process": ratios("workers=1, 2 children", "one-process"),
+        },
         "one_process_vs_base": ratios("one-process", "base"),
     }
     return out

@@ -105,12 +105,21 @@ def _distributed(part: dict[str, Any], targets: list[dict[str, Any]]) -> dict[st
     targets.append(_target("distributed: 2 workers ÷ 1 worker (steady-cycle throughput)", d["workers2_vs_1"], 1.8, at_most=False, unit="×"))
     targets.append(_target("distributed: 4 workers ÷ 1 worker (steady-cycle throughput)", d["workers4_vs_1"], 3.0, at_most=False, unit="×"))
     targets.append(_target("distributed: 1 worker ÷ one-process install (throughput)", d["worker1_vs_one_process"], 0.9, at_most=False, unit="×"))
+    # The same targets for workers of two pool children (the shape compose and Kubernetes run).
+    two = d.get("children2") or {}
+    if two:
+        targets.append(_target("distributed, 2 children a worker: 2 workers ÷ 1 worker", two["workers2_vs_1"], 1.8, at_most=False, unit="×"))
+        targets.append(_target("distributed, 2 children a worker: 4 workers ÷ 1 worker", two["workers4_vs_1"], 3.0, at_most=False, unit="×"))
+        targets.append(_target("distributed, 2 children a worker: 1 worker ÷ one-process install", two["worker1_vs_one_process"], 0.9, at_most=False, unit="×"))
     # "No slower than today": today's steady cycle over this one's, side by side (≥ 1 = no slower).
     targets.append(_target("one-process steady cycle: before the distributed mode ÷ now (wall)", d["one_process_vs_base"], 1.0, at_most=False, unit="×"))
     return d
 
 
-DISTRIBUTED_ORDER = ("one-process", "base", "workers=1", "workers=2", "workers=4")
+DISTRIBUTED_ORDER = (
+    "one-process", "base", "workers=1", "workers=2", "workers=4",
+    "workers=1, 2 children", "workers=2, 2 children", "workers=4, 2 children",
+)
 
 
 def render_distributed(d: dict[str, Any]) -> list[str]:
@@ -118,7 +127,7 @@ def render_distributed(d: dict[str, Any]) -> list[str]:
     if d.get("skipped"):
         return [f"Distributed throughput: not measured: {d['skipped']}"]
     lines = [
-        f"Distributed throughput ({d['feeds']:,} feeds, 50 ms per answer, {d['in_flight']} requests in flight per process, "
+        f"Distributed throughput ({d['feeds']:,} feeds, 50 ms per answer, {d['in_flight']} requests in flight per process or worker, "
         f"medians of {d['runs']} side-by-side runs):",
         "",
         "| contender | first cycle: wall s | steady cycle: wall s | feeds/s | of which polling s | CPU s (roles) |",
@@ -140,6 +149,12 @@ def render_distributed(d: dict[str, Any]) -> list[str]:
         f"1 worker ÷ one-process: {_fmt(d['worker1_vs_one_process'])}×; one-process before the distributed mode ÷ now: "
         f"{_fmt(d['one_process_vs_base'])}×.",
     ]
+    two = d.get("children2") or {}
+    if two:
+        lines.append(
+            f"Workers of 2 pool children (5 in flight each): 2 workers ÷ 1: {_fmt(two['workers2_vs_1'])}×; 4 workers ÷ 1: "
+            f"{_fmt(two['workers4_vs_1'])}×; 1 worker ÷ one-process: {_fmt(two['worker1_vs_one_process'])}×."
+        )
     return lines
 
 
