@@ -97,3 +97,24 @@ def test_an_owner_fenced_off_commits_none_of_a_quiet_run(cluster_store: Store) -
     assert _waiting(cluster_store) == len(SOURCES)  # every poll still waits for the successor
     with cluster_store.connect() as conn:
         assert outbox.due(conn, NOW + timedelta(minutes=1)) == []
+
+
+def test_the_owner_hears_a_workers_commit(cluster_store: Store) -> None:
+    listener = cluster.IntakeListener(cluster_store.engine)
+    try:
+        assert listener.wait(0.05) is False  # listening now; nothing committed yet
+        with cluster_store.transaction() as conn:
+            cluster.notify_intake(conn)
+        assert listener.wait(10) is True  # woken by the commit, not by the timeout
+    finally:
+        listener.close()
+
+
+def test_without_notifications_the_owner_only_looks_later(caplog: pytest.LogCaptureFixture) -> None:
+    from sqlalchemy import create_engine
+
+    engine = create_engine("postgresql+psycopg://nobody@127.0.0.1:9/none", connect_args={"connect_timeout": 2})
+    listener = cluster.IntakeListener(engine)
+    assert listener.wait(0.01) is False  # no exception: the owner polls on its timer instead
+    assert "intake notifications unavailable" in caplog.text
+    engine.dispose()
