@@ -160,6 +160,7 @@ def _distributed(conn: Connection, now: datetime) -> dict[str, Any] | None:
                     if r.session is not None
                     else None
                 ),
+                "standbys": [{"session_pid": s.pid, "client": s.client, "connected": s.connected} for s in r.standbys],
             }
             for r in roles
         ],
@@ -243,6 +244,7 @@ def _role_lines(dist: dict[str, Any] | None, now: datetime | None) -> list[str]:
     lines = ["", f"Roles    {head}"]
     for role in dist["roles"]:
         lines.append(f"  {role['role']:<12} {_role_state(role, now)}")
+        lines.append(f"  {'':<12} {_standbys(role.get('standbys') or [])}")
     b = dist["backlog"]
     expired = f" ({b['claims_expired']} expired: the sweeper sends them again)" if b["claims_expired"] else ""
     last = f" (last {_ago(_moment(b['last_poll']), now)})" if b["last_poll"] else ""
@@ -272,11 +274,19 @@ def _role_state(role: dict[str, Any], now: datetime | None) -> str:
         ago = f", {_ago(recorded, now)}" if now is not None else ""
         return (
             f"STALE: {role['holder']} holds no lock (holder since {_at(recorded, None)}{ago}; epoch {role['epoch']}): "
-            "that process is gone, and no standby took over (one would within a second)"
+            "that process is gone, and no standby took over (a waiting one would within a second)"
         )
     if state == "taking":
         return f"held, holder not recorded yet{session}"
     return "nobody holds it (not started?)"
+
+
+def _standbys(standbys: list[dict[str, Any]]) -> str:
+    """The processes waiting to take a role (each holds the role's shared standby lock)."""
+    if not standbys:
+        return "no standby waiting"
+    sessions = ", ".join(f"session {s['session_pid']} from {s['client']}" for s in standbys)
+    return f"{len(standbys)} standby waiting ({sessions})" if len(standbys) == 1 else f"{len(standbys)} standbys waiting ({sessions})"
 
 
 def _at(moment: datetime | None, now: datetime | None) -> str:

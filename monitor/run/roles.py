@@ -73,12 +73,20 @@ class RoleLock:
     def __init__(self, store: Store, key: str) -> None:
         self.store, self.key = store, key
         self._conn: Connection | None = None
+        self._standing_by = False  # holding the role's shared standby lock on `_conn`
 
     def try_take(self) -> bool:
+        """Take the lock if it is free. While it is not, this session holds the role's shared
+        standby lock, so `monitor status` lists the process as a standby."""
         if self._conn is None:
             self._conn = self.store.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
             taken = cluster.try_advisory_lock(self._conn, self.key)
+            if taken and self._standing_by:
+                cluster.advisory_unlock_shared(self._conn, cluster.standby_lock(self.key))
+                self._standing_by = False
+            elif not taken and not self._standing_by:
+                self._standing_by = cluster.try_advisory_lock_shared(self._conn, cluster.standby_lock(self.key))
         except SQLAlchemyError:
             self.drop()
             raise
@@ -102,6 +110,7 @@ class RoleLock:
             self.drop()
 
     def drop(self) -> None:
+        self._standing_by = False  # its session, and the standby lock, end with the connection
         if self._conn is not None:
             with contextlib.suppress(Exception):
                 self._conn.invalidate()

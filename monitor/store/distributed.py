@@ -510,6 +510,7 @@ class RoleState:
     since: datetime | None
     heartbeat: datetime | None
     session: LockSession | None
+    standbys: tuple[LockSession, ...] = ()  # processes waiting to take the role
 
     @property
     def locked(self) -> bool:
@@ -518,7 +519,13 @@ class RoleState:
 
 def lock_session(conn: Connection, name: str) -> LockSession | None:
     """The session holding the named advisory lock in this database and schema, or None."""
-    row = conn.execute(
+    sessions = lock_sessions(conn, name)
+    return sessions[0] if sessions else None
+
+
+def lock_sessions(conn: Connection, name: str) -> list[LockSession]:
+    """Every session holding the named advisory lock (a shared one has several), oldest first."""
+    rows = conn.execute(
         text(
             "SELECT l.pid, COALESCE(host(a.client_addr), 'local') AS client,"
             " COALESCE(a.application_name, '') AS application, a.backend_start"
@@ -526,25 +533,39 @@ def lock_session(conn: Connection, name: str) -> LockSession | None:
             " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
             " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
             f" AND ((l.classid::bigint << 32) | l.objid::bigint) = ({_KEY})"
-            " LIMIT 1"
+            " ORDER BY a.backend_start, l.pid"
         ),
         {"name": name},
-    ).first()
-    return LockSession(int(row.pid), str(row.client), str(row.application), row.backend_start) if row is not None else None
+    )
+    return [LockSession(int(row.pid), str(row.client), str(row.application), row.backend_start) for row in rows]
+
+
+def standby_lock(name: str) -> str:
+    """The shared lock a role's standbys hold while they wait (so `monitor status` sees them)."""
+    return f"standby:{name}"
+
+
+def try_advisory_lock_shared(conn: Connection, name: str) -> bool:
+    return bool(conn.execute(text(f"SELECT pg_try_advisory_lock_shared({_KEY})"), {"name": name}).scalar())
+
+
+def advisory_unlock_shared(conn: Connection, name: str) -> None:
+    conn.execute(text(f"SELECT pg_advisory_unlock_shared({_KEY})"), {"name": name})
 
 
 def role_states(conn: Connection, expected: Sequence[str] = ()) -> list[RoleState]:
     """Every recorded role, and each `expected` one never recorded, with the session holding
-    its lock now. Sorted by role."""
+    its lock now and the sessions of its standbys. Sorted by role."""
     rows = {row.role: row for row in conn.execute(select(role_holder))}
     states = []
     for role in sorted(set(rows) | set(expected)):
         row = rows.get(role)
         session = lock_session(conn, role)
+        standbys = tuple(lock_sessions(conn, standby_lock(role)))
         if row is None:
-            states.append(RoleState(role, "", 0, None, None, session))
+            states.append(RoleState(role, "", 0, None, None, session, standbys))
         else:
-            states.append(RoleState(role, row.holder, int(row.epoch), row.since, row.heartbeat, session))
+            states.append(RoleState(role, row.holder, int(row.epoch), row.since, row.heartbeat, session, standbys))
     return states
 
 

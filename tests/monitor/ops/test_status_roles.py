@@ -105,6 +105,28 @@ def test_a_live_leader_is_held_and_a_killed_ones_row_is_stale(pg_url: str, pg_st
             process.stdout.close()
 
 
+def test_standbys_are_listed_while_they_wait_and_not_once_one_took_the_role(pg_url: str, pg_store: Store, tmp_path: Path) -> None:
+    from monitor.run.roles import RoleLock
+
+    holder = _holder(tmp_path, pg_url)
+    active, waiting = RoleLock(pg_store, cluster.LEADER_LOCK), RoleLock(pg_store, cluster.LEADER_LOCK)
+    try:
+        assert active.try_take()
+        assert not waiting.try_take()  # another process holds it: this one stands by
+        assert not waiting.try_take()  # and keeps one standby entry, however often it retries
+        leader = _roles(collect_status(holder, pg_store, datetime.now(UTC)))["leader"]
+        assert len(leader["standbys"]) == 1 and leader["standbys"][0]["session_pid"] != leader["lock"]["session_pid"]
+        assert "1 standby waiting (session " in render_status(collect_status(holder, pg_store, datetime.now(UTC)))
+        active.release()  # the holder stops: the standby takes over on its next try
+        assert waiting.try_take()
+        status = collect_status(holder, pg_store, datetime.now(UTC))
+        assert _roles(status)["leader"]["standbys"] == []
+        assert "no standby waiting" in render_status(status)
+    finally:
+        active.release()
+        waiting.release()
+
+
 def test_a_lock_taken_before_the_holder_recorded_itself(pg_url: str, pg_store: Store, tmp_path: Path) -> None:
     from monitor.run.roles import RoleLock
 
