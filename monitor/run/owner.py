@@ -177,14 +177,13 @@ def quiet_runs(polls: Sequence[cluster.PendingPoll], most: int) -> Iterator[list
     (their failures are the store's, which would fail each of them alike)."""
     run: list[cluster.PendingPoll] = []
     for poll in polls:
-        if not poll.items and len(run) < most:
-            run.append(poll)
-            continue
-        if run:
+        if run and (poll.items or len(run) == most):
             yield run
-        run = [poll] if not poll.items else []
+            run = []
         if poll.items:
             yield [poll]
+        else:
+            run.append(poll)
     if run:
         yield run
 

@@ -357,15 +357,19 @@ def mark_done(conn: Connection, batch_ids: Sequence[int], now: datetime) -> None
     conn.execute(update(intake_batch).where(intake_batch.c.id.in_(list(batch_ids))).values(done_at=now))
 
 
+# The notification channel of a schema's intake is this prefix and the schema's name
+# (several deployments may share a database, one schema each).
+INTAKE_CHANNEL = "monitor_intake_"
+
+
 def intake_channel(conn: Connection) -> str:
-    """The notification channel of this schema's intake (several deployments may share a
-    database, one schema each)."""
-    return "monitor_intake_" + str(conn.execute(text("SELECT current_schema()")).scalar_one())
+    """The notification channel of this schema's intake."""
+    return INTAKE_CHANNEL + str(conn.execute(text("SELECT current_schema()")).scalar_one())
 
 
 def notify_intake(conn: Connection) -> None:
     """Tell the analysis owner that polls wait (sent when the caller's transaction commits)."""
-    conn.execute(text("SELECT pg_notify('monitor_intake_' || current_schema(), '')"))
+    conn.execute(text("SELECT pg_notify(:prefix || current_schema(), '')"), {"prefix": INTAKE_CHANNEL})
 
 
 class IntakeListener:
