@@ -216,31 +216,49 @@ def test_four_workers_keep_a_hosts_concurrency_and_article_spacing(tmp_path: Pat
     assert not close, f"article pages closer than article_min_interval ({ARTICLE_GAP:g} s): {close}"
 
 
+@dataclass
+class InFlight:
+    """Requests a one-process test server is answering at once: now, and the most seen."""
+
+    now: int = 0
+    most: int = 0
+
+    @contextmanager
+    def answering(self) -> Iterator[None]:
+        self.now += 1
+        self.most = max(self.most, self.now)
+        try:
+            yield
+        finally:
+            self.now -= 1
+
+    def slow_feed(self, seconds: float):  # noqa: ANN201 - an aiohttp handler
+        """A feed that takes `seconds` to answer, counted while it does."""
+
+        async def handler(request: web.Request) -> web.StreamResponse:
+            with self.answering():
+                await asyncio.sleep(seconds)
+                return web.Response(body=b"<rss/>", content_type="application/rss+xml")
+
+        return handler
+
+
 async def test_the_shared_gate_keeps_article_pages_spaced_after_they_waited_for_a_busy_host(tmp_path: Path) -> None:
     """Three fetchers, as three workers, share the PostgreSQL gate (per_host 1): one holds
     the site's only slot with a slow request while the other two each want an article page.
     Both pages wait for the slot, then go out article_min_interval apart, not back to back."""
     base = needs(POSTGRES_ENV)[POSTGRES_ENV]
     arrivals: list[float] = []
-    in_flight = [0, 0]  # now, most
-
-    async def slow_feed(request: web.Request) -> web.StreamResponse:
-        in_flight[0] += 1
-        in_flight[1] = max(in_flight)
-        await asyncio.sleep(1.0)
-        in_flight[0] -= 1
-        return web.Response(body=b"<rss/>", content_type="application/rss+xml")
+    in_flight = InFlight()
 
     async def story(request: web.Request) -> web.StreamResponse:
-        in_flight[0] += 1
-        in_flight[1] = max(in_flight)
-        arrivals.append(time.monotonic())
-        in_flight[0] -= 1
-        return web.Response(text="<html>story</html>", content_type="text/html")
+        with in_flight.answering():
+            arrivals.append(time.monotonic())
+            return web.Response(text="<html>story</html>", content_type="text/html")
 
     settings = Http(allow_private_addresses=True, per_host=1, article_min_interval=timedelta(seconds=0.3), deadline=timedelta(seconds=10))
     with postgres_schema(base) as url, LocalServer(host=SITE) as site:
-        feed = site.add("/feed.xml", slow_feed)
+        feed = site.add("/feed.xml", in_flight.slow_feed(1.0))
         pages = [site.add(f"/a/{n}", story) for n in range(2)]
         store = Store.open(url)
         try:
@@ -257,7 +275,7 @@ async def test_the_shared_gate_keeps_article_pages_spaced_after_they_waited_for_
         finally:
             store.close()
     assert all(r.ok for r in results), [r.error for r in results]
-    assert in_flight[1] == 1
+    assert in_flight.most == 1
     assert len(arrivals) == 2 and arrivals[1] - arrivals[0] >= 0.25, arrivals  # 0.3 s less a connect
 
 
@@ -267,18 +285,11 @@ async def test_a_batchs_held_slot_counts_against_the_host_over_every_worker(tmp_
     more than two requests in flight there, and once the batch gives the slot back the other
     worker has both."""
     base = needs(POSTGRES_ENV)[POSTGRES_ENV]
-    in_flight = [0, 0]  # now, most
-
-    async def slow_feed(request: web.Request) -> web.StreamResponse:
-        in_flight[0] += 1
-        in_flight[1] = max(in_flight)
-        await asyncio.sleep(0.4)
-        in_flight[0] -= 1
-        return web.Response(body=b"<rss/>", content_type="application/rss+xml")
+    in_flight = InFlight()
 
     settings = Http(allow_private_addresses=True, per_host=2, deadline=timedelta(seconds=10))
     with postgres_schema(base) as url, LocalServer(host=SITE) as site:
-        feeds = [site.add(f"/feed{n}.xml", slow_feed) for n in range(4)]
+        feeds = [site.add(f"/feed{n}.xml", in_flight.slow_feed(0.4)) for n in range(4)]
         store = Store.open(url)
         try:
             store.upgrade()
@@ -290,10 +301,10 @@ async def test_a_batchs_held_slot_counts_against_the_host_over_every_worker(tmp_
                 await batch.hold([request_host(feeds[0])])
                 together = await asyncio.gather(*(f.fetch(str(n), feed) for n, (f, feed) in enumerate(zip([mine, mine, theirs, theirs], feeds, strict=True))))
                 assert all(r.ok for r in together), [r.error for r in together]
-                assert in_flight[1] == 2  # the held slot and one other, whoever asked
+                assert in_flight.most == 2  # the held slot and one other, whoever asked
                 await batch.release()
-                in_flight[1] = 0
+                in_flight.most = 0
                 after = await asyncio.gather(*(theirs.fetch(str(n), feed) for n, feed in enumerate(feeds[:2])))
-                assert all(r.ok for r in after) and in_flight[1] == 2  # side by side: the held slot is free again
+                assert all(r.ok for r in after) and in_flight.most == 2  # side by side: the held slot is free again
         finally:
             store.close()
